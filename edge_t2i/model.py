@@ -1,0 +1,145 @@
+"""DF-GAN-style text-conditioned generator and discriminator (torch).
+
+Built for the edge: the generator uses only Gemm/Conv/Resize(nearest)/Mul/Add/
+LeakyReLU/Tanh/Clip, no normalisation and no ConvTranspose, so ONNX Runtime and
+TensorRT run and quantize it well. Text enters every block through deep fusion:
+per-channel scale and shift predicted from the sentence embedding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edge_t2i.config import ModelConfig
+
+
+def level_channels(base: int, resolution: int) -> list[tuple[int, int]]:
+    """(feature side, channels) from 4x4 up to `resolution`: width halves as side doubles, capped at 8x."""
+    out, side = [], 4
+    while side <= resolution:
+        out.append((side, base * min(8, resolution // side)))
+        side *= 2
+    return out
+
+
+class Affine(nn.Module):
+    """x * gamma(c) + beta(c), per channel; starts as the identity (gamma 1, beta 0)."""
+
+    def __init__(self, cond_dim: int, channels: int, hidden: int):
+        super().__init__()
+        self.channels = channels
+        self.fc1 = nn.Linear(cond_dim, hidden)
+        self.fc2 = nn.Linear(hidden, 2 * channels)
+        nn.init.zeros_(self.fc2.weight)
+        with torch.no_grad():
+            self.fc2.bias[:channels] = 1.0
+            self.fc2.bias[channels:] = 0.0
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.fc2(F.relu(self.fc1(cond))).chunk(2, dim=1)
+        return x * gamma[:, :, None, None] + beta[:, :, None, None]
+
+
+class Fusion(nn.Module):
+    """DF-GAN's deep fusion: Affine -> LeakyReLU -> Affine -> LeakyReLU."""
+
+    def __init__(self, cond_dim: int, channels: int, hidden: int):
+        super().__init__()
+        self.a1 = Affine(cond_dim, channels, hidden)
+        self.a2 = Affine(cond_dim, channels, hidden)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.a1(x, cond), 0.2)
+        return F.leaky_relu(self.a2(x, cond), 0.2)
+
+
+class GBlock(nn.Module):
+    """2x nearest upsample, then fuse -> conv3x3 -> fuse -> conv3x3, plus a 1x1 shortcut."""
+
+    def __init__(self, cin: int, cout: int, cond_dim: int, hidden: int):
+        super().__init__()
+        self.fuse1 = Fusion(cond_dim, cin, hidden)
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.fuse2 = Fusion(cond_dim, cout, hidden)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        h = self.conv2(self.fuse2(self.conv1(self.fuse1(x, cond)), cond))
+        return (self.shortcut(x) if self.shortcut is not None else x) + h
+
+
+class Generator(nn.Module):
+    """(z [B, nz], embedding [B, cond_dim]) -> image [B, 3, R, R] in [-1, 1].
+
+    The output is clamp(tanh(x) * output_scale, -1, 1): with scale 1/0.9 the pure
+    black and white of the data are reached at tanh = +-0.9, where its gradient
+    has not vanished (targets at exactly +-1 made plain-tanh training collapse).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        levels = level_channels(config.ngf, config.resolution)
+        c0 = levels[0][1]
+        self.fc = nn.Linear(config.nz, c0 * 16)
+        self.blocks = nn.ModuleList(
+            GBlock(cin, cout, config.cond_dim, config.fusion_hidden)
+            for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
+        )
+        self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(z.shape[0], -1, 4, 4)
+        for block in self.blocks:
+            x = block(x, embedding)
+        x = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) * self.config.output_scale
+        return x.clamp(-1.0, 1.0)
+
+
+class DBlock(nn.Module):
+    """Residual downsampling block: conv4x4/2 -> conv3x3, plus avg-pooled 1x1 shortcut."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 4, 2, 1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(cin, cout, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
+        return F.avg_pool2d(self.shortcut(x), 2) + self.gamma * h
+
+
+class Discriminator(nn.Module):
+    """Image features to 4x4, then a joint head on [features, tiled sentence] plus a
+    projection term <pooled features, W c> that sharpens text-image matching."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        levels = level_channels(config.ndf, config.resolution)[::-1]  # full resolution first
+        self.conv_img = nn.Conv2d(3, levels[0][1], 3, 1, 1)
+        self.blocks = nn.Sequential(*(DBlock(cin, cout) for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])))
+        c = levels[-1][1]
+        self.cond_proj = nn.Linear(config.cond_dim, 64)
+        self.joint = nn.Sequential(
+            nn.Conv2d(c + 64, 2 * config.ndf, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(2 * config.ndf, 1, 4, 1, 0)
+        )
+        self.embed = nn.Linear(config.cond_dim, c, bias=False)
+
+    def forward(self, image: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        feat = self.blocks(self.conv_img(image))
+        c = self.cond_proj(embedding)[:, :, None, None].expand(-1, -1, feat.shape[2], feat.shape[3])
+        joint = self.joint(torch.cat([feat, c], 1)).flatten(1).squeeze(1)
+        projection = (feat.sum(dim=(2, 3)) * self.embed(embedding)).sum(1) / math.sqrt(feat.shape[1])
+        return joint + projection
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
