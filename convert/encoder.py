@@ -1,0 +1,53 @@
+"""Optional: the text encoder (all-MiniLM-L6-v2) as ONNX + INT8 for the device.
+
+With `convert --with-encoder` a pack can encode prompts that are not in its bank,
+using ONNX Runtime and the `tokenizers` package (no torch on the device).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from edge_t2i import atomic
+from edge_t2i.errors import ConvertError, require
+
+ENCODER_FILE = "encoder.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
+    """Write encoder.int8.onnx (dynamic INT8 weights) and tokenizer.json into `out_dir`."""
+    torch = require("torch", "convert", "Exporting the text encoder")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edge_t2i import text
+
+    st_model = text._model()
+    transformer = st_model[0].auto_model.eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    ids = torch.ones(2, 8, dtype=torch.long)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        fp32 = Path(tmpdir) / "encoder.fp32.onnx"
+        try:
+            torch.onnx.export(Hidden(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
+                              input_names=["input_ids", "attention_mask", "token_type_ids"],
+                              output_names=["last_hidden_state"], opset_version=opset, dynamo=False,
+                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
+                                            ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")})
+        except Exception as exc:
+            raise ConvertError(f"text encoder export failed: {exc}") from exc
+        with atomic.atomic_path(out_dir / ENCODER_FILE) as tmp:
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+    shutil.copyfile(text.model_dir() / "tokenizer.json", out_dir / TOKENIZER_FILE)
+    return {"model": ENCODER_FILE, "tokenizer": TOKENIZER_FILE}

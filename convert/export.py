@@ -1,0 +1,66 @@
+"""Stage 1: the EMA generator to ONNX, checked against torch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_t2i import atomic
+from edge_t2i.errors import ConvertError, require
+
+DEFAULT_OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    max_abs_error: float   # ONNX Runtime vs torch on random inputs
+    opset: int
+
+
+def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
+                opset: int = DEFAULT_OPSET, parity_batch: int = 4, seed: int = 0) -> ExportResult:
+    """Export (z [B, nz], embedding [B, dim]) -> image [B, 3, R, R] with a dynamic batch."""
+    torch = require("torch", "convert", "ONNX export")
+    onnx = require("onnx", "convert", "ONNX export")
+    from edge_t2i.checkpoint import load_generator
+
+    if not 13 <= opset <= 23:
+        raise ConvertError(f"--opset must be between 13 and 23, got {opset}")
+    model = load_generator(checkpoint_dir)
+    cfg = model.config
+    z = torch.randn(parity_batch, cfg.nz, generator=torch.Generator().manual_seed(seed))
+    emb = torch.nn.functional.normalize(torch.randn(parity_batch, cfg.cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
+    with atomic.atomic_path(out) as tmp:
+        try:
+            torch.onnx.export(
+                model, (z, emb), str(tmp), input_names=["z", "embedding"], output_names=["image"],
+                dynamic_axes={"z": {0: "batch"}, "embedding": {0: "batch"}, "image": {0: "batch"}},
+                opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+            proto = onnx.load(str(tmp))
+            onnx.checker.check_model(proto, full_check=True)
+        except Exception as exc:
+            raise ConvertError(f"ONNX export failed: {exc}") from exc
+        proto.producer_name = "edge-t2i"
+        onnx.save(proto, str(tmp))
+        err = parity(tmp, model, z, emb)
+        if err > PARITY_TOLERANCE:
+            raise ConvertError(f"exported ONNX differs from torch by {err:.2e} (> {PARITY_TOLERANCE:g})")
+    return ExportResult(Path(out), err, opset)
+
+
+def parity(onnx_path: Path, model, z, emb) -> float:  # noqa: ANN001
+    """Max abs difference between ONNX Runtime and torch outputs."""
+    import onnxruntime as ort
+    import torch
+
+    with torch.no_grad():
+        ref = model(z, emb).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = sess.run(["image"], {"z": z.numpy(), "embedding": emb.numpy()})[0]
+    return float(np.abs(out - ref).max())

@@ -1,0 +1,156 @@
+"""Stage 4: post-training INT8 as explicit-quantization Q/DQ ONNX.
+
+The one INT8 format that ONNX Runtime runs and that TensorRT 10 and 11 build
+engines from. Weights are per-channel symmetric INT8 and activations symmetric
+INT8 (TensorRT requires zero points of 0). Default quantizer: ONNX Runtime's
+`quantize_static`; optional: NVIDIA ModelOpt (TensorRT-oriented Q/DQ placement).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from calib import CalibrationData
+from edge_t2i import atomic
+from edge_t2i.errors import ConvertError, MissingExtraError, did_you_mean
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANTIZERS = ("ort", "modelopt")
+# Q/DQ only around the compute-heavy ops: TensorRT fuses Q/DQ into Conv/Gemm, and
+# the cheap elementwise fusion ops stay in float between them.
+OPS_TO_QUANTIZE = ("Conv", "Gemm", "MatMul")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    method: str = "percentile"
+    quantizer: str = "ort"
+    percentile: float = 99.999
+    exclude: tuple[str, ...] = field(default_factory=tuple)  # node names kept in float
+
+    def __post_init__(self) -> None:
+        if self.method not in CALIBRATION_METHODS:
+            raise ConvertError(did_you_mean(self.method, CALIBRATION_METHODS, "calibration method"))
+        if self.quantizer not in QUANTIZERS:
+            raise ConvertError(did_you_mean(self.quantizer, QUANTIZERS, "quantizer"))
+        if not 90.0 <= self.percentile <= 100.0:
+            raise ConvertError(f"percentile must be in [90, 100], got {self.percentile}")
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over any iterable of feed dicts."""
+
+    def __init__(self, data: CalibrationData):
+        self.data = data
+        self._it = iter(data)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = iter(self.data)
+
+
+def quantizable_nodes(onnx_path: str | os.PathLike[str]) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    return [n.name for n in model.graph.node if n.op_type in OPS_TO_QUANTIZE]
+
+
+def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationData, out: str | os.PathLike[str],
+                  config: QuantConfig = QuantConfig()) -> Path:
+    """Write a Q/DQ INT8 model of `fp32_onnx` calibrated on `calibration`; returns `out`."""
+    if config.quantizer == "modelopt":
+        return _quantize_modelopt(fp32_onnx, calibration, out)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[config.method]
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": config.percentile,
+             "CalibMovingAverage": False}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        pre = Path(tmpdir) / "pre.onnx"
+        try:
+            quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
+        except Exception:  # pre-processing is an optimisation: quantize the original if it fails
+            pre = Path(fp32_onnx)
+        with atomic.atomic_path(out) as tmp:
+            try:
+                quantize_static(
+                    str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(OPS_TO_QUANTIZE), per_channel=True, reduce_range=False,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    nodes_to_exclude=list(config.exclude), calibrate_method=method, extra_options=extra,
+                )
+            except Exception as exc:
+                raise ConvertError(f"INT8 quantization failed: {exc}") from exc
+    return Path(out)
+
+
+def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: CalibrationData,
+                       out: str | os.PathLike[str]) -> Path:
+    try:
+        import modelopt.onnx.quantization  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("--quantizer modelopt needs NVIDIA ModelOpt: pip install 'edge-t2i[modelopt]' "
+                                f"(note: it installs onnxruntime-gpu) ({exc})") from exc
+    with tempfile.TemporaryDirectory() as tmpdir:
+        calib_npz = Path(tmpdir) / "calib.npz"
+        np.savez(calib_npz, z=calibration.z, embedding=calibration.embedding)
+        with atomic.atomic_path(out) as tmp:
+            cmd = [sys.executable, "-m", "modelopt.onnx.quantization", "--onnx_path", str(fp32_onnx),
+                   "--quantize_mode", "int8", "--calibration_data_path", str(calib_npz),
+                   "--calibration_eps", "cpu", "--output_path", str(tmp)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise ConvertError(f"ModelOpt quantization failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return Path(out)
+
+
+def count_qdq(onnx_path: str | os.PathLike[str]) -> dict[str, int]:
+    """How many QuantizeLinear / DequantizeLinear nodes, and how many Conv inputs are dequantized."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    wrapped = sum(1 for n in convs if all(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear"
+                                          for i in n.input[:2]))
+    return {"QuantizeLinear": sum(n.op_type == "QuantizeLinear" for n in graph.node),
+            "DequantizeLinear": sum(n.op_type == "DequantizeLinear" for n in graph.node),
+            "Conv": len(convs), "Conv_with_qdq_inputs": wrapped}
+
+
+def sensitivity(fp32_onnx: str | os.PathLike[str], int8_onnx: str | os.PathLike[str],
+                data: CalibrationData, candidates: Sequence[str]) -> list[tuple[str, float]]:
+    """SQNR (dB) of each candidate node's output, INT8 vs FP32 on `data`: lowest first.
+
+    Uses ONNX Runtime's qdq_loss_debug to expose intermediate tensors of both models.
+    """
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        f_aug, q_aug = Path(tmpdir) / "f.onnx", Path(tmpdir) / "q.onnx"
+        dbg.modify_model_output_intermediate_tensors(str(fp32_onnx), str(f_aug))
+        dbg.modify_model_output_intermediate_tensors(str(int8_onnx), str(q_aug))
+        f_act = dbg.collect_activations(str(f_aug), _Reader(data))
+        q_act = dbg.collect_activations(str(q_aug), _Reader(data))
+    graph = onnx.load(str(fp32_onnx), load_external_data=False).graph
+    out_of = {n.name: n.output[0] for n in graph.node}
+    scores = []
+    for name in candidates:
+        tensor = out_of.get(name)
+        if tensor in f_act and tensor in q_act:
+            scores.append((name, float(dbg.compute_signal_to_quantization_noice_ratio(f_act[tensor], q_act[tensor]))))
+    return sorted(scores, key=lambda s: s[1])

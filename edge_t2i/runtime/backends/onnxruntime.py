@@ -1,0 +1,76 @@
+"""ONNX Runtime backend: CPU by default, CUDA provider when available and asked for."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge_t2i.errors import BackendError
+from edge_t2i.runtime.backends import Backend, register
+
+log = logging.getLogger("edge_t2i.runtime")
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def session_options(threads: int = 0, profile_prefix: str | None = None):  # noqa: ANN201
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return so
+
+
+@register("onnxruntime")
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "cpu",
+                 threads: int = 0, default_options: bool = False, profile_prefix: str | None = None):
+        import onnxruntime as ort
+
+        self.precision = precision
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in available_providers():
+                raise BackendError("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu)")
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        self.device = device
+        so = ort.SessionOptions() if default_options else session_options(threads, profile_prefix)
+        try:
+            self.session = ort.InferenceSession(str(Path(model_path)), sess_options=so, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+            raise BackendError(f"ONNX Runtime cannot load {model_path}: {str(exc).splitlines()[0][:300]}") from exc
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.device == "cuda":
+            binding = self.session.io_binding()
+            for k, v in feeds.items():
+                binding.bind_cpu_input(k, v)
+            for name in self.output_names:
+                binding.bind_output(name, "cpu")
+            self.session.run_with_iobinding(binding)
+            return dict(zip(self.output_names, binding.copy_outputs_to_cpu()))
+        return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
+
+    def end_profiling(self) -> str:
+        return str(self.session.end_profiling())
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

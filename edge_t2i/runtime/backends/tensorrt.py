@@ -1,0 +1,191 @@
+"""TensorRT backend: a plain serialized plan, run with cuda-python (no torch, no pycuda).
+
+Written against the TensorRT 10 and 11 Python APIs (name-based tensor I/O,
+`execute_async_v3`). Host buffers are pinned; one CUDA graph is captured per
+batch size after a warm-up enqueue, so a frame costs one graph launch.
+This module imports nothing heavy at import time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_t2i.errors import BackendError, MissingExtraError
+from edge_t2i.runtime.backends import Backend, register
+
+log = logging.getLogger("edge_t2i.runtime")
+
+
+if TYPE_CHECKING:  # type-checked against the tensorrt-stubs package in CI
+    import tensorrt as trt_types
+
+
+def import_tensorrt() -> Any:
+    """The tensorrt module (typed as Any: callers bind it to names annotated with stub types)."""
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise MissingExtraError(f"the TensorRT backend needs 'tensorrt': pip install 'edge-t2i[tensorrt]' ({exc})") from exc
+    if not hasattr(trt, "Runtime"):  # e.g. only tensorrt-stubs installed: a namespace package of .pyi files
+        raise MissingExtraError("'tensorrt' is only type stubs here, not the library: pip install 'edge-t2i[tensorrt]'")
+    return trt
+
+
+def import_cudart() -> Any:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        try:
+            from cuda import cudart  # type: ignore[no-redef]  # older cuda-python
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the TensorRT backend needs 'cuda-python': pip install 'edge-t2i[tensorrt]' ({exc})") from exc
+    return cudart
+
+
+def check(result: Any) -> Any:
+    """cuda-python calls return (error, *values): raise on error, return the values."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) != 0:
+        raise BackendError(f"CUDA error {err}")
+    return values[0] if len(values) == 1 else (tuple(values) if values else None)
+
+
+def gpu_identity() -> tuple[str, str]:
+    """(TensorRT version, compute capability 'MAJOR.MINOR') of this machine; raises BackendError if none."""
+    trt = import_tensorrt()
+    cudart = import_cudart()
+    try:
+        count = check(cudart.cudaGetDeviceCount())
+    except BackendError as exc:
+        raise BackendError(f"no usable CUDA GPU ({exc})") from exc
+    if not count:
+        raise BackendError("no CUDA GPU found")
+    props = check(cudart.cudaGetDeviceProperties(0))
+    return str(trt.__version__), f"{props.major}.{props.minor}"
+
+
+class _Buffers:
+    """Pinned host + device buffers for one batch size, with an optional CUDA graph."""
+
+    def __init__(self, cudart: Any, shapes: dict[str, tuple[int, int]] | dict[str, tuple[int, ...]]):
+        self.cudart = cudart
+        self.host: dict[str, np.ndarray] = {}
+        self.device: dict[str, int] = {}
+        self.graph_exec: Any = None
+        for name, shape in shapes.items():
+            nbytes = int(np.prod(shape)) * 4
+            ptr = check(cudart.cudaMallocHost(nbytes))
+            count = int(np.prod(shape))
+            self.host[name] = np.ctypeslib.as_array((ctypes.c_float * count).from_address(ptr)).reshape(shape)
+            self.device[name] = check(cudart.cudaMalloc(nbytes))
+
+    def free(self) -> None:
+        for ptr in self.device.values():
+            self.cudart.cudaFree(ptr)
+        for arr in self.host.values():
+            self.cudart.cudaFreeHost(arr.ctypes.data)
+        if self.graph_exec is not None:
+            self.cudart.cudaGraphExecDestroy(self.graph_exec)
+
+
+@register("tensorrt")
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+    thread_safe = False  # one execution context and stream: the Generator serialises calls
+
+    def __init__(self, engine_path: str | os.PathLike[str], precision: str = "int8",
+                 input_dims: dict[str, int] | None = None, output_shape: tuple[int, int, int] | None = None,
+                 max_batch: int = 1, use_cuda_graph: bool = True):
+        trt = import_tensorrt()
+        self.cudart = import_cudart()
+        self.precision = precision
+        self.max_batch = max_batch
+        self.input_dims = dict(input_dims or {})
+        self.output_shape = output_shape
+        self.use_cuda_graph = use_cuda_graph
+        self._lock = threading.Lock()
+        data = Path(engine_path).read_bytes()
+        if not data:
+            raise BackendError(f"engine {engine_path} is empty (0 bytes): rebuild it with edge-t2i convert --engine")
+        self.logger: trt_types.ILogger = trt.Logger(trt.Logger.WARNING)
+        self.runtime: trt_types.Runtime = trt.Runtime(self.logger)
+        engine: trt_types.ICudaEngine | None = self.runtime.deserialize_cuda_engine(data)
+        if engine is None:
+            raise BackendError(f"TensorRT {trt.__version__} cannot deserialize {engine_path} "
+                               "(built by another TensorRT version or for another GPU?)")
+        self.engine: trt_types.ICudaEngine = engine
+        self.context: trt_types.IExecutionContext = self.engine.create_execution_context()
+        self.stream = check(self.cudart.cudaStreamCreate())
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if sorted(self.inputs) != sorted(self.input_dims) or (output_shape and self.outputs != ["image"]):
+            raise BackendError(f"engine {engine_path} has inputs {self.inputs} and outputs {self.outputs}, "
+                               f"the manifest declares {sorted(self.input_dims)} -> ['image']")
+        self._buffers: dict[int, _Buffers] = {}
+
+    def _prepare(self, batch: int) -> _Buffers:
+        buf = self._buffers.get(batch)
+        if buf is not None:
+            return buf
+        shapes: dict[str, tuple[int, ...]] = {n: (batch, d) for n, d in self.input_dims.items()}
+        shapes["image"] = (batch, *(self.output_shape or ()))
+        buf = _Buffers(self.cudart, shapes)
+        for name in self.inputs:
+            self.context.set_input_shape(name, shapes[name])
+        for name, ptr in buf.device.items():
+            self.context.set_tensor_address(name, ptr)
+        self._enqueue(buf)  # warm-up enqueue before capture
+        check(self.cudart.cudaStreamSynchronize(self.stream))
+        if self.use_cuda_graph:
+            buf.graph_exec = self._capture(buf)
+        self._buffers[batch] = buf
+        return buf
+
+    def _enqueue(self, buf: _Buffers) -> None:
+        kind = self.cudart.cudaMemcpyKind
+        for name in self.inputs:
+            check(self.cudart.cudaMemcpyAsync(buf.device[name], buf.host[name].ctypes.data, buf.host[name].nbytes,
+                                              kind.cudaMemcpyHostToDevice, self.stream))
+        if not self.context.execute_async_v3(self.stream):
+            raise BackendError("TensorRT execute_async_v3 failed")
+        check(self.cudart.cudaMemcpyAsync(buf.host["image"].ctypes.data, buf.device["image"], buf.host["image"].nbytes,
+                                          kind.cudaMemcpyDeviceToHost, self.stream))
+
+    def _capture(self, buf: _Buffers) -> Any:
+        mode = self.cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        check(self.cudart.cudaStreamBeginCapture(self.stream, mode))
+        self._enqueue(buf)
+        graph = check(self.cudart.cudaStreamEndCapture(self.stream))
+        return check(self.cudart.cudaGraphInstantiate(graph, 0))
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch = int(next(iter(feeds.values())).shape[0])
+        if self.max_batch is not None and batch > self.max_batch:
+            raise BackendError(f"batch {batch} is larger than the engine's profile (max {self.max_batch})")
+        with self._lock:
+            buf = self._prepare(batch)
+            for name in self.inputs:
+                np.copyto(buf.host[name], feeds[name])
+            if buf.graph_exec is not None:
+                check(self.cudart.cudaGraphLaunch(buf.graph_exec, self.stream))
+            else:
+                self._enqueue(buf)
+            check(self.cudart.cudaStreamSynchronize(self.stream))
+            return {"image": buf.host["image"].copy()}
+
+    def close(self) -> None:
+        for buf in self._buffers.values():
+            buf.free()
+        self._buffers.clear()
+        if getattr(self, "stream", None) is not None:
+            self.cudart.cudaStreamDestroy(self.stream)
+            self.stream = None

@@ -1,0 +1,175 @@
+"""The prompt bank: prompts encoded once at conversion, looked up on the device.
+
+No text encoder runs for prompts in the bank. For others, `nearest` finds the
+closest entry, and `encode` uses the pack's optional ONNX text encoder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from edge_t2i.errors import InputError, PackError, did_you_mean
+
+UnknownPolicy = Literal["error", "nearest", "encode"]
+POLICIES = ("error", "nearest", "encode")
+MAX_BANK_ENTRIES = 1_000_000
+
+
+def normalize_prompt(text: str) -> str:
+    """Bank key of a prompt: lower case, whitespace collapsed, trimmed."""
+    if not isinstance(text, str):
+        raise InputError(f"a prompt must be a string, got {type(text).__name__}")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+class TextEncoder(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Match:
+    prompt: str          # the bank entry used
+    similarity: float    # cosine similarity to the request (1.0 for an exact match)
+    exact: bool
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between two directions; the result is unit length."""
+    a = a / max(float(np.linalg.norm(a)), 1e-12)
+    b = b / max(float(np.linalg.norm(b)), 1e-12)
+    dot = float(np.clip(np.dot(a, b), -1.0, 1.0))
+    omega = np.arccos(dot)
+    if omega < 1e-6:
+        out = (1 - t) * a + t * b
+    else:
+        out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return (out / max(float(np.linalg.norm(out)), 1e-12)).astype(np.float32)
+
+
+class PromptBank:
+    """Texts and their L2-normalised embeddings; read-only, so safe to share across threads."""
+
+    def __init__(self, texts: list[str], embeddings: np.ndarray, encoder_name: str,
+                 encoder: TextEncoder | None = None):
+        if embeddings.ndim != 2 or len(texts) != embeddings.shape[0]:
+            raise PackError(f"bank: {len(texts)} texts but embeddings of shape {embeddings.shape}")
+        if not np.isfinite(embeddings).all():
+            raise PackError("bank: embeddings contain NaN or inf")
+        self.texts = list(texts)
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
+        self._unit = self.embeddings / np.maximum(norms, 1e-12)
+        self.encoder_name = encoder_name
+        self.encoder = encoder
+        self._index = {normalize_prompt(t): i for i, t in enumerate(self.texts)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __contains__(self, prompt: object) -> bool:
+        return isinstance(prompt, str) and normalize_prompt(prompt) in self._index
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], encoder: TextEncoder | None = None) -> PromptBank:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                texts, emb = f["texts"], f["embeddings"]
+                name = str(f["encoder"]) if "encoder" in f.files else "unknown"
+        except FileNotFoundError:
+            raise PackError(f"bank {path} not found") from None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {exc})") from exc
+        if texts.dtype.kind != "U" or texts.ndim != 1 or len(texts) > MAX_BANK_ENTRIES:
+            raise PackError(f"bank {path}: 'texts' must be a 1-D array of strings")
+        if emb.dtype not in (np.float16, np.float32) or emb.ndim != 2:
+            raise PackError(f"bank {path}: 'embeddings' must be a 2-D float16/float32 array")
+        return cls(texts.tolist(), emb.astype(np.float32), name, encoder)
+
+    def save(self, path: str | os.PathLike[str], dtype: type = np.float16) -> Path:
+        from edge_t2i import atomic
+
+        with atomic.atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, texts=np.array(self.texts), embeddings=self.embeddings.astype(dtype),
+                         encoder=np.array(self.encoder_name), dim=np.array(self.dim))
+        return Path(path)
+
+    # ---- lookups -----------------------------------------------------------------
+    def exact(self, prompt: str) -> np.ndarray | None:
+        i = self._index.get(normalize_prompt(prompt))
+        return None if i is None else self.embeddings[i]
+
+    def nearest(self, query: str | np.ndarray) -> Match:
+        """The closest bank entry to a prompt (by the encoder) or to an embedding."""
+        if isinstance(query, str):
+            if query in self:
+                return Match(self.texts[self._index[normalize_prompt(query)]], 1.0, True)
+            vec = self._encode_one(query)
+        else:
+            vec = np.asarray(query, np.float32)
+            if vec.shape != (self.dim,):
+                raise InputError(f"embedding must have shape ({self.dim},), got {vec.shape}")
+        sims = self._unit @ (vec / max(float(np.linalg.norm(vec)), 1e-12))
+        i = int(np.argmax(sims))
+        return Match(self.texts[i], float(sims[i]), False)
+
+    def lookup(self, prompt: str, policy: UnknownPolicy = "error") -> np.ndarray:
+        """Embedding of a prompt; prompts not in the bank follow `policy`."""
+        if policy not in POLICIES:
+            raise InputError(did_you_mean(str(policy), POLICIES, "unknown-prompt policy"))
+        found = self.exact(prompt)
+        if found is not None:
+            return found
+        if policy == "encode" and self.encoder is not None:
+            return self._encode_one(prompt)
+        if policy == "nearest" or (policy == "encode" and self.encoder is None):
+            if policy == "encode":
+                raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder "
+                                 "(convert with --with-encoder, or use the 'nearest' policy)")
+            # without an encoder, 'nearest' can only match texts: use word overlap
+            return self.embeddings[self._nearest_by_words(prompt)]
+        close = self.nearest_text_hint(prompt)
+        raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){close}; "
+                         "use the 'nearest' or 'encode' policy, or add it at conversion (--prompts)")
+
+    def blend(self, a: str | np.ndarray, b: str | np.ndarray, t: float, policy: UnknownPolicy = "error") -> np.ndarray:
+        """Spherical interpolation from prompt/embedding `a` (t=0) to `b` (t=1)."""
+        if not 0.0 <= float(t) <= 1.0:
+            raise InputError(f"blend t must be in [0, 1], got {t}")
+        ea = self.lookup(a, policy) if isinstance(a, str) else np.asarray(a, np.float32)
+        eb = self.lookup(b, policy) if isinstance(b, str) else np.asarray(b, np.float32)
+        return slerp(ea, eb, float(t))
+
+    # ---- helpers -----------------------------------------------------------------
+    def _encode_one(self, prompt: str) -> np.ndarray:
+        if self.encoder is None:
+            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder")
+        vec = self.encoder.encode([prompt])[0]
+        if vec.shape != (self.dim,):
+            raise PackError(f"the pack's encoder gives {vec.shape[0]}-d vectors, the bank holds {self.dim}-d")
+        return vec.astype(np.float32)
+
+    def _nearest_by_words(self, prompt: str) -> int:
+        words = set(normalize_prompt(prompt).split())
+        scores = [len(words & set(k.split())) / (len(words | set(k.split())) or 1) for k in self._index]
+        return list(self._index.values())[int(np.argmax(scores))]
+
+    def nearest_text_hint(self, prompt: str) -> str:
+        import difflib
+
+        close = difflib.get_close_matches(normalize_prompt(prompt), list(self._index), n=1, cutoff=0.6)
+        return f"; closest: {self.texts[self._index[close[0]]]!r}" if close else ""
