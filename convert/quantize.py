@@ -58,6 +58,9 @@ class _Reader:
     def rewind(self) -> None:
         self._it = iter(self.data)
 
+    def __iter__(self):  # noqa: ANN204 - qdq_loss_debug iterates the reader
+        return iter(self.data)
+
 
 def quantizable_nodes(onnx_path: str | os.PathLike[str]) -> list[str]:
     import onnx

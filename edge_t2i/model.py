@@ -40,8 +40,9 @@ class Affine(nn.Module):
             self.fc2.bias[channels:] = 0.0
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.fc2(F.relu(self.fc1(cond))).chunk(2, dim=1)
-        return x * gamma[:, :, None, None] + beta[:, :, None, None]
+        # Static slices (not chunk) keep the exported graph free of shape arithmetic.
+        h = self.fc2(F.relu(self.fc1(cond)))[:, :, None, None]
+        return x * h[:, : self.channels] + h[:, self.channels :]
 
 
 class Fusion(nn.Module):

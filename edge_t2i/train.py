@@ -194,7 +194,7 @@ class Trainer:
         self.opt_g.step()
         self.update_ema()
         self.step += 1
-        return {"loss_d": float(loss_d), "loss_g": float(loss_g), "gp": float(gp)}
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item()}
 
     @torch.no_grad()
     def update_ema(self) -> None:

@@ -1,0 +1,190 @@
+"""The conversion toolchain on a tiny random generator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import calib
+from convert import gate
+from convert.export import export_onnx
+from convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
+from edge_t2i.errors import ConvertError, DataError
+from edge_t2i.runtime.pack import read_manifest, sha256_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_export_parity_and_dynamic_batch(checkpoint_dir, tmp_path):
+    res = export_onnx(checkpoint_dir, tmp_path / "g.onnx")
+    assert res.max_abs_error <= 1e-4
+    model = onnx.load(str(res.path))
+    onnx.checker.check_model(model)
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == "batch"
+    assert [i.name for i in model.graph.input] == ["z", "embedding"]
+    assert [o.name for o in model.graph.output] == ["image"]
+
+
+def test_int8_model_has_qdq_around_every_conv_and_runs(pack_dir):
+    counts = count_qdq(pack_dir / "generator.int8.onnx")
+    assert counts["Conv"] > 0 and counts["Conv_with_qdq_inputs"] == counts["Conv"]
+    assert counts["QuantizeLinear"] > 0 and counts["DequantizeLinear"] > 0
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(pack_dir / "generator.int8.onnx"), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"z": np.zeros((2, 100), np.float32), "embedding": np.zeros((2, 384), np.float32)})[0]
+    assert out.shape == (2, 3, 32, 32)
+
+
+def test_symmetric_int8_zero_points_for_tensorrt(pack_dir):
+    model = onnx.load(str(pack_dir / "generator.int8.onnx"))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    zps = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
+
+
+def test_manifest_records_what_the_gate_measured_and_files_match(pack_dir):
+    m = json.loads((pack_dir / "manifest.json").read_text())
+    assert m["schema_version"] == 1
+    for name, entry in m["files"].items():
+        assert sha256_file(pack_dir / name) == entry["sha256"]
+    assert m["calibration"]["sha256"] == sha256_file(pack_dir / "calibration.npz")
+    assert set(m["tools"]) >= {"torch", "onnx", "onnxruntime", "tensorrt"}
+    g = m["gate"]
+    assert {"psnr_db", "fp32", "int8", "passed", "count"} <= set(g)
+    assert (pack_dir / "report.md").is_file() and (pack_dir / "compare.png").is_file()
+    assert not list(pack_dir.glob(".*"))  # no temporary leftovers
+
+
+def test_gate_figures_reproduce_when_re_measured(pack_dir, prompt_files):
+    """Re-render the gate's evaluation set from the pack files: same PSNR and oracle figures."""
+    m = json.loads((pack_dir / "manifest.json").read_text())
+    cfg = gate.GateConfig(**m["gate"]["config"])
+    from edge_t2i.text import encode
+
+    prompts = calib.read_prompts(prompt_files["eval"])
+    es = gate.EvalSet.build(prompts, encode(prompts), cfg)
+    a = gate.render(pack_dir / "generator.fp32.onnx", es, 100)
+    b = gate.render(pack_dir / "generator.int8.onnx", es, 100)
+    again = gate.judge(a, b, es, cfg)
+    assert again.psnr_db == pytest.approx(m["gate"]["psnr_db"], abs=0.01)
+    assert again.int8 == m["gate"]["int8"] and again.fp32 == m["gate"]["fp32"]
+
+
+def test_calibration_is_deterministic_and_checks_sample_count(tmp_path):
+    emb = np.random.default_rng(0).standard_normal((5, 384)).astype(np.float32)
+    a = calib.calibration_batches(emb, 16, 100, seed=1)
+    b = calib.calibration_batches(emb, 16, 100, seed=1)
+    assert a.save(tmp_path / "a.npz") == b.save(tmp_path / "b.npz")
+    assert [set(x) for x in a] == [{"z", "embedding"}] * 2
+    with pytest.raises(DataError, match="fewer than one calibration batch"):
+        calib.calibration_batches(emb, 4, 100)
+
+
+def test_shipped_calibration_and_eval_prompts_are_disjoint():
+    c = {p.lower() for p in calib.read_prompts(calib.default_prompts("calibration"))}
+    e = {p.lower() for p in calib.read_prompts(calib.default_prompts("eval"))}
+    assert c and e and not (c & e)
+
+
+@pytest.mark.parametrize("content,msg", [("", "holds no prompts"), ("a\nb\nA\n", "repeats prompt 1"),
+                                         (b"\xff\xfe bad", "not UTF-8")])
+def test_prompt_file_errors(tmp_path, content, msg):
+    p = tmp_path / "p.txt"
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError, match=msg):
+        calib.read_prompts(p)
+
+
+def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, tmp_path):
+    """Calibrating on near-zero inputs clips real activations: the gate must say no."""
+    fp32 = pack_dir / "generator.fp32.onnx"
+    good = calib.CalibrationData.load(pack_dir / "calibration.npz")
+    bad = calib.CalibrationData(good.z * 0.0, good.embedding * 0.0, good.batch_size)
+    out = quantize_int8(fp32, bad, tmp_path / "bad.onnx", QuantConfig(method="minmax"))
+    emb = good.embedding[:8]
+    es = gate.EvalSet([f"p{i}" for i in range(8)], emb, list(range(100, 108)), [{"text": ""}] * 8)
+    res = gate.judge(gate.render(fp32, es, 100), gate.render(out, es, 100), es, gate.GateConfig())
+    assert not res.passed and "PSNR" in res.reason
+    ranking = sensitivity(fp32, out, good, quantizable_nodes(fp32))
+    assert len(ranking) == len(quantizable_nodes(fp32))
+    assert ranking[0][1] <= ranking[-1][1]
+
+
+def test_gate_failure_keeps_layers_in_float_or_fails_honestly(checkpoint_dir, prompt_files, tmp_path):
+    from convert.pack import ConvertOptions, convert_checkpoint
+
+    strict = gate.GateConfig(min_psnr_db=200.0)  # unreachable: mixed precision is tried, then it gives up
+    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),
+                          eval_prompts=str(prompt_files["eval"]), calib_samples=16, gate_config=strict)
+    with pytest.raises(ConvertError, match="fails the quality gate even with"):
+        convert_checkpoint(checkpoint_dir, tmp_path / "pack", opts, quiet=True)
+    assert not (tmp_path / "pack").exists()
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def run_cli(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "edge_t2i", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("make_bad,msg", [
+    (lambda d: d / "missing", "not found"),
+    (lambda d: (d / "ck").mkdir() or (d / "ck" / "config.json").write_text('{"model": {"resolution": 48}}') and d / "ck",
+     "resolution must be one of"),
+    (lambda d: (d / "ck2").mkdir() or (d / "ck2" / "config.json").write_text("{oops") and d / "ck2", "not valid JSON"),
+])
+def test_cli_bad_checkpoint_is_one_line_and_nonzero(tmp_path, make_bad, msg):
+    proc = run_cli("convert", str(make_bad(tmp_path)), "--out", str(tmp_path / "pack"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and msg in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_empty_prompt_file(tmp_path, checkpoint_dir):
+    (tmp_path / "empty.txt").write_text("\n# nothing\n")
+    proc = run_cli("convert", str(checkpoint_dir), "--out", str(tmp_path / "p"), "--prompts", str(tmp_path / "empty.txt"))
+    assert proc.returncode == 2 and "holds no prompts" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_weights_for_another_architecture(tmp_path, checkpoint_dir):
+    import shutil
+
+    bad = tmp_path / "other"
+    shutil.copytree(checkpoint_dir, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["model"]["ngf"] = 16
+    (bad / "config.json").write_text(json.dumps(cfg))
+    proc = run_cli("convert", str(bad), "--out", str(tmp_path / "p"))
+    assert proc.returncode == 2 and "config.json implies" in proc.stderr
+
+
+def test_interrupted_convert_leaves_previous_pack_intact(pack_dir, checkpoint_dir, prompt_files, tmp_path):
+    import shutil
+
+    target = tmp_path / "pack"
+    shutil.copytree(pack_dir, target)
+    before = {p.name: sha256_file(p) for p in target.iterdir()}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edge_t2i", "convert", str(checkpoint_dir), "--out", str(target),
+                             "--prompts", str(prompt_files["bank"]), "--calib-prompts", str(prompt_files["calib"]),
+                             "--eval-prompts", str(prompt_files["eval"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for line in proc.stdout:  # kill it in the middle: right after the export stage finished
+        if "[export" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    after = {p.name: sha256_file(p) for p in target.iterdir()}
+    assert after == before
+    read_manifest(target)  # still a valid pack
+    time.sleep(0.1)

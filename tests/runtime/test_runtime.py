@@ -1,0 +1,219 @@
+"""The torch-free runtime on a tiny pack."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edge_t2i
+from edge_t2i.errors import BackendError, InputError, PackError
+from edge_t2i.runtime import AsyncGenerator, PromptBank, load, noise
+from edge_t2i.runtime.bank import slerp
+from tests.conftest import BANK_PROMPTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def gen(pack_dir):
+    with load(pack_dir, precision="int8", threads=1) as g:
+        yield g
+
+
+def test_import_and_generate_without_torch(pack_dir):
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import edge_t2i\n"
+        f"g = edge_t2i.load({str(pack_dir)!r})\n"
+        f"img = g.generate({BANK_PROMPTS[0]!r}, seeds=[0, 1])\n"
+        "assert img.shape == (2, 32, 32, 3), img.shape\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok', g.choice.backend)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok onnxruntime")
+
+
+def test_auto_picks_onnxruntime_cpu_here_and_says_why(gen):
+    assert gen.choice.backend == "onnxruntime" and gen.choice.precision == "int8"
+    assert "TensorRT" in gen.choice.reason and "CPU" in gen.choice.reason
+
+
+def test_generate_shapes_rgb_bgr_and_seed_reproducibility(gen):
+    a = gen.generate(BANK_PROMPTS[:2], seeds=[5, 6])
+    assert a.shape == (2, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, gen.generate(BANK_PROMPTS[:2], seeds=[5, 6]))
+    assert np.array_equal(gen.generate(BANK_PROMPTS[:2], seeds=[5, 6], bgr=True), a[..., ::-1])
+    grid = gen.generate(BANK_PROMPTS[0], seeds=range(4))
+    assert grid.shape[0] == 4 and not np.array_equal(grid[0], grid[1])
+
+
+def test_noise_is_numpy_seeded_and_stable():
+    z = noise([3], 4)
+    assert np.array_equal(z[0], np.random.default_rng(3).standard_normal(4, dtype=np.float32))
+
+
+def test_ort_fp32_matches_torch_fp32(pack_dir, checkpoint_dir):
+    import torch
+
+    from edge_t2i.checkpoint import load_generator
+
+    emb = PromptBank.load(pack_dir / "bank.npz").embeddings[:4]
+    z = noise([0, 1, 2, 3], 100)
+    with load(pack_dir, precision="fp32") as g:
+        ours = g.generate(emb, z=z, raw=True)
+    with torch.no_grad():
+        ref = load_generator(checkpoint_dir)(torch.from_numpy(z), torch.from_numpy(emb)).numpy()
+    assert np.abs(ours - ref).max() <= 1e-3
+
+
+def test_bank_exact_lookup_normalises_case_and_whitespace(pack_dir):
+    bank = PromptBank.load(pack_dir / "bank.npz")
+    assert len(bank) == len(BANK_PROMPTS) and bank.dim == 384
+    e = bank.lookup("  A small RED circle   in the top-left ")
+    assert np.array_equal(e, bank.embeddings[0])
+
+
+def test_bank_nearest_and_policies(pack_dir):
+    bank = PromptBank.load(pack_dir / "bank.npz")
+    match = bank.nearest(bank.embeddings[3] + 0.01)
+    assert match.prompt == BANK_PROMPTS[3] and match.similarity > 0.95
+    with pytest.raises(InputError, match="not in the bank"):
+        bank.lookup("a small red circle in the top left corner", "error")
+    near = bank.lookup("small red circle top-left", "nearest")
+    assert np.array_equal(near, bank.embeddings[0])
+    with pytest.raises(InputError, match="did you mean"):
+        bank.lookup("x", "nearset")
+
+
+def test_blend_is_spherical_and_ends_at_the_prompts(pack_dir):
+    bank = PromptBank.load(pack_dir / "bank.npz")
+    a, b = BANK_PROMPTS[0], BANK_PROMPTS[1]
+    ea, eb = bank.lookup(a), bank.lookup(b)
+    assert np.allclose(bank.blend(a, b, 0.0), ea / np.linalg.norm(ea), atol=1e-3)
+    assert np.allclose(bank.blend(a, b, 1.0), eb / np.linalg.norm(eb), atol=1e-3)
+    mid = bank.blend(a, b, 0.5)
+    assert abs(np.linalg.norm(mid) - 1.0) < 1e-5
+    assert abs(float(mid @ ea) / np.linalg.norm(ea) - float(mid @ eb) / np.linalg.norm(eb)) < 1e-3
+    with pytest.raises(InputError):
+        bank.blend(a, b, 1.5)
+    assert np.allclose(slerp(ea, ea, 0.3), ea / np.linalg.norm(ea), atol=1e-5)
+
+
+def test_bad_inputs_give_clear_errors(gen):
+    with pytest.raises(InputError, match="not in the bank"):
+        gen.generate("a dragon", unknown="error")
+    with pytest.raises(InputError, match="shape"):
+        gen.generate(np.zeros((1, 100), np.float32))
+    bad = np.zeros((1, 384), np.float32)
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        gen.generate(bad)
+    with pytest.raises(InputError, match="batch size 0"):
+        gen.generate([])
+    with pytest.raises(InputError, match="exceeds"):
+        gen.generate(np.zeros((1000, 384), np.float32))
+    with pytest.raises(InputError, match="seeds"):
+        gen.generate(BANK_PROMPTS[:2], seeds=[1, 2, 3])
+    with pytest.raises(InputError, match="non-negative"):
+        gen.generate(BANK_PROMPTS[0], seeds=[-1])
+
+
+def test_unknown_backend_and_precision_say_did_you_mean(pack_dir):
+    with pytest.raises(BackendError, match="did you mean 'onnxruntime'"):
+        load(pack_dir, backend="onnxruntim")
+    with pytest.raises(BackendError, match="did you mean 'int8'"):
+        load(pack_dir, precision="int9")
+    with pytest.raises(PackError, match="no fp16 model"):
+        load(pack_dir, precision="fp16")
+    with pytest.raises(BackendError, match="TensorRT"):
+        load(pack_dir, backend="tensorrt")
+
+
+@pytest.fixture
+def pack_copy(pack_dir, tmp_path):
+    return Path(shutil.copytree(pack_dir, tmp_path / "pack"))
+
+
+def test_altered_or_missing_file_is_refused(pack_copy):
+    with open(pack_copy / "generator.int8.onnx", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(PackError, match="sha256"):
+        load(pack_copy)
+    (pack_copy / "bank.npz").unlink()
+    with pytest.raises(PackError, match="missing"):
+        load(pack_copy, precision="fp32")
+
+
+def edit_manifest(pack: Path, change) -> None:
+    m = json.loads((pack / "manifest.json").read_text())
+    change(m)
+    (pack / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda m: m.update(schema_version=99), "newer than this runtime"),
+    (lambda m: m["models"].update(int8="../../etc/passwd"), "not a plain file name"),
+    (lambda m: m["models"].update(int8="/etc/passwd"), "not a plain file name"),
+    (lambda m: m["model"].update(nz=10**9), "integer in"),
+    (lambda m: m["io"]["inputs"][0].update(shape=["batch", "lots"]), "integer in"),
+    (lambda m: m.update(files="all good"), "files"),
+    (lambda m: m["models"].update(int8="other.onnx"), "lists no sha256"),
+])
+def test_crafted_manifests_are_rejected(pack_copy, change, msg):
+    edit_manifest(pack_copy, change)
+    with pytest.raises(PackError, match=msg):
+        load(pack_copy)
+
+
+def test_eight_threads_get_the_same_images_as_one(gen):
+    prompts = BANK_PROMPTS
+    expected = {s: gen.generate(prompts[s % len(prompts)], seeds=[s]) for s in range(16)}
+    errors: list[str] = []
+
+    def worker(offset: int) -> None:
+        for i in range(12):
+            s = (offset + i) % 16
+            if not np.array_equal(gen.generate(prompts[s % len(prompts)], seeds=[s]), expected[s]):
+                errors.append(f"seed {s}")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_async_generator_never_blocks_and_latest_wins(gen):
+    with AsyncGenerator(gen, latest_wins=True) as ag:
+        handles = [ag.submit(BANK_PROMPTS[i % 8], seeds=[i]) for i in range(20)]
+        last = handles[-1].result(timeout=30)
+        assert np.array_equal(last, gen.generate(BANK_PROMPTS[19 % 8], seeds=[19]))
+        assert any(h.dropped for h in handles[:-1])  # stale requests were dropped
+        assert ag.latest() is not None and ag.latencies and all(x > 0 for x in ag.latencies)
+        dropped = next(h for h in handles if h.dropped)
+        with pytest.raises(InputError, match="dropped"):
+            dropped.result(timeout=1)
+
+
+def test_async_generator_queue_mode_keeps_requests(gen):
+    with AsyncGenerator(gen, latest_wins=False, max_queue=8) as ag:
+        handles = [ag.submit(BANK_PROMPTS[0], seeds=[i]) for i in range(5)]
+        assert all(h.result(timeout=30).shape == (1, 32, 32, 3) for h in handles)
+
+
+def test_public_api_is_small():
+    assert {"load", "Generator", "PromptBank", "AsyncGenerator"} <= set(edge_t2i.__all__)

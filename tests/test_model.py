@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from edge_t2i.config import ModelConfig
+from edge_t2i.errors import CheckpointError
+from edge_t2i.model import Discriminator, Generator
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128, 256])
+def test_generator_and_discriminator_shapes(resolution):
+    cfg = ModelConfig(resolution=resolution, ngf=4, ndf=4)
+    g, d = Generator(cfg), Discriminator(cfg)
+    img = g(torch.randn(2, cfg.nz), torch.randn(2, cfg.cond_dim))
+    assert img.shape == (2, 3, resolution, resolution)
+    assert img.min() >= -1 and img.max() <= 1
+    assert d(img, torch.randn(2, cfg.cond_dim)).shape == (2,)
+
+
+def test_fusion_starts_as_identity_and_text_changes_the_image_once_trained():
+    cfg = ModelConfig(resolution=32, ngf=4)
+    g = Generator(cfg).eval()
+    z = torch.randn(1, cfg.nz)
+    a, b = g(z, torch.randn(1, cfg.cond_dim)), g(z, torch.randn(1, cfg.cond_dim))
+    assert torch.equal(a, b)  # gamma=1, beta=0 at init: text has no effect yet
+    with torch.no_grad():
+        g.blocks[0].fuse1.a1.fc2.weight.normal_()
+    assert not torch.equal(g(z, torch.randn(1, cfg.cond_dim)), g(z, torch.randn(1, cfg.cond_dim)))
+
+
+def test_only_edge_friendly_ops_in_the_exported_graph(tmp_path, checkpoint_dir):
+    import onnx
+
+    from convert.export import export_onnx
+
+    path = export_onnx(checkpoint_dir, tmp_path / "g.onnx").path
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    allowed = {"Gemm", "MatMul", "Conv", "Resize", "Mul", "Add", "LeakyRelu", "Relu", "Tanh", "Clip", "Reshape",
+               "Unsqueeze", "Slice", "Constant", "Shape", "Gather", "Concat", "Identity"}
+    assert ops <= allowed, ops - allowed
+    assert "ConvTranspose" not in ops
+
+
+@pytest.mark.parametrize("bad", [{"resolution": 48}, {"ngf": 0}, {"architecture": "stylegan"}])
+def test_config_validation(bad):
+    with pytest.raises(CheckpointError):
+        ModelConfig(**bad)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(CheckpointError, match="unknown model config keys"):
+        ModelConfig.from_dict({"resolution": 64, "n_layer": 12})
