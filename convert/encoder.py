@@ -48,6 +48,7 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
         except Exception as exc:
             raise ConvertError(f"text encoder export failed: {exc}") from exc
         with atomic.atomic_path(out_dir / ENCODER_FILE) as tmp:
-            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Gemm", "Gather"])
     shutil.copyfile(text.model_dir() / "tokenizer.json", out_dir / TOKENIZER_FILE)
     return {"model": ENCODER_FILE, "tokenizer": TOKENIZER_FILE}

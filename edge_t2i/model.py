@@ -120,10 +120,14 @@ class DBlock(nn.Module):
 
 class Discriminator(nn.Module):
     """Image features to 4x4, then a joint head on [features, tiled sentence] plus a
-    projection term <pooled features, W c> that sharpens text-image matching."""
+    projection term <pooled features, W c> that sharpens text-image matching.
 
-    def __init__(self, config: ModelConfig):
+    With `aux_classes` (training data that carries attribute labels), an auxiliary
+    classifier (AC-GAN) reads the flattened 4x4 features, so position survives."""
+
+    def __init__(self, config: ModelConfig, aux_classes: tuple[int, ...] = ()):
         super().__init__()
+        self.aux_classes = tuple(aux_classes)
         levels = level_channels(config.ndf, config.resolution)[::-1]  # full resolution first
         self.conv_img = nn.Conv2d(3, levels[0][1], 3, 1, 1)
         self.blocks = nn.Sequential(*(DBlock(cin, cout) for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])))
@@ -133,13 +137,31 @@ class Discriminator(nn.Module):
             nn.Conv2d(c + 64, 2 * config.ndf, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(2 * config.ndf, 1, 4, 1, 0)
         )
         self.embed = nn.Linear(config.cond_dim, c, bias=False)
+        self.aux = nn.Linear(c * 16, sum(self.aux_classes)) if self.aux_classes else None
 
-    def forward(self, image: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, embedding: torch.Tensor, with_aux: bool = False):  # noqa: ANN201
+        """Realism-and-match score [B]; with `with_aux`, also attribute logits [B, sum(aux_classes)]."""
         feat = self.blocks(self.conv_img(image))
         c = self.cond_proj(embedding)[:, :, None, None].expand(-1, -1, feat.shape[2], feat.shape[3])
         joint = self.joint(torch.cat([feat, c], 1)).flatten(1).squeeze(1)
         projection = (feat.sum(dim=(2, 3)) * self.embed(embedding)).sum(1) / math.sqrt(feat.shape[1])
-        return joint + projection
+        score = joint + projection
+        if not with_aux:
+            return score
+        if self.aux is None:
+            raise ValueError("this discriminator has no auxiliary classifier")
+        return score, self.aux(F.leaky_relu(feat, 0.2).flatten(1))
+
+
+def aux_loss(logits: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    """Mean cross-entropy over attribute heads; label -1 means unknown (ignored)."""
+    losses = []
+    for i, (chunk, n) in enumerate(zip(logits.split(list(classes), dim=1), classes)):
+        target = labels[:, i]
+        if (target >= 0).any():
+            losses.append(F.cross_entropy(chunk, target, ignore_index=-1))
+        del n
+    return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,7 +27,7 @@ from edge_t2i.config import ModelConfig
 from edge_t2i.data import oracle
 from edge_t2i.data.imagefolder import ImageFolder, preview_grid, read_imagefolder, save_png
 from edge_t2i.errors import CheckpointError, DataError
-from edge_t2i.model import Discriminator, Generator
+from edge_t2i.model import Discriminator, Generator, aux_loss
 from edge_t2i.progress import progress
 
 STATE_DIR = "state"
@@ -50,6 +51,7 @@ class TrainConfig:
     gp_every: int = 4              # lazy MA-GP: every k D steps, weighted by k
     gp_weight: float = 2.0
     ema_decay: float = 0.999
+    aux_weight: float = 1.0        # AC-GAN attribute loss when the data carries `objects` labels (0: off)
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
     seed: int = 0
@@ -97,6 +99,25 @@ class TrainData:
     embeddings: torch.Tensor    # float32 [N, 384]
     eval_rows: list[dict]
     eval_embeddings: np.ndarray
+    labels: torch.Tensor | None = None   # int64 [N, 4] attribute indices (-1 unknown), None without labels
+
+
+def attribute_labels(records: list[dict] | tuple[dict, ...]) -> torch.Tensor | None:
+    """(shape, color, size, position) indices from `objects` metadata; None if no record has them."""
+    from edge_t2i.data import vocab
+
+    names = {"shape": vocab.SHAPES, "color": vocab.COLORS, "size": vocab.SIZES, "position": vocab.POSITIONS}
+    out = torch.full((len(records), 4), -1, dtype=torch.long)
+    for i, r in enumerate(records):
+        objs = r.get("objects")
+        if isinstance(objs, list) and objs and isinstance(objs[0], dict):
+            for j, (attr, values) in enumerate(names.items()):
+                if objs[0].get(attr) in values:
+                    out[i, j] = values.index(objs[0][attr])
+    return out if (out >= 0).any() else None
+
+
+AUX_CLASSES = (6, 8, 2, 9)  # shape, color, size, position
 
 
 def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
@@ -112,6 +133,7 @@ def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
         embeddings=torch.from_numpy(emb[:n_train]),
         eval_rows=list(folder.records[n_train:]),
         eval_embeddings=emb[n_train:],
+        labels=attribute_labels(folder.records[:n_train]) if cfg.aux_weight > 0 else None,
     )
 
 
@@ -136,12 +158,13 @@ def matching_aware_gp(discriminator: torch.nn.Module, image: torch.Tensor, emb: 
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, d: Distributed):
+    def __init__(self, cfg: TrainConfig, d: Distributed, aux: bool = False):
         self.cfg, self.d = cfg, d
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
         mc = cfg.model_config()
+        self.aux_classes = AUX_CLASSES if aux else ()
         self.G = Generator(mc).to(d.device)
-        self.D = Discriminator(mc).to(d.device)
+        self.D = Discriminator(mc, self.aux_classes).to(d.device)
         self.G_ema = Generator(mc).to(d.device).eval()
         self.G_ema.load_state_dict(self.G.state_dict())
         self.G_ema.requires_grad_(False)
@@ -168,12 +191,19 @@ class Trainer:
         gen = torch.Generator(device="cpu").manual_seed(noise_seed)
         z = torch.randn(len(idx), self.G.config.nz, generator=gen).to(dev)
 
+        labels = data.labels[idx].to(dev) if self.aux_classes else None
         with torch.no_grad():
             fake = self.g_ddp(z, emb)
-        d_real = self.d_ddp(real, emb)
+        aux_d = torch.zeros((), device=dev)
+        if labels is not None:
+            d_real, logits = self.d_ddp(real, emb, with_aux=True)
+            aux_d = aux_loss(logits, labels, self.aux_classes)
+        else:
+            d_real = self.d_ddp(real, emb)
         d_fake = self.d_ddp(fake, emb)
         d_mis = self.d_ddp(real, emb_mis)
         loss_d = F.relu(1 - d_real).mean() + 0.5 * (F.relu(1 + d_fake).mean() + F.relu(1 + d_mis).mean())
+        loss_d = loss_d + cfg.aux_weight * aux_d
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         gp = torch.zeros(())
@@ -188,13 +218,20 @@ class Trainer:
                         p.grad /= self.d.world
         self.opt_d.step()
 
-        loss_g = -self.d_ddp(self.g_ddp(z, emb), emb).mean()
+        aux_g = torch.zeros((), device=dev)
+        if labels is not None:
+            d_gen, logits = self.d_ddp(self.g_ddp(z, emb), emb, with_aux=True)
+            aux_g = aux_loss(logits, labels, self.aux_classes)
+            loss_g = -d_gen.mean() + cfg.aux_weight * aux_g
+        else:
+            loss_g = -self.d_ddp(self.g_ddp(z, emb), emb).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.update_ema()
         self.step += 1
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item()}
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
+                "aux_g": aux_g.item()}
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -282,7 +319,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     if d.main:
         run.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg, d.main)
-    trainer = Trainer(cfg, d)
+    trainer = Trainer(cfg, d, aux=data.labels is not None)
     if resume:
         trainer.load_state(run)
     elif (run / STATE_DIR).exists():
@@ -296,9 +333,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         losses = trainer.train_step(data)
         trainer.elapsed += time.perf_counter() - t0
         window_images += cfg.batch_size
-        if hasattr(bar, "set_postfix") and trainer.step % 10 == 0:
+        if trainer.step % 10 == 0:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)
-            bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
+            if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
+                print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
+                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)
             if d.main:
