@@ -128,7 +128,7 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
         engines = _engine_stage(tmp, models, model_cfg, options, st)
         encoder = _encoder_stage(tmp, options, st)
         manifest = _manifest(tmp, model_cfg, models, engines, encoder, record, options,
-                             read_training_info(checkpoint_dir), exported.max_abs_error, st.times)
+                             read_training_info(checkpoint_dir), exported.max_abs_error, st.times, checkpoint_dir)
         atomic.write_json(tmp / MANIFEST, manifest)
         write_report(tmp, manifest)
     return manifest
@@ -234,7 +234,7 @@ def _encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | Non
 
 
 def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict | None, record: dict,  # noqa: ANN001
-              options: ConvertOptions, training: dict, parity: float, times: dict) -> dict:
+              options: ConvertOptions, training: dict, parity: float, times: dict, source: Path) -> dict:
     io = {"inputs": [{"name": "z", "shape": ["batch", model_cfg.nz], "dtype": "float32"},
                      {"name": "embedding", "shape": ["batch", model_cfg.cond_dim], "dtype": "float32"}],
           "outputs": [{"name": "image", "shape": ["batch", 3, model_cfg.resolution, model_cfg.resolution],
@@ -253,6 +253,7 @@ def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict |
         "calibration": record.get("calibration"), "gate": record.get("gate"),
         "kept_in_float": record.get("kept_in_float", []), "qdq_nodes": record.get("qdq"),
         "training": {k: training.get(k) for k in ("steps", "images_seen", "train_seconds", "eval")},
+        "source_checkpoint": str(source),
         "stage_seconds": times,
     }
 

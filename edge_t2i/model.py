@@ -87,8 +87,8 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config
         levels = level_channels(config.ngf, config.resolution)
-        c0 = levels[0][1]
-        self.fc = nn.Linear(config.nz, c0 * 16)
+        self.c0 = levels[0][1]
+        self.fc = nn.Linear(config.nz, self.c0 * 16)
         self.blocks = nn.ModuleList(
             GBlock(cin, cout, config.cond_dim, config.fusion_hidden)
             for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
@@ -96,7 +96,7 @@ class Generator(nn.Module):
         self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).view(z.shape[0], -1, 4, 4)
+        x = self.fc(z).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
         for block in self.blocks:
             x = block(x, embedding)
         x = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) * self.config.output_scale
