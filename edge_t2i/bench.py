@@ -191,8 +191,10 @@ def measure(configs: list[Config], batches: list[int], seconds: float, warmup: i
             for b in batches:
                 prompts, feeds = _inputs(c.gen, b)  # type: ignore[arg-type]
                 seeds = list(range(turn * b, turn * b + b))
-                _run_for(lambda: c.gen.generate(prompts, seeds=seeds), SLICE_S * 0.7, c.e2e.setdefault(b, []))  # type: ignore[union-attr]
-                _run_for(lambda: c.gen.backend.infer(feeds), SLICE_S * 0.3, c.infer.setdefault(b, []))  # type: ignore[union-attr]
+                gen = c.gen
+                assert gen is not None
+                _run_for(lambda g=gen, p=prompts, s=seeds: g.generate(p, seeds=s), SLICE_S * 0.7, c.e2e.setdefault(b, []))
+                _run_for(lambda g=gen, f=feeds: g.backend.infer(f), SLICE_S * 0.3, c.infer.setdefault(b, []))
         gc.collect()
 
 

@@ -10,7 +10,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from edge_t2i.errors import EdgeT2IError, InputError
 

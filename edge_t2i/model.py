@@ -111,7 +111,7 @@ class DBlock(nn.Module):
         self.conv1 = nn.Conv2d(cin, cout, 4, 2, 1)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.shortcut = nn.Conv2d(cin, cout, 1)
-        self.gamma = nn.Parameter(torch.zeros(1))
+        self.gamma = nn.Parameter(torch.ones(1))  # 0 (as in DF-GAN) left D nearly linear for hundreds of steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
