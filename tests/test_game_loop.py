@@ -21,5 +21,6 @@ def test_game_loop_headless(pack_dir, tmp_path):
     stats = json.loads(stats_file.read_text())
     assert stats["frames"] == 300
     assert stats["images_generated"] > 0
-    # submitting never waits for the generator: far below one inference, let alone the 11.1 ms budget
-    assert stats["submit_ms_max"] < 5.0, stats
+    # the frame thread never waits for a generation: its per-frame cost stays inside the 11.1 ms budget
+    assert stats["submit_ms_max"] < 1000 / 90, stats
+    assert stats["submit_ms_p99"] < 0.5 * 1000 / 90, stats
