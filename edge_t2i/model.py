@@ -81,6 +81,7 @@ class Generator(nn.Module):
     The output is clamp(tanh(x) * output_scale, -1, 1): with scale 1/0.9 the pure
     black and white of the data are reached at tanh = +-0.9, where its gradient
     has not vanished (targets at exactly +-1 made plain-tanh training collapse).
+    The clamp applies in eval mode only (see forward).
     """
 
     def __init__(self, config: ModelConfig):
@@ -100,7 +101,9 @@ class Generator(nn.Module):
         for block in self.blocks:
             x = block(x, embedding)
         x = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) * self.config.output_scale
-        return x.clamp(-1.0, 1.0)
+        # Clamp only for inference and export: in training, a clamp has zero gradient once the
+        # output overshoots, and a generator that saturates to black or white never returns.
+        return x if self.training else x.clamp(-1.0, 1.0)
 
 
 class DBlock(nn.Module):

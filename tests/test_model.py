@@ -9,11 +9,26 @@ from edge_t2i.model import Discriminator, Generator
 @pytest.mark.parametrize("resolution", [32, 64, 128, 256])
 def test_generator_and_discriminator_shapes(resolution):
     cfg = ModelConfig(resolution=resolution, ngf=4, ndf=4)
-    g, d = Generator(cfg), Discriminator(cfg)
+    g, d = Generator(cfg).eval(), Discriminator(cfg, aux_classes=(6, 8, 2, 9))
     img = g(torch.randn(2, cfg.nz), torch.randn(2, cfg.cond_dim))
     assert img.shape == (2, 3, resolution, resolution)
     assert img.min() >= -1 and img.max() <= 1
     assert d(img, torch.randn(2, cfg.cond_dim)).shape == (2,)
+    score, logits = d(img, torch.randn(2, cfg.cond_dim), with_aux=True)
+    assert logits.shape == (2, 25)
+
+
+def test_saturated_output_still_has_a_gradient_in_training():
+    """The clamp is for inference only: a saturated generator must be able to come back."""
+    cfg = ModelConfig(resolution=32, ngf=4)
+    g = Generator(cfg).train()
+    with torch.no_grad():
+        g.to_rgb.bias.fill_(-3.0)  # push every pixel towards black, beyond -1 after the scale
+    out = g(torch.randn(2, cfg.nz), torch.randn(2, cfg.cond_dim))
+    assert out.min() < -1.0
+    out.mean().backward()
+    assert g.to_rgb.bias.grad.abs().sum() > 0
+    assert g.eval()(torch.randn(2, cfg.nz), torch.randn(2, cfg.cond_dim)).min() >= -1.0
 
 
 def test_fusion_starts_as_identity_and_text_changes_the_image_once_trained():
