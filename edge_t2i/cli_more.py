@@ -199,3 +199,27 @@ def cmd_bench(a: argparse.Namespace) -> None:
         print(f"json: {write_json(result, a.json)}")
     if a.plot:
         print(f"plot: {plot(result, a.plot)}")
+
+
+@registered
+def add_quality(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quality", help="oracle figures of a checkpoint: seen pairs, held-out pairs, novel phrasing")
+    p.add_argument("checkpoint")
+    p.add_argument("--count", type=int, default=1000, help="captions of seen pairs (default 1000)")
+    p.add_argument("--json", help="also write the figures as JSON")
+    p.set_defaults(func=cmd_quality)
+
+
+def cmd_quality(a: argparse.Namespace) -> None:
+    from edge_t2i import atomic
+    from edge_t2i.quality import evaluate_generator
+
+    r = evaluate_generator(a.checkpoint, a.count)
+    for name in ("seen", "heldout_pairs", "novel_phrasing"):
+        s = r[name]
+        print(f"{name:<15} n={r['count'][name]:<5} color {s['color']:.1%}  shape {s['shape']:.1%}  "
+              f"size {s['size']:.1%}  position {s['position']:.1%}  all {s['all']:.1%}")
+    print("diversity (mean pairwise L1 over 16 seeds, 0..255):",
+          ", ".join(f"{p!r}: {v}" for p, v in r["diversity_l1"].items()))
+    if a.json:
+        atomic.write_text(a.json, json.dumps(r, indent=2) + "\n")

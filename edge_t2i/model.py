@@ -128,7 +128,7 @@ class Discriminator(nn.Module):
     With `aux_classes` (training data that carries attribute labels), an auxiliary
     classifier (AC-GAN) reads the flattened 4x4 features, so position survives."""
 
-    def __init__(self, config: ModelConfig, aux_classes: tuple[int, ...] = ()):
+    def __init__(self, config: ModelConfig, aux_classes: tuple[int, ...] = (), spectral: bool = True):
         super().__init__()
         self.aux_classes = tuple(aux_classes)
         levels = level_channels(config.ndf, config.resolution)[::-1]  # full resolution first
@@ -141,6 +141,10 @@ class Discriminator(nn.Module):
         )
         self.embed = nn.Linear(config.cond_dim, c, bias=False)
         self.aux = nn.Linear(c * 16, sum(self.aux_classes)) if self.aux_classes else None
+        if spectral:  # bounds D's response to pixel intensity: without it G ran to pure black or white
+            for m in list(self.modules()):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.utils.spectral_norm(m)
 
     def forward(self, image: torch.Tensor, embedding: torch.Tensor, with_aux: bool = False):  # noqa: ANN201
         """Realism-and-match score [B]; with `with_aux`, also attribute logits [B, sum(aux_classes)]."""
