@@ -73,7 +73,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = TrainConfig(data=a.data, out=a.out, resolution=a.resolution, ngf=a.ngf, ndf=a.ndf,
                       batch_size=a.batch_size, steps=a.steps, lr_g=a.lr_g, lr_d=a.lr_d,
                       gp_every=a.gp_every, eval_every=a.eval_every, seed=a.seed, threads=a.threads,
-                      aux_weight=a.aux_weight)
+                      aux_weight=a.aux_weight, recon_weight=a.recon_weight)
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
 
@@ -92,8 +92,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-g", type=float, default=1e-4)
     p.add_argument("--lr-d", type=float, default=4e-4)
     p.add_argument("--gp-every", type=int, default=4, help="lazy MA-GP interval (default 4)")
-    p.add_argument("--aux-weight", type=float, default=1.0,
-                   help="AC-GAN attribute loss weight, used when metadata has `objects` labels (0: off; default 1)")
+    p.add_argument("--aux-weight", type=float, default=0.5,
+                   help="AC-GAN attribute loss weight, used when metadata has `objects` labels (0: off; default 0.5)")
+    p.add_argument("--recon-weight", type=float, default=2.0,
+                   help="low-res L1 anchor on the real object's region, with `objects` labels (0: off; default 2)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: cores / ranks)")

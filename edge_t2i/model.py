@@ -100,7 +100,10 @@ class Generator(nn.Module):
         x = self.fc(z).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
         for block in self.blocks:
             x = block(x, embedding)
-        x = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) * self.config.output_scale
+        pre = self.to_rgb(F.leaky_relu(x, 0.2))
+        if self.training:
+            self.last_preactivation = pre  # for the trainer's anti-saturation penalty
+        x = torch.tanh(pre) * self.config.output_scale
         # Clamp only for inference and export: in training, a clamp has zero gradient once the
         # output overshoots, and a generator that saturates to black or white never returns.
         return x if self.training else x.clamp(-1.0, 1.0)

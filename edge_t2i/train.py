@@ -51,7 +51,9 @@ class TrainConfig:
     gp_every: int = 4              # lazy MA-GP: every k D steps, weighted by k
     gp_weight: float = 2.0
     ema_decay: float = 0.999
-    aux_weight: float = 1.0        # AC-GAN attribute loss when the data carries `objects` labels (0: off)
+    aux_weight: float = 0.5        # AC-GAN attribute loss when the data carries `objects` labels (0: off)
+    recon_weight: float = 2.0      # low-res L1 on the real object's region, with `objects` labels (0: off)
+    saturation_weight: float = 1.0 # penalty on |pre-tanh| beyond SATURATION_LIMIT
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
     seed: int = 0
@@ -100,6 +102,7 @@ class TrainData:
     eval_rows: list[dict]
     eval_embeddings: np.ndarray
     labels: torch.Tensor | None = None   # int64 [N, 4] attribute indices (-1 unknown), None without labels
+    masks: torch.Tensor | None = None    # uint8 [N, R, R] object regions for the reconstruction anchor
 
 
 def attribute_labels(records: list[dict] | tuple[dict, ...]) -> torch.Tensor | None:
@@ -118,6 +121,25 @@ def attribute_labels(records: list[dict] | tuple[dict, ...]) -> torch.Tensor | N
 
 
 AUX_CLASSES = (6, 8, 2, 9)  # shape, color, size, position
+SATURATION_LIMIT = 2.0  # tanh(2) = 0.96: the data needs |pre-tanh| <= 1.47 with output_scale 1/0.9
+RECON_POOL = 4          # the object anchor compares 16x16 averages of 64x64 images
+
+
+def object_masks(images: np.ndarray, records: list[dict] | tuple[dict, ...]) -> np.ndarray:
+    """uint8 [N, R, R]: 1 on each real image's object (dilated), 0 on its background.
+
+    The background colour is the median of the border, so this needs no metadata
+    beyond the fact that the image has one object on a plain background."""
+    import cv2
+
+    out = np.zeros(images.shape[:3], np.uint8)
+    kernel = np.ones((5, 5), np.uint8)
+    for i, img in enumerate(images):
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        bg = np.median(border, axis=0)
+        mask = (np.abs(img.astype(np.int16) - bg).max(axis=2) > 40).astype(np.uint8)
+        out[i] = cv2.dilate(mask, kernel)
+    return out
 
 
 def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
@@ -128,12 +150,15 @@ def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
         raise DataError(f"{cfg.data} has {n_train} training records, fewer than the batch size {cfg.batch_size}")
     emb = text.cached_embeddings(folder.texts, text.cache_path(cfg.data))
     images = folder.load_images(cfg.resolution, show_progress=rank_main)
+    labels = attribute_labels(folder.records[:n_train])
     return TrainData(
         images=torch.from_numpy(images[:n_train]).permute(0, 3, 1, 2).contiguous(),
         embeddings=torch.from_numpy(emb[:n_train]),
         eval_rows=list(folder.records[n_train:]),
         eval_embeddings=emb[n_train:],
-        labels=attribute_labels(folder.records[:n_train]) if cfg.aux_weight > 0 else None,
+        labels=labels if cfg.aux_weight > 0 else None,
+        masks=torch.from_numpy(object_masks(images[:n_train], folder.records[:n_train]))
+        if labels is not None and cfg.recon_weight > 0 else None,
     )
 
 
@@ -145,6 +170,16 @@ def batch_for_step(cfg: TrainConfig, step: int, n: int, d: Distributed) -> tuple
     idx = shard[rng.integers(len(shard), size=per_rank)]
     mis = (idx + rng.integers(1, n, size=per_rank)) % n  # always another record
     return idx, mis, int(rng.integers(2**62))
+
+
+def object_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """L1 between 16x16 averages of generated and real images, on the real object's region only.
+
+    A supervised anchor for colour, position and size (like pix2pix's L1); the
+    background and the fine shape are left to the adversarial loss and to z."""
+    w = F.avg_pool2d(mask[:, None].float(), RECON_POOL)
+    diff = (F.avg_pool2d(fake, RECON_POOL) - F.avg_pool2d(real, RECON_POOL)).abs().mean(1, keepdim=True)
+    return (diff * w).sum() / w.sum().clamp_min(1.0)
 
 
 def matching_aware_gp(discriminator: torch.nn.Module, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -219,19 +254,27 @@ class Trainer:
         self.opt_d.step()
 
         aux_g = torch.zeros((), device=dev)
+        fake = self.g_ddp(z, emb)
         if labels is not None:
-            d_gen, logits = self.d_ddp(self.g_ddp(z, emb), emb, with_aux=True)
+            d_gen, logits = self.d_ddp(fake, emb, with_aux=True)
             aux_g = aux_loss(logits, labels, self.aux_classes)
             loss_g = -d_gen.mean() + cfg.aux_weight * aux_g
         else:
-            loss_g = -self.d_ddp(self.g_ddp(z, emb), emb).mean()
+            loss_g = -self.d_ddp(fake, emb).mean()
+        recon = torch.zeros((), device=dev)
+        if data.masks is not None:
+            recon = object_l1(fake, real, data.masks[idx].to(dev))
+            loss_g = loss_g + cfg.recon_weight * recon
+        pre = self.G.last_preactivation
+        saturation = F.relu(pre.abs() - SATURATION_LIMIT).pow(2).mean()
+        loss_g = loss_g + cfg.saturation_weight * saturation
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.update_ema()
         self.step += 1
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
-                "aux_g": aux_g.item()}
+                "aux_g": aux_g.item(), "recon": recon.item(), "saturation": saturation.item()}
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -339,7 +382,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
             if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
                 print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
-                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} {rate:.1f} img/s", flush=True)
+                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} "
+                      f"sat {losses['saturation']:.4f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)
             if d.main:

@@ -1,0 +1,98 @@
+"""The CLI end to end on tiny inputs: outputs that chain (sample/generate -> eval), one-line errors."""
+
+import json
+
+import pytest
+
+from edge_t2i.cli import main, parse_seeds
+from edge_t2i.errors import InputError
+from tests.conftest import BANK_PROMPTS
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1,5,9") == [1, 5, 9]
+    assert parse_seeds("7") == [7]
+    with pytest.raises(InputError):
+        parse_seeds("a-b")
+
+
+def test_data_shapes_then_eval_json(tmp_path, capsys):
+    assert main(["data", "shapes", "--out", str(tmp_path / "d"), "--count", "40", "--split", "test"]) == 0
+    assert (tmp_path / "d" / "preview.png").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "d"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) >= {"color", "shape", "size", "position", "all", "count"} and scores["count"] == 40
+    assert scores["all"] >= 0.95
+
+
+def test_generate_prompts_file_writes_an_imagefolder_eval_can_score(pack_dir, tmp_path, capsys):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(BANK_PROMPTS[:4]) + "\n")
+    assert main(["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(tmp_path / "g")]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "g" / "metadata.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == BANK_PROMPTS[:4] and [r["seed"] for r in rows] == [0, 1, 2, 3]
+    assert main(["eval", str(tmp_path / "g"), "--json"]) == 0
+    assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-3", "--out",
+                 str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 100
+
+
+def test_sample_from_checkpoint_matches_generate_fp32(checkpoint_dir, pack_dir, tmp_path):
+    import numpy as np
+
+    from edge_t2i.data import read_imagefolder
+
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(BANK_PROMPTS[:3]) + "\n")
+    assert main(["sample", str(checkpoint_dir), "--prompts-file", str(prompts), "--out", str(tmp_path / "s"),
+                 "--seed-offset", "5"]) == 0
+    assert main(["generate", str(pack_dir), "--precision", "fp32", "--prompts-file", str(prompts),
+                 "--out", str(tmp_path / "r"), "--seed-offset", "5"]) == 0
+    a = read_imagefolder(tmp_path / "s").load_images(show_progress=False).astype(int)
+    b = read_imagefolder(tmp_path / "r").load_images(show_progress=False).astype(int)
+    assert np.abs(a - b).max() <= 2  # the same seeds give the same image through torch and ONNX Runtime
+
+
+def test_info_lists_backends_and_why(pack_dir, capsys):
+    assert main(["info", str(pack_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    rows = {(r["backend"], r["precision"]): r for r in info["backends"]}
+    assert rows[("onnxruntime", "int8")]["runs"] is True
+    assert rows[("tensorrt", "-")]["runs"] is False and rows[("tensorrt", "-")]["why"]
+    assert all(f["ok"] for f in info["files"].values())
+
+
+def test_user_errors_are_one_line_exit_2(pack_dir, tmp_path, capsys):
+    assert main(["generate", str(pack_dir), "--prompt", "a purple dragon", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edge-t2i: error:") and "not in the bank" in err[0]
+    assert main(["generate", str(pack_dir), "--prompt", "x", "--backend", "tensorrtt", "--out", "x.png"]) == 2
+    assert "did you mean 'tensorrt'" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "nothing")]) == 2
+    assert main(["info", str(tmp_path)]) == 2
+
+
+def test_quality_on_a_tiny_checkpoint(checkpoint_dir, tmp_path):
+    from edge_t2i.quality import evaluate_generator
+
+    r = evaluate_generator(checkpoint_dir, count=8)
+    assert set(r) == {"seen", "heldout_pairs", "novel_phrasing", "diversity_l1", "count"}
+    assert r["count"]["seen"] == 8 and 0.0 <= r["seen"]["all"] <= 1.0
+    assert all(v > 1.0 for v in r["diversity_l1"].values())
+
+
+def test_diversity_catches_a_collapsed_generator(checkpoint_dir, tmp_path):
+    """A generator that ignores z (mode collapse) scores zero diversity."""
+    import torch
+
+    from edge_t2i.checkpoint import load_generator, save_generator
+    from edge_t2i.quality import diversity
+
+    g = load_generator(checkpoint_dir)
+    with torch.no_grad():
+        g.fc.weight.zero_()
+    save_generator(tmp_path / "collapsed", g)
+    assert diversity(tmp_path / "collapsed", BANK_PROMPTS[0]) == 0.0
+    assert diversity(checkpoint_dir, BANK_PROMPTS[0]) > 1.0
