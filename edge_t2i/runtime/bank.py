@@ -40,6 +40,7 @@ class Match:
     prompt: str          # the bank entry used
     similarity: float    # cosine similarity to the request (1.0 for an exact match)
     exact: bool
+    index: int           # row of the entry in the bank
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -117,7 +118,8 @@ class PromptBank:
         """The closest bank entry to a prompt (by the encoder) or to an embedding."""
         if isinstance(query, str):
             if query in self:
-                return Match(self.texts[self._index[normalize_prompt(query)]], 1.0, True)
+                i = self._index[normalize_prompt(query)]
+                return Match(self.texts[i], 1.0, True, i)
             vec = self._encode_one(query)
         else:
             vec = np.asarray(query, np.float32)
@@ -125,25 +127,24 @@ class PromptBank:
                 raise InputError(f"embedding must have shape ({self.dim},), got {vec.shape}")
         sims = self._unit @ (vec / max(float(np.linalg.norm(vec)), 1e-12))
         i = int(np.argmax(sims))
-        return Match(self.texts[i], float(sims[i]), False)
+        return Match(self.texts[i], float(sims[i]), False, i)
 
     def lookup(self, prompt: str, policy: UnknownPolicy = "error") -> np.ndarray:
-        """Embedding of a prompt; prompts not in the bank follow `policy`."""
+        """Embedding of a prompt. Prompts not in the bank follow `policy`:
+        error: raise; nearest: the closest bank entry (by the encoder if the pack has one,
+        else by word overlap); encode: run the pack's text encoder."""
         if policy not in POLICIES:
             raise InputError(did_you_mean(str(policy), POLICIES, "unknown-prompt policy"))
         found = self.exact(prompt)
         if found is not None:
             return found
-        if policy == "encode" and self.encoder is not None:
+        if policy == "encode":
             return self._encode_one(prompt)
-        if policy == "nearest" or (policy == "encode" and self.encoder is None):
-            if policy == "encode":
-                raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder "
-                                 "(convert with --with-encoder, or use the 'nearest' policy)")
-            # without an encoder, 'nearest' can only match texts: use word overlap
+        if policy == "nearest":
+            if self.encoder is not None:
+                return self.embeddings[self.nearest(prompt).index]
             return self.embeddings[self._nearest_by_words(prompt)]
-        close = self.nearest_text_hint(prompt)
-        raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){close}; "
+        raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){self.nearest_text_hint(prompt)}; "
                          "use the 'nearest' or 'encode' policy, or add it at conversion (--prompts)")
 
     def blend(self, a: str | np.ndarray, b: str | np.ndarray, t: float, policy: UnknownPolicy = "error") -> np.ndarray:
@@ -157,7 +158,8 @@ class PromptBank:
     # ---- helpers -----------------------------------------------------------------
     def _encode_one(self, prompt: str) -> np.ndarray:
         if self.encoder is None:
-            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder")
+            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder "
+                             "(convert with --with-encoder, or use the 'nearest' policy)")
         vec = self.encoder.encode([prompt])[0]
         if vec.shape != (self.dim,):
             raise PackError(f"the pack's encoder gives {vec.shape[0]}-d vectors, the bank holds {self.dim}-d")
