@@ -42,6 +42,7 @@ class ConvertOptions:
     calib_samples: int = 256
     calib_method: str = "percentile"
     quantizer: str = "ort"
+    quantize_ops: tuple[str, ...] = QuantConfig().op_types
     gate: bool = True
     gate_config: gate_mod.GateConfig = field(default_factory=gate_mod.GateConfig)
     engine: bool = False
@@ -55,7 +56,7 @@ class ConvertOptions:
             raise ConvertError(f"--precision must be int8, fp16 or fp32, got {self.precision!r}")
         if not 1 <= self.max_batch <= 1024:
             raise ConvertError(f"--max-batch must be in [1, 1024], got {self.max_batch}")
-        QuantConfig(method=self.calib_method, quantizer=self.quantizer)  # validates names
+        QuantConfig(method=self.calib_method, quantizer=self.quantizer, op_types=self.quantize_ops)  # validates
 
 
 class Stages:
@@ -140,6 +141,7 @@ def _int8_stages(tmp: Path, model_cfg, calib_prompts: list[str], eval_prompts: l
                                      seed=options.seed)
     digest = data.save(tmp / CALIB_FILE)
     calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_prompts),
+                   "quantized_ops": list(options.quantize_ops),
                    "samples": int(data.z.shape[0]), "batch_size": data.batch_size, "method": options.calib_method,
                    "quantizer": options.quantizer, "seed": options.seed}
     st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_prompts)} prompts, sha256 {digest[:12]}")
@@ -147,18 +149,19 @@ def _int8_stages(tmp: Path, model_cfg, calib_prompts: list[str], eval_prompts: l
     eval_set = gate_mod.EvalSet.build(eval_prompts, _encode_prompts(eval_prompts), options.gate_config)
     fp32_images = gate_mod.render(tmp / FP32_FILE, eval_set, model_cfg.nz)
     excluded: list[dict] = []
-    qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer)
+    qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer, op_types=options.quantize_ops)
     quantize_int8(tmp / FP32_FILE, data, tmp / INT8_FILE, qcfg)
     result = gate_mod.judge(fp32_images, gate_mod.render(tmp / INT8_FILE, eval_set, model_cfg.nz), eval_set,
                             options.gate_config)
     st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
     attempts = [{"excluded": 0, **_brief(result)}]
     if options.gate and not result.passed:
-        ranking = sensitivity(tmp / FP32_FILE, tmp / INT8_FILE, _first_batches(data, 4), quantizable_nodes(tmp / FP32_FILE))
+        ranking = sensitivity(tmp / FP32_FILE, tmp / INT8_FILE, _first_batches(data, 4),
+                              quantizable_nodes(tmp / FP32_FILE, options.quantize_ops))
         for k in (k for k in EXCLUDE_STEPS if k <= len(ranking)):
             worst = ranking[:k]
             qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer,
-                               exclude=tuple(n for n, _ in worst))
+                               op_types=options.quantize_ops, exclude=tuple(n for n, _ in worst))
             quantize_int8(tmp / FP32_FILE, data, tmp / INT8_FILE, qcfg)
             result = gate_mod.judge(fp32_images, gate_mod.render(tmp / INT8_FILE, eval_set, model_cfg.nz),
                                     eval_set, options.gate_config)

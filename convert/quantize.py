@@ -27,6 +27,7 @@ QUANTIZERS = ("ort", "modelopt")
 # Q/DQ only around the compute-heavy ops: TensorRT fuses Q/DQ into Conv/Gemm, and
 # the cheap elementwise fusion ops stay in float between them.
 OPS_TO_QUANTIZE = ("Conv", "Gemm", "MatMul")
+QUANTIZABLE_OPS = ("Conv", "Gemm", "MatMul", "Mul", "Add", "LeakyRelu", "Resize")
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,14 @@ class QuantConfig:
     quantizer: str = "ort"
     percentile: float = 99.999
     exclude: tuple[str, ...] = field(default_factory=tuple)  # node names kept in float
+    op_types: tuple[str, ...] = OPS_TO_QUANTIZE
 
     def __post_init__(self) -> None:
+        for op in self.op_types:
+            if op not in QUANTIZABLE_OPS:
+                raise ConvertError(did_you_mean(op, QUANTIZABLE_OPS, "operator type to quantize"))
+        if "Conv" not in self.op_types:
+            raise ConvertError("the quantized operator types must include Conv")
         if self.method not in CALIBRATION_METHODS:
             raise ConvertError(did_you_mean(self.method, CALIBRATION_METHODS, "calibration method"))
         if self.quantizer not in QUANTIZERS:
@@ -62,11 +69,11 @@ class _Reader:
         return iter(self.data)
 
 
-def quantizable_nodes(onnx_path: str | os.PathLike[str]) -> list[str]:
+def quantizable_nodes(onnx_path: str | os.PathLike[str], op_types: tuple[str, ...] = OPS_TO_QUANTIZE) -> list[str]:
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
-    return [n.name for n in model.graph.node if n.op_type in OPS_TO_QUANTIZE]
+    return [n.name for n in model.graph.node if n.op_type in op_types]
 
 
 def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationData, out: str | os.PathLike[str],
@@ -91,7 +98,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
             try:
                 quantize_static(
                     str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=list(OPS_TO_QUANTIZE), per_channel=True, reduce_range=False,
+                    op_types_to_quantize=list(config.op_types), per_channel=True, reduce_range=False,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=list(config.exclude), calibrate_method=method, extra_options=extra,
                 )

@@ -79,6 +79,8 @@ def add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-samples", type=int, default=256, help="calibration samples (default 256)")
     p.add_argument("--calib-method", default="percentile", choices=("entropy", "minmax", "percentile"))
     p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"))
+    p.add_argument("--quantize-ops", default=None,
+                   help="operator types to quantize, comma separated (default: Conv,Gemm,MatMul)")
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
     p.add_argument("--min-psnr", type=float, default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
     p.add_argument("--max-drop", type=float, default=1.0, help="gate: max drop of 'all correct' in points (default 1)")
@@ -97,6 +99,7 @@ def cmd_convert(a: argparse.Namespace) -> None:
     opts = ConvertOptions(
         precision=a.precision, prompts=a.prompts, calib_prompts=a.calib_prompts, eval_prompts=a.eval_prompts,
         calib_samples=a.calib_samples, calib_method=a.calib_method, quantizer=a.quantizer, gate=not a.no_gate,
+        quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else ConvertOptions().quantize_ops,
         gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0), engine=a.engine,
         max_batch=a.max_batch, opset=a.opset, with_encoder=a.with_encoder)
     print(f"converting {a.checkpoint} -> {a.out}")
