@@ -24,6 +24,7 @@ class ModelConfig:
     cond_dim: int = 384       # sentence embedding size (all-MiniLM-L6-v2)
     fusion_hidden: int = 128  # hidden width of the deep-fusion MLPs
     output_scale: float = 1.0 / 0.9  # tanh(x) * scale, clamped to [-1, 1]: see model.Generator
+    text_in_fc: bool = True   # the first linear sees [z, embedding]: text can choose the layout
     architecture: str = ARCHITECTURE
     version: int = 1
 

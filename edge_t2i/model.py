@@ -89,7 +89,9 @@ class Generator(nn.Module):
         self.config = config
         levels = level_channels(config.ngf, config.resolution)
         self.c0 = levels[0][1]
-        self.fc = nn.Linear(config.nz, self.c0 * 16)
+        # The 4x4 layout comes from this linear: with the sentence in it, text can place the object
+        # (channel-wise fusion alone cannot choose *where*).
+        self.fc = nn.Linear(config.nz + (config.cond_dim if config.text_in_fc else 0), self.c0 * 16)
         self.blocks = nn.ModuleList(
             GBlock(cin, cout, config.cond_dim, config.fusion_hidden)
             for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
@@ -97,7 +99,8 @@ class Generator(nn.Module):
         self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
+        h = torch.cat([z, embedding], dim=1) if self.config.text_in_fc else z
+        x = self.fc(h).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
         for block in self.blocks:
             x = block(x, embedding)
         pre = self.to_rgb(F.leaky_relu(x, 0.2))

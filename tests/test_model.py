@@ -31,8 +31,16 @@ def test_saturated_output_still_has_a_gradient_in_training():
     assert g.eval()(torch.randn(2, cfg.nz), torch.randn(2, cfg.cond_dim)).min() >= -1.0
 
 
-def test_fusion_starts_as_identity_and_text_changes_the_image_once_trained():
+def test_text_sets_the_layout_through_the_first_linear():
     cfg = ModelConfig(resolution=32, ngf=4)
+    g = Generator(cfg).eval()
+    assert g.fc.in_features == cfg.nz + cfg.cond_dim
+    z = torch.randn(1, cfg.nz)
+    assert not torch.equal(g(z, torch.randn(1, cfg.cond_dim)), g(z, torch.randn(1, cfg.cond_dim)))
+
+
+def test_fusion_starts_as_identity_and_text_changes_the_image_once_trained():
+    cfg = ModelConfig(resolution=32, ngf=4, text_in_fc=False)
     g = Generator(cfg).eval()
     z = torch.randn(1, cfg.nz)
     a, b = g(z, torch.randn(1, cfg.cond_dim)), g(z, torch.randn(1, cfg.cond_dim))
