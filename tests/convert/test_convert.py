@@ -105,10 +105,10 @@ def test_prompt_file_errors(tmp_path, content, msg):
 
 
 def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, tmp_path):
-    """Calibrating on near-zero inputs clips real activations: the gate must say no."""
+    """Calibrating on inputs 50x too large makes every int8 step too coarse: the gate must say no."""
     fp32 = pack_dir / "generator.fp32.onnx"
     good = calib.CalibrationData.load(pack_dir / "calibration.npz")
-    bad = calib.CalibrationData(good.z * 0.0, good.embedding * 0.0, good.batch_size)
+    bad = calib.CalibrationData(good.z * 50.0, good.embedding * 50.0, good.batch_size)
     out = quantize_int8(fp32, bad, tmp_path / "bad.onnx", QuantConfig(method="minmax"))
     emb = good.embedding[:8]
     es = gate.EvalSet([f"p{i}" for i in range(8)], emb, list(range(100, 108)), [{"text": ""}] * 8)
