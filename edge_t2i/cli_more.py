@@ -80,7 +80,7 @@ def add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-method", default="percentile", choices=("entropy", "minmax", "percentile"))
     p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"))
     p.add_argument("--quantize-ops", default=None,
-                   help="operator types to quantize, comma separated (default: Conv,Gemm,MatMul)")
+                   help="operator types to quantize, comma separated (default: Conv)")
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
     p.add_argument("--min-psnr", type=float, default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
     p.add_argument("--max-drop", type=float, default=1.0, help="gate: max drop of 'all correct' in points (default 1)")
@@ -179,7 +179,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per configuration (default 2)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per batch size after loading (default 3)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores; the ort-fp32 peer keeps ONNX Runtime defaults)")
     p.add_argument("--checkpoint", help="checkpoint for the torch peers (default: the pack's source checkpoint)")
     p.add_argument("--sustained", type=float, default=0.0, metavar="S",
                    help="also run ours at batch 1 for S seconds and plot frame time over time")
