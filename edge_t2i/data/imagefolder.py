@@ -1,0 +1,153 @@
+"""The "imagefolder" convention: a folder of images plus metadata.jsonl.
+
+Each metadata line is a JSON object with at least `file_name` and `text`; the
+shapes dataset adds `objects`, `background` and `heldout`. Any user folder that
+follows the convention trains and evaluates the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_t2i import atomic
+from edge_t2i.data import shapes, vocab
+from edge_t2i.errors import DataError
+from edge_t2i.progress import progress
+
+METADATA = "metadata.jsonl"
+INFO = "dataset_info.json"
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """The records of an imagefolder; images are read on demand."""
+
+    root: Path
+    records: tuple[dict, ...]
+
+    @property
+    def texts(self) -> list[str]:
+        return [r["text"] for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image(self, index: int) -> np.ndarray:
+        """uint8 [H, W, 3] RGB."""
+        path = self.root / self.records[index]["file_name"]
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DataError(f"cannot read image {path} (missing or not an image)")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def load_images(self, resolution: int | None = None, show_progress: bool = True) -> np.ndarray:
+        """All images as one uint8 [N, R, R, 3] array, resized (area filter) to `resolution`."""
+        first = self.image(0)
+        side = resolution or first.shape[0]
+        out = np.empty((len(self), side, side, 3), np.uint8)
+        for i in progress(range(len(self)), total=len(self), desc="loading images", disable=not show_progress):
+            img = first if i == 0 else self.image(i)
+            if img.shape[:2] != (side, side):
+                img = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+            out[i] = img
+        return out
+
+
+def read_imagefolder(root: str | os.PathLike[str]) -> ImageFolder:
+    """Read metadata.jsonl of an imagefolder, checking each line."""
+    root = Path(root)
+    meta = root / METADATA
+    if not meta.is_file():
+        raise DataError(f"{root} is not an imagefolder: {METADATA} not found")
+    records = []
+    try:
+        lines = meta.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{meta} is not UTF-8 text: {exc}") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{meta}:{n}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("file_name"), str) \
+                or not isinstance(row.get("text"), str):
+            raise DataError(f"{meta}:{n}: each line needs string fields 'file_name' and 'text'")
+        name = row["file_name"]
+        if os.path.isabs(name) or ".." in Path(name).parts:
+            raise DataError(f"{meta}:{n}: file_name must be a relative path inside the folder: {name!r}")
+        records.append(row)
+    if not records:
+        raise DataError(f"{meta} has no records")
+    return ImageFolder(root, tuple(records))
+
+
+def write_records(root: Path, rows: list[dict]) -> None:
+    atomic.write_text(root / METADATA, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, split: str = "train",
+                        resolution: int = 64, novel_captions: bool = False, workers: int | None = None,
+                        show_progress: bool = True) -> Path:
+    """Render `count` shapes samples into the imagefolder `out` (written atomically)."""
+    if count < 1:
+        raise DataError(f"count must be at least 1, got {count}")
+    if split not in shapes.SPLITS:
+        raise DataError(f"unknown split '{split}'; valid: {', '.join(shapes.SPLITS)}")
+    workers = workers or min(os.cpu_count() or 1, 8)
+    chunk = 250
+    with atomic.atomic_dir(out) as tmp:
+        jobs = [(s, min(chunk, count - s), seed, split, resolution, str(tmp), novel_captions)
+                for s in range(0, count, chunk)]
+        rows: list[dict] = []
+        if workers > 1 and len(jobs) > 1:
+            with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+                for part in progress(pool.imap(shapes._render_chunk, jobs), total=len(jobs),
+                                     desc=f"shapes {split}", disable=not show_progress):
+                    rows.extend(part)
+        else:
+            for job in progress(jobs, total=len(jobs), desc=f"shapes {split}", disable=not show_progress):
+                rows.extend(shapes._render_chunk(job))
+        write_records(tmp, rows)
+        atomic.write_json(tmp / INFO, {
+            "generator": "edge-t2i shapes", "version": 1, "count": count, "seed": seed, "split": split,
+            "resolution": resolution, "novel_captions": novel_captions,
+            "heldout_pairs": [list(p) for p in vocab.HELDOUT_PAIRS],
+            "vocabulary": {"shape": vocab.SHAPES, "color": vocab.COLORS, "size": vocab.SIZES,
+                           "position": vocab.POSITIONS, "background": vocab.BACKGROUNDS},
+        })
+    return Path(out)
+
+
+def preview_grid(images: np.ndarray, columns: int = 8, labels: list[str] | None = None,
+                 scale: int = 2) -> np.ndarray:
+    """Tile uint8 [N, H, W, 3] images into one RGB grid; optional caption under each tile."""
+    n, h, w, _ = images.shape
+    rows = (n + columns - 1) // columns
+    th, tw = h * scale, w * scale
+    label_h = 14 if labels else 0
+    grid = np.full((rows * (th + label_h + 2), columns * (tw + 2), 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        y, x = r * (th + label_h + 2), c * (tw + 2)
+        grid[y:y + th, x:x + tw] = cv2.resize(images[i], (tw, th), interpolation=cv2.INTER_NEAREST)
+        if labels:
+            cv2.putText(grid, labels[i][: max(4, tw // 6)], (x + 1, y + th + 10),
+                        cv2.FONT_HERSHEY_PLAIN, 0.7, (0, 0, 0), 1, cv2.LINE_AA)
+    return grid
+
+
+def save_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 image as PNG, atomically."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DataError(f"could not encode PNG for {path}")
+    return atomic.write_bytes(path, buf.tobytes())
