@@ -10,8 +10,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 
 import cv2
 import numpy as np
@@ -43,7 +42,7 @@ class ShapeSample:
     heldout: bool  # its (shape, color) pair is never in the train split
 
 
-@lru_cache(maxsize=None)
+@cache
 def unit_polygon(shape: str) -> np.ndarray:
     """Vertices of `shape` with circumradius 1, centred on its area centroid."""
     if shape == "circle":

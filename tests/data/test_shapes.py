@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_t2i.data import make_shapes_dataset, parse_caption, read_imagefolder
-from edge_t2i.data import vocab
+from edge_t2i.data import make_shapes_dataset, parse_caption, read_imagefolder, vocab
 from edge_t2i.data.captions import make_caption
 from edge_t2i.data.shapes import iter_samples
 from edge_t2i.errors import DataError
@@ -115,5 +114,5 @@ def test_captions_vary_with_at_least_three_phrasings_per_value():
     from edge_t2i.data.captions import SYNONYMS
 
     for attr in ("shape", "color", "size", "position"):
-        for value, (train, novel) in SYNONYMS[attr].items():
+        for value, (train, _novel) in SYNONYMS[attr].items():
             assert len(train) >= 3, (attr, value)
