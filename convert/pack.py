@@ -7,7 +7,6 @@ any previous pack at that path intact.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -21,7 +20,7 @@ from convert import gate as gate_mod
 from convert.export import DEFAULT_OPSET, export_onnx
 from convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
 from edge_t2i import atomic
-from edge_t2i.errors import ConvertError, EdgeT2IError
+from edge_t2i.errors import ConvertError
 from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.pack import MANIFEST, SCHEMA_VERSION, sha256_file
 
@@ -303,5 +302,3 @@ def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
     rows.append(f"  total {sum(manifest['stage_seconds'].values()):.0f}s  (see report.md, compare.png)")
     return "\n".join(rows)
 
-
-__all__ = ["ConvertOptions", "convert_checkpoint", "summary", "EdgeT2IError", "json"]

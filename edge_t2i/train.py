@@ -9,7 +9,6 @@ resumed run continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -411,9 +410,3 @@ def checkpoint_and_log(trainer: Trainer, data: TrainData, run: Path, losses: dic
     write_metrics(run, row)
     print(json.dumps(row), flush=True)
 
-
-def seconds_to_text(s: float) -> str:
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m" if s >= 3600 else f"{s / 60:.1f} min"
-
-
-__all__ = ["TrainConfig", "train", "Trainer", "math"]
