@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,18 +18,14 @@ EXIT_USER_ERROR = 2
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """'0-7' or '1,5,9' or '3' -> list of seeds."""
+    """'0-7' or '1,5,9' or '3' -> list of non-negative seeds."""
     seeds: list[int] = []
-    try:
-        for part in spec.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-")[0], part[1:].split("-", 1)[1])
-                seeds.extend(range(int(lo), int(hi) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise InputError(f"bad seeds '{spec}': use e.g. 0-7 or 1,5,9") from None
+    for part in (p.strip() for p in spec.split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if m is None:
+            raise InputError(f"bad seeds '{spec}': use e.g. 0-7 or 1,5,9")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        seeds.extend(range(lo, hi + 1))
     if not seeds or len(seeds) > 4096:
         raise InputError(f"bad seeds '{spec}': give between 1 and 4096 seeds")
     return seeds

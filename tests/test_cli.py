@@ -13,8 +13,9 @@ def test_parse_seeds():
     assert parse_seeds("0-3") == [0, 1, 2, 3]
     assert parse_seeds("1,5,9") == [1, 5, 9]
     assert parse_seeds("7") == [7]
-    with pytest.raises(InputError):
-        parse_seeds("a-b")
+    for bad in ("a-b", "-3", "7-3", "1,,2", ""):
+        with pytest.raises(InputError):
+            parse_seeds(bad)
 
 
 def test_data_shapes_then_eval_json(tmp_path, capsys):
