@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_t2i.data import oracle
+from edge_t2i.data import oracle, vocab
 from edge_t2i.errors import ConvertError
 from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edge_t2i.runtime.generator import noise, to_uint8
@@ -23,6 +23,7 @@ from edge_t2i.runtime.generator import noise, to_uint8
 class GateConfig:
     min_psnr_db: float = 30.0
     max_all_drop: float = 0.01   # "all attributes correct" may drop by at most 1 percentage point
+    max_attribute_drop: float = 0.03  # and each attribute (color, shape, size, position) by at most 3
     seeds_per_prompt: int = 2
     seed_offset: int = 10_000    # evaluation seeds never overlap calibration's
 
@@ -86,6 +87,11 @@ def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, c
         problems.append(f"PSNR {value:.1f} dB < {config.min_psnr_db:g} dB")
     if drop > config.max_all_drop + 1e-9:
         problems.append(f"'all attributes' dropped {drop:.1%} > {config.max_all_drop:.0%}")
+    for attr in vocab.ATTRIBUTES:
+        attr_drop = getattr(s32, attr) - getattr(s8, attr)
+        if attr_drop > config.max_attribute_drop + 1e-9:
+            problems.append(f"{attr} dropped {attr_drop:.1%} > {config.max_attribute_drop:.0%}")
     reason = "; ".join(problems) or (f"PSNR {value:.1f} dB >= {config.min_psnr_db:g} dB, "
-                                     f"'all' drop {drop:+.1%} <= {config.max_all_drop:.0%}")
+                                     f"'all' drop {drop:+.1%} <= {config.max_all_drop:.0%}, "
+                                     f"each attribute's <= {config.max_attribute_drop:.0%}")
     return GateResult(round(value, 3), s32.as_dict(), s8.as_dict(), round(drop, 4), not problems, reason, len(expected))

@@ -70,7 +70,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = TrainConfig(data=a.data, out=a.out, resolution=a.resolution, ngf=a.ngf, ndf=a.ndf,
                       batch_size=a.batch_size, steps=a.steps, lr_g=a.lr_g, lr_d=a.lr_d,
                       gp_every=a.gp_every, eval_every=a.eval_every, seed=a.seed, threads=a.threads,
-                      aux_weight=a.aux_weight, recon_weight=a.recon_weight)
+                      aux_weight=a.aux_weight, recon_weight=a.recon_weight, align_weight=a.align_weight,
+                      align_shift=a.align_shift, align_object_weight=a.align_object_weight,
+                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm, init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
 
@@ -86,17 +88,31 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ndf", type=int, default=16, help="discriminator width (default 16)")
     p.add_argument("--batch-size", type=int, default=32, help="global batch size (default 32)")
     p.add_argument("--steps", type=int, default=10_000, help="total steps; --resume continues up to it")
-    p.add_argument("--lr-g", type=float, default=1e-4)
+    p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=4e-4)
     p.add_argument("--gp-every", type=int, default=4, help="lazy MA-GP interval (default 4)")
     p.add_argument("--aux-weight", type=float, default=0.5,
                    help="AC-GAN attribute loss weight, used when metadata has `objects` labels (0: off; default 0.5)")
     p.add_argument("--recon-weight", type=float, default=2.0,
                    help="low-res L1 anchor on the real object's region, with `objects` labels (0: off; default 2)")
+    p.add_argument("--align-weight", type=float, default=10.0,
+                   help="L1 to the real image translated onto the fake by up to --align-shift px (default 10; "
+                        "for data where a caption fixes the image up to small shifts, like shapes; 0: off)")
+    p.add_argument("--align-shift", type=int, default=4, help="largest translation --align-weight searches (px)")
+    p.add_argument("--align-object-weight", type=float, default=4.0,
+                   help="extra weight of the real object's pixels in the aligned L1 (with `objects` labels; default 4)")
+    p.add_argument("--ema-decay", type=float, default=0.999,
+                   help="decay of the shipped EMA generator (default 0.999; 0.995 follows a fast-moving G closer)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: cores / ranks)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="warm start a new run from another run's state/ folder (G, EMA, D) or a checkpoint "
+                        "folder (EMA G); optimisers start fresh")
+    p.add_argument("--no-text-norm", action="store_true",
+                   help="feed raw sentence embeddings to G (default: standardised with the training set's "
+                        "mean/std, which makes text control learn much faster)")
     p.set_defaults(func=cmd_train)
 
 

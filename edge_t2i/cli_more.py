@@ -84,6 +84,8 @@ def add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
     p.add_argument("--min-psnr", type=float, default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
     p.add_argument("--max-drop", type=float, default=1.0, help="gate: max drop of 'all correct' in points (default 1)")
+    p.add_argument("--max-attribute-drop", type=float, default=3.0,
+                   help="gate: max drop of each attribute's accuracy in points (default 3)")
     p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs tensorrt + a GPU)")
     p.add_argument("--max-batch", type=int, default=16, help="largest batch of the engine's profile (default 16)")
     p.add_argument("--opset", type=int, default=17)
@@ -100,7 +102,8 @@ def cmd_convert(a: argparse.Namespace) -> None:
         precision=a.precision, prompts=a.prompts, calib_prompts=a.calib_prompts, eval_prompts=a.eval_prompts,
         calib_samples=a.calib_samples, calib_method=a.calib_method, quantizer=a.quantizer, gate=not a.no_gate,
         quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else ConvertOptions().quantize_ops,
-        gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0), engine=a.engine,
+        gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0,
+                               max_attribute_drop=a.max_attribute_drop / 100.0), engine=a.engine,
         max_batch=a.max_batch, opset=a.opset, with_encoder=a.with_encoder)
     print(f"converting {a.checkpoint} -> {a.out}")
     manifest = convert_checkpoint(a.checkpoint, a.out, opts)

@@ -25,6 +25,7 @@ class ModelConfig:
     fusion_hidden: int = 128  # hidden width of the deep-fusion MLPs
     output_scale: float = 1.0 / 0.9  # tanh(x) * scale, clamped to [-1, 1]: see model.Generator
     text_in_fc: bool = True   # the first linear sees [z, embedding]: text can choose the layout
+    text_norm: bool = False   # standardise the embedding (training-set mean/std, stored as buffers)
     architecture: str = ARCHITECTURE
     version: int = 1
 

@@ -43,7 +43,7 @@ class TrainConfig:
     ndf: int = 16
     batch_size: int = 32           # global batch (split across DDP ranks)
     steps: int = 10_000            # total optimisation steps (a resumed run continues to this)
-    lr_g: float = 1e-4
+    lr_g: float = 2e-4
     lr_d: float = 4e-4
     beta1: float = 0.0
     beta2: float = 0.9
@@ -52,21 +52,30 @@ class TrainConfig:
     ema_decay: float = 0.999
     aux_weight: float = 0.5        # AC-GAN attribute loss when the data carries `objects` labels (0: off)
     recon_weight: float = 2.0      # low-res L1 on the real object's region, with `objects` labels (0: off)
+    align_weight: float = 10.0     # L1 to the real image shifted (<= align_shift px) onto the fake (0: off)
+    align_shift: int = 4
+    align_object_weight: float = 4.0  # extra weight of the real object's pixels there (with `objects` labels)
     saturation_weight: float = 1.0 # penalty on |pre-tanh| beyond SATURATION_LIMIT
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
     seed: int = 0
     threads: int = 0               # torch intra-op threads per rank (0: cores / ranks)
+    text_norm: bool = True         # standardise sentence embeddings inside G (see model.Generator)
+    init_from: str = ""            # warm start: a run's state/ folder or a checkpoint folder ("" = fresh)
 
     def __post_init__(self) -> None:
         if self.batch_size < 2:
             raise DataError(f"batch size must be at least 2, got {self.batch_size}")
         if self.steps < 1 or self.eval_every < 1 or self.gp_every < 1:
             raise DataError("steps, eval-every and gp-every must be positive")
-        ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf)  # validates
+        if self.align_shift < 0:
+            raise DataError(f"align shift must be >= 0 pixels, got {self.align_shift}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise DataError(f"ema decay must be in [0, 1), got {self.ema_decay}")
+        self.model_config()  # validates
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf)
+        return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm)
 
 
 @dataclass
@@ -157,7 +166,7 @@ def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
         eval_embeddings=emb[n_train:],
         labels=labels if cfg.aux_weight > 0 else None,
         masks=torch.from_numpy(object_masks(images[:n_train], folder.records[:n_train]))
-        if labels is not None and cfg.recon_weight > 0 else None,
+        if labels is not None and (cfg.recon_weight > 0 or cfg.align_object_weight > 0) else None,
     )
 
 
@@ -179,6 +188,37 @@ def object_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> tor
     w = F.avg_pool2d(mask[:, None].float(), RECON_POOL)
     diff = (F.avg_pool2d(fake, RECON_POOL) - F.avg_pool2d(real, RECON_POOL)).abs().mean(1, keepdim=True)
     return (diff * w).sum() / w.sum().clamp_min(1.0)
+
+
+def aligned_l1(fake: torch.Tensor, real: torch.Tensor, max_shift: int,
+               mask: torch.Tensor | None = None, object_weight: float = 0.0) -> torch.Tensor:
+    """L1 between each fake and its real image translated by the shift (|dx|, |dy| <= max_shift) that
+    fits the fake best (edges padded with the border, i.e. the background). With `mask` (the real
+    object's region, [B, R, R]), its pixels weigh 1 + object_weight, so the silhouette is not drowned
+    by the background.
+
+    A supervised anchor for shape, size, colour and background that leaves the small translation
+    jitter of the data to z and the adversarial loss instead of averaging it into a blur."""
+    s, side, n = max_shift, real.shape[-1], 2 * max_shift + 1
+    padded = F.pad(real, (s, s, s, s), mode="replicate")
+    weight = None
+    if mask is not None and object_weight > 0:
+        weight = 1.0 + object_weight * F.pad(mask[:, None].float(), (s, s, s, s))
+    with torch.no_grad():
+        costs = []
+        for dy in range(n):
+            for dx in range(n):
+                diff = (padded[..., dy:dy + side, dx:dx + side] - fake).abs()
+                if weight is not None:
+                    diff = diff * weight[..., dy:dy + side, dx:dx + side]
+                costs.append(diff.mean((1, 2, 3)))
+        best = torch.stack(costs, 1).argmin(1)
+    rows, dy, dx = torch.arange(len(real), device=real.device), best // n, best % n
+    target = padded.unfold(2, side, 1).unfold(3, side, 1)[rows, :, dy, dx]  # unfold: views, no copies
+    diff = (fake - target).abs()
+    if weight is not None:
+        diff = diff * weight.unfold(2, side, 1).unfold(3, side, 1)[rows, :, dy, dx]
+    return diff.mean()
 
 
 def matching_aware_gp(discriminator: torch.nn.Module, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -264,6 +304,11 @@ class Trainer:
         if data.masks is not None:
             recon = object_l1(fake, real, data.masks[idx].to(dev))
             loss_g = loss_g + cfg.recon_weight * recon
+        aligned = torch.zeros((), device=dev)
+        if cfg.align_weight > 0:
+            masks = data.masks[idx].to(dev) if data.masks is not None else None
+            aligned = aligned_l1(fake, real, cfg.align_shift, masks, cfg.align_object_weight)
+            loss_g = loss_g + cfg.align_weight * aligned
         pre = self.G.last_preactivation
         saturation = F.relu(pre.abs() - SATURATION_LIMIT).pow(2).mean()
         loss_g = loss_g + cfg.saturation_weight * saturation
@@ -273,11 +318,23 @@ class Trainer:
         self.update_ema()
         self.step += 1
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
-                "aux_g": aux_g.item(), "recon": recon.item(), "saturation": saturation.item()}
+                "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(),
+                "saturation": saturation.item()}
+
+    def start(self, data: TrainData) -> None:
+        """Before step 0 of a new run: text statistics from the training set, then an optional warm start."""
+        if self.G.config.text_norm:
+            self.G.set_text_stats(data.embeddings)
+        if self.cfg.init_from:
+            warm_start(self, Path(self.cfg.init_from))
+        else:
+            self.G_ema.load_state_dict(self.G.state_dict())
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        # A warm start already has a good average: no EMA warm-up that would overwrite it with G.
+        warm = 1.0 if self.cfg.init_from else (1 + self.step) / (10 + self.step)
+        decay = min(self.cfg.ema_decay, warm)
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p, 1 - decay)
 
@@ -316,6 +373,50 @@ class Trainer:
                 state.setdefault(int(i), {})[k] = value
             opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
         self.step, self.elapsed, self.best_all = meta["step"], meta["elapsed_s"], meta.get("best_all", -1.0)
+
+
+def fold_text_norm(state: dict, generator: Generator) -> dict:
+    """Rewrite a raw-embedding generator's weights for `generator`'s standardised input, same function.
+
+    With u = e * s + t, every linear W e + b that reads the embedding becomes (W / s) u + (b - (W / s) t)."""
+    s, t = generator.text_scale, generator.text_shift
+    nz, out = generator.config.nz, dict(state)
+    out["text_scale"], out["text_shift"] = s.clone(), t.clone()
+    for key, w in state.items():
+        if key.endswith(".fc1.weight") or (key == "fc.weight" and generator.config.text_in_fc):
+            cols = slice(nz, None) if key == "fc.weight" else slice(None)
+            w = w.clone()
+            w[:, cols] = w[:, cols] / s
+            bias_key = key[: -len("weight")] + "bias"
+            out[key], out[bias_key] = w, state[bias_key] - w[:, cols] @ t
+    return out
+
+
+def warm_start(trainer: Trainer, source: Path) -> None:
+    """Start a new run from another run's weights (its state/ folder: G, EMA and D; or a checkpoint
+    folder: the EMA generator for both). Optimisers start fresh. A generator trained on raw
+    embeddings is folded into this one's standardised input (fold_text_norm)."""
+    if (source / "g.safetensors").is_file():
+        g, g_ema = checkpoint.load_tensors(source / "g.safetensors"), checkpoint.load_tensors(source / "g_ema.safetensors")
+        d_state = checkpoint.load_tensors(source / "d.safetensors")
+    elif (source / checkpoint.GENERATOR_FILE).is_file():
+        g = g_ema = checkpoint.load_tensors(source / checkpoint.GENERATOR_FILE)
+        d_state = None
+    else:
+        raise CheckpointError(f"cannot warm start from {source}: it holds neither g.safetensors (a run's "
+                              f"state/ folder) nor {checkpoint.GENERATOR_FILE} (a checkpoint folder)")
+    for module, state in ((trainer.G, g), (trainer.G_ema, g_ema)):
+        if trainer.G.config.text_norm and "text_scale" not in state:
+            state = fold_text_norm(state, trainer.G)
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"cannot warm start from {source}: {str(exc).splitlines()[0]}") from exc
+    if d_state is not None:
+        try:
+            trainer.D.load_state_dict(d_state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"cannot warm start D from {source}: {str(exc).splitlines()[0]}") from exc
 
 
 def write_metrics(run: Path, row: dict) -> None:
@@ -366,6 +467,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         trainer.load_state(run)
     elif (run / STATE_DIR).exists():
         raise CheckpointError(f"{run} already holds a run: pass --resume to continue it, or pick another --out")
+    else:
+        trainer.start(data)
     if d.main:
         atomic.write_json(run / "train_config.json", asdict(cfg))
     bar = progress(range(trainer.step, cfg.steps), total=cfg.steps - trainer.step, desc="train", disable=not d.main)
@@ -381,7 +484,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
             if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
                 print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
-                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} "
+                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} align {losses['aligned']:.3f} "
                       f"sat {losses['saturation']:.4f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)

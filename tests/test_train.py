@@ -93,3 +93,72 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny_data, tmp_path):
     mc = TrainConfig(data="x", out="y", resolution=32, ngf=4, ndf=4).model_config()
     init = torch.cat([p.detach().flatten() for m in (Generator(mc), Discriminator(mc)) for p in m.parameters()])
     assert not torch.equal(r0, init)
+
+
+def test_text_norm_stats_come_from_the_training_set(tiny_data, tmp_path):
+    from edge_t2i import text
+    from edge_t2i.data.imagefolder import read_imagefolder
+
+    run = train(cfg(tiny_data, tmp_path / "n", 2))
+    g = load_generator(run / "checkpoint")
+    folder = read_imagefolder(tiny_data)
+    emb = torch.from_numpy(text.cached_embeddings(folder.texts, text.cache_path(tiny_data)))[: len(folder) - 9]
+    standardised = emb * g.text_scale + g.text_shift
+    assert standardised.mean(0).abs().max() < 1e-4
+    assert ((standardised.std(0) - 1).abs() < 1e-3).float().mean() > 0.9  # a few dims sit at the std floor
+
+
+def test_fold_text_norm_keeps_the_function():
+    from edge_t2i.config import ModelConfig
+    from edge_t2i.model import Generator
+    from edge_t2i.train import fold_text_norm
+
+    torch.manual_seed(0)
+    raw = Generator(ModelConfig(resolution=32, ngf=4, text_norm=False)).eval()
+    for p in raw.parameters():  # fc2 starts at zero: give the text pathways something to carry
+        p.data.add_(torch.randn_like(p) * 0.05)
+    emb = torch.nn.functional.normalize(torch.randn(64, 384) * 0.1 + 1.0, dim=1)
+    norm = Generator(ModelConfig(resolution=32, ngf=4, text_norm=True)).eval()
+    norm.set_text_stats(emb)
+    norm.load_state_dict(fold_text_norm(raw.state_dict(), norm))
+    z = torch.randn(8, 100)
+    assert torch.allclose(raw(z, emb[:8]), norm(z, emb[:8]), atol=1e-5)
+    with pytest.raises(ValueError, match="text_norm"):
+        raw.set_text_stats(emb)
+
+
+def test_warm_start_from_a_raw_embedding_run(tiny_data, tmp_path):
+    old = train(cfg(tiny_data, tmp_path / "old", 2, text_norm=False))
+    new = train(cfg(tiny_data, tmp_path / "new", 2, init_from=str(old / "state")))
+    assert load_generator(new / "checkpoint").config.text_norm
+    rows = [json.loads(line) for line in (new / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2
+    with pytest.raises(CheckpointError, match="warm start"):
+        train(cfg(tiny_data, tmp_path / "bad", 2, init_from=str(tmp_path)))
+
+
+def test_aligned_l1_forgives_small_shifts_only():
+    from edge_t2i.train import aligned_l1
+
+    real = torch.full((2, 3, 32, 32), -1.0)
+    real[:, :, 10:16, 10:16] = 1.0
+    shifted = torch.roll(real, (3, -2), (2, 3)).requires_grad_(True)
+    assert aligned_l1(shifted, real, 4).item() == 0.0 < (shifted - real).abs().mean().item()
+    far = torch.roll(real, (8, 0), (2, 3)).requires_grad_(True)
+    loss = aligned_l1(far, real, 4)
+    assert loss.item() > 0
+    loss.backward()
+    assert far.grad is not None and far.grad.abs().sum() > 0
+
+
+def test_aligned_l1_weights_the_object_region():
+    from edge_t2i.train import aligned_l1
+
+    real = torch.full((1, 3, 32, 32), -1.0)
+    real[:, :, 10:16, 10:16] = 1.0
+    mask = (real[:, 0] > 0).to(torch.uint8)
+    fake = real.clone()
+    fake[:, :, 10, 10] = -1.0  # one object pixel wrong
+    plain = aligned_l1(fake, real, 2)
+    weighted = aligned_l1(fake, real, 2, mask, object_weight=4.0)
+    assert torch.isclose(weighted, 5 * plain)

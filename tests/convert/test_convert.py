@@ -193,3 +193,20 @@ def test_interrupted_convert_leaves_previous_pack_intact(pack_dir, checkpoint_di
     assert after == before
     read_manifest(target)  # still a valid pack
     time.sleep(0.1)
+
+
+def test_gate_checks_each_attribute_not_only_all():
+    """INT8 images that lose the colour of a tenth of the objects fail on 'color' even when the
+    'all attributes' limit is left wide open."""
+    from edge_t2i.data.shapes import iter_samples
+
+    samples = list(iter_samples(40, seed=3, split="test", resolution=64))
+    fp32 = np.stack([s.image for s in samples])
+    int8 = fp32.copy()
+    int8[:4] = 255 - int8[:4]  # inverted colours: hue off by 180 degrees, black <-> white backgrounds
+    es = gate.EvalSet([s.text for s in samples], np.zeros((40, 384), np.float32), list(range(40)),
+                      [{"text": s.text} for s in samples])
+    loose = gate.GateConfig(min_psnr_db=0.0, max_all_drop=1.0)
+    result = gate.judge(fp32, int8, es, loose)
+    assert not result.passed and "color dropped 10.0% > 3%" in result.reason
+    assert gate.judge(fp32, fp32.copy(), es, loose).passed
