@@ -72,7 +72,9 @@ def cmd_train(a: argparse.Namespace) -> None:
                       gp_every=a.gp_every, eval_every=a.eval_every, seed=a.seed, threads=a.threads,
                       aux_weight=a.aux_weight, recon_weight=a.recon_weight, align_weight=a.align_weight,
                       align_shift=a.align_shift, align_object_weight=a.align_object_weight,
-                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm, init_from=a.init_from or "")
+                      align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
+                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
+                      init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
 
@@ -101,6 +103,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--align-shift", type=int, default=4, help="largest translation --align-weight searches (px)")
     p.add_argument("--align-object-weight", type=float, default=4.0,
                    help="extra weight of the real object's pixels in the aligned L1 (with `objects` labels; default 4)")
+    p.add_argument("--align-rotation", type=float, default=20.0,
+                   help="largest rotation (degrees, about the real object, 5-degree steps) the aligned L1 searches "
+                        "(with `objects` labels; default 20; 0: off)")
+    p.add_argument("--align-edge-weight", type=float, default=1.0,
+                   help="weight of the aligned L1 on pixel differences, which keeps edges and corners sharp "
+                        "(default 1; 0: off)")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the shipped EMA generator (default 0.999; 0.995 follows a fast-moving G closer)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")
