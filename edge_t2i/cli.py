@@ -73,7 +73,7 @@ def cmd_train(a: argparse.Namespace) -> None:
                       aux_weight=a.aux_weight, recon_weight=a.recon_weight, align_weight=a.align_weight,
                       align_shift=a.align_shift, align_object_weight=a.align_object_weight,
                       align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
-                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
+                      diversity_weight=a.diversity_weight, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
                       init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
@@ -109,6 +109,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--align-edge-weight", type=float, default=1.0,
                    help="weight of the aligned L1 on pixel differences, which keeps edges and corners sharp "
                         "(default 1; 0: off)")
+    p.add_argument("--diversity-weight", type=float, default=0.0,
+                   help="mode-seeking weight: rows are paired by caption and two noises must give different "
+                        "images (default 0: off)")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the shipped EMA generator (default 0.999; 0.995 follows a fast-moving G closer)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")

@@ -58,6 +58,8 @@ class TrainConfig:
     align_object_weight: float = 4.0  # extra weight of the real object's pixels there (with `objects` labels)
     align_rotation: float = 20.0   # and rotations (degrees, about the object) it searches (with labels; 0: off)
     align_edge_weight: float = 1.0 # the same L1 on pixel differences (sharp edges and corners; 0: off)
+    diversity_weight: float = 0.0  # mode seeking: two noises of one caption should give different images ...
+    diversity_bound: float = 0.1   # ... up to this image distance per unit of noise distance (DSGAN's tau)
     saturation_weight: float = 1.0 # penalty on |pre-tanh| beyond SATURATION_LIMIT
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
@@ -180,6 +182,8 @@ def batch_for_step(cfg: TrainConfig, step: int, n: int, d: Distributed) -> tuple
     shard = np.arange(d.rank, n, d.world)
     per_rank = cfg.batch_size // d.world
     idx = shard[rng.integers(len(shard), size=per_rank)]
+    if cfg.diversity_weight > 0:
+        idx[1::2] = idx[0::2][: per_rank // 2]  # pairs of rows share a caption (two noises each)
     mis = (idx + rng.integers(1, n, size=per_rank)) % n  # always another record
     return idx, mis, int(rng.integers(2**62))
 
@@ -192,6 +196,18 @@ def object_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> tor
     w = F.avg_pool2d(mask[:, None].float(), RECON_POOL)
     diff = (F.avg_pool2d(fake, RECON_POOL) - F.avg_pool2d(real, RECON_POOL)).abs().mean(1, keepdim=True)
     return (diff * w).sum() / w.sum().clamp_min(1.0)
+
+
+def mode_seeking(fake: torch.Tensor, z: torch.Tensor, bound: float) -> torch.Tensor:
+    """DSGAN's diversity term on row pairs (0, 1), (2, 3), ... that share a caption: image distance
+    per unit of noise distance, capped at `bound` (the trainer maximises it).
+
+    The aligned L1 forgives small shifts and rotations but does not ask for them; without this
+    term the generator drew one image per caption whatever the noise."""
+    m = len(fake) // 2 * 2
+    image = (fake[0:m:2] - fake[1:m:2]).abs().mean((1, 2, 3))
+    noise = (z[0:m:2] - z[1:m:2]).abs().mean(1).clamp_min(1e-6)
+    return (image / noise).clamp(max=bound).mean()
 
 
 ROTATION_STEP = 5.0  # degrees between the rotations aligned_l1 tries
@@ -378,6 +394,10 @@ class Trainer:
             aligned = aligned_l1(fake, real, cfg.align_shift, masks, cfg.align_object_weight, cfg.align_rotation,
                                  cfg.align_edge_weight)
             loss_g = loss_g + cfg.align_weight * aligned
+        diversity = torch.zeros((), device=dev)
+        if cfg.diversity_weight > 0 and len(idx) >= 2:
+            diversity = mode_seeking(fake, z, cfg.diversity_bound)
+            loss_g = loss_g - cfg.diversity_weight * diversity
         pre = self.G.last_preactivation
         saturation = F.relu(pre.abs() - SATURATION_LIMIT).pow(2).mean()
         loss_g = loss_g + cfg.saturation_weight * saturation
@@ -387,7 +407,7 @@ class Trainer:
         self.update_ema()
         self.step += 1
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
-                "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(),
+                "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(), "diversity": diversity.item(),
                 "saturation": saturation.item()}
 
     def start(self, data: TrainData) -> None:
@@ -553,7 +573,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
             if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
                 print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
-                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} align {losses['aligned']:.3f} "
+                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} align {losses['aligned']:.3f} div {losses['diversity']:.3f} "
                       f"sat {losses['saturation']:.4f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)

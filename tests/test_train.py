@@ -193,3 +193,19 @@ def test_aligned_l1_edge_term_charges_soft_edges():
     soft = torch.nn.functional.avg_pool2d(real, 3, 1, 1, count_include_pad=False)  # a 1-px blur of the edges
     assert aligned_l1(real, real, 2, edge_weight=1.0) == 0
     assert aligned_l1(soft, real, 2, edge_weight=1.0) > 1.5 * aligned_l1(soft, real, 2)
+
+
+def test_mode_seeking_pairs_rows_and_is_bounded(tiny_data):
+    from edge_t2i.train import Distributed, batch_for_step, mode_seeking
+
+    c = cfg(tiny_data, "unused", 1, diversity_weight=1.0)
+    idx, _, _ = batch_for_step(c, 3, 96, Distributed())
+    assert (idx[0::2] == idx[1::2]).all()
+    z = torch.zeros(4, 100)
+    z[1::2] = 1.0
+    same = torch.zeros(4, 3, 8, 8)
+    differ = same.clone()
+    differ[1::2] = 0.05
+    assert mode_seeking(same, z, 0.1) == 0
+    assert torch.isclose(mode_seeking(differ, z, 0.1), torch.tensor(0.05))
+    assert torch.isclose(mode_seeking(differ * 10, z, 0.1), torch.tensor(0.1))  # capped
