@@ -202,8 +202,9 @@ def mode_seeking(fake: torch.Tensor, z: torch.Tensor, bound: float) -> torch.Ten
     """DSGAN's diversity term on row pairs (0, 1), (2, 3), ... that share a caption: image distance
     per unit of noise distance, capped at `bound` (the trainer maximises it).
 
-    The aligned L1 forgives small shifts and rotations but does not ask for them; without this
-    term the generator drew one image per caption whatever the noise."""
+    The aligned L1 forgives small shifts and rotations but does not ask for them, and a generator
+    trained with it draws one image per caption whatever the noise; this term asks. (At weight 10
+    for 300 steps on top of such a generator it did not bring the spread back: see the model card.)"""
     m = len(fake) // 2 * 2
     image = (fake[0:m:2] - fake[1:m:2]).abs().mean((1, 2, 3))
     noise = (z[0:m:2] - z[1:m:2]).abs().mean(1).clamp_min(1e-6)
@@ -407,8 +408,8 @@ class Trainer:
         self.update_ema()
         self.step += 1
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
-                "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(), "diversity": diversity.item(),
-                "saturation": saturation.item()}
+                "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(),
+                "diversity": diversity.item(), "saturation": saturation.item()}
 
     def start(self, data: TrainData) -> None:
         """Before step 0 of a new run: text statistics from the training set, then an optional warm start."""
@@ -486,7 +487,8 @@ def warm_start(trainer: Trainer, source: Path) -> None:
     folder: the EMA generator for both). Optimisers start fresh. A generator trained on raw
     embeddings is folded into this one's standardised input (fold_text_norm)."""
     if (source / "g.safetensors").is_file():
-        g, g_ema = checkpoint.load_tensors(source / "g.safetensors"), checkpoint.load_tensors(source / "g_ema.safetensors")
+        g = checkpoint.load_tensors(source / "g.safetensors")
+        g_ema = checkpoint.load_tensors(source / "g_ema.safetensors")
         d_state = checkpoint.load_tensors(source / "d.safetensors")
     elif (source / checkpoint.GENERATOR_FILE).is_file():
         g = g_ema = checkpoint.load_tensors(source / checkpoint.GENERATOR_FILE)
@@ -573,7 +575,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
             if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
                 print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
-                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} align {losses['aligned']:.3f} div {losses['diversity']:.3f} "
+                      f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} "
+                      f"align {losses['aligned']:.3f} div {losses['diversity']:.3f} "
                       f"sat {losses['saturation']:.4f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)
