@@ -73,7 +73,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                       aux_weight=a.aux_weight, recon_weight=a.recon_weight, align_weight=a.align_weight,
                       align_shift=a.align_shift, align_object_weight=a.align_object_weight,
                       align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
-                      diversity_weight=a.diversity_weight, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
+                      diversity_weight=a.diversity_weight, encode_fraction=a.encode_fraction,
+                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
                       init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
@@ -112,6 +113,15 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diversity-weight", type=float, default=0.0,
                    help="mode-seeking weight: rows are paired by caption and two noises must give different "
                         "images (default 0: off)")
+    p.add_argument("--encode-fraction", type=float, default=0.0,
+                   help="fraction of each batch whose noise an encoder reads from the real image (BicycleGAN's "
+                        "cVAE-GAN); the reconstruction losses then apply to those rows only, so what the caption "
+                        "leaves open (background, jitter) is carried by z instead of averaged away (0: off)")
+    p.add_argument("--kl-weight", type=float, default=0.01,
+                   help="weight of the encoded noises' KL divergence to N(0, I) (default 0.01)")
+    p.add_argument("--encoder-dims", type=int, default=8,
+                   help="how many leading noise dimensions the encoder predicts; the rest stay N(0, I) noise "
+                        "(default 8, as in BicycleGAN: a small code that random noise covers)")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the shipped EMA generator (default 0.999; 0.995 follows a fast-moving G closer)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")

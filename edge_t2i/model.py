@@ -183,6 +183,36 @@ class Discriminator(nn.Module):
         return score, self.aux(F.leaky_relu(feat, 0.2).flatten(1))
 
 
+class NoiseEncoder(nn.Module):
+    """Training only (BicycleGAN's cVAE-GAN, Zhu et al. 2017): a real image -> (mu, logvar) of the
+    noise the generator should redraw it from.
+
+    The reconstruction losses pair a generated image with a real one. With random noise, the
+    best a generator can do there is one image per caption (the per-pixel median of that
+    caption's images: always a gray background, whatever the noise); with the real image's own
+    noise, what the caption leaves open (background, jitter) has to be carried by z, and a KL
+    term keeps those noises distributed like N(0, I), so random noise draws them at inference."""
+
+    def __init__(self, config: ModelConfig, dims: int, width: int = 16):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin, side = 3, config.resolution
+        while side > 4:
+            cout = min(width * 2 ** len(layers[::2]), 8 * width)
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
+            cin, side = cout, side // 2
+        self.features = nn.Sequential(*layers)
+        if not 0 < dims <= config.nz:
+            raise ValueError(f"encoder dims {dims} must be in 1..{config.nz}")
+        self.head = nn.Linear(cin * 16, 2 * dims)  # (mu, logvar) of the first `dims` noise dimensions
+        nn.init.zeros_(self.head.weight)  # starts as the prior: z = noise, as without an encoder
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.features(image).flatten(1)).chunk(2, dim=1)
+        return mu, logvar.clamp(-8.0, 4.0)
+
+
 def aux_loss(logits: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
     """Mean cross-entropy over attribute heads; label -1 means unknown (ignored)."""
     losses = []

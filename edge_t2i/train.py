@@ -27,7 +27,7 @@ from edge_t2i.config import ModelConfig
 from edge_t2i.data import oracle
 from edge_t2i.data.imagefolder import ImageFolder, preview_grid, read_imagefolder, save_png
 from edge_t2i.errors import CheckpointError, DataError
-from edge_t2i.model import Discriminator, Generator, aux_loss
+from edge_t2i.model import Discriminator, Generator, NoiseEncoder, aux_loss
 from edge_t2i.progress import progress
 
 STATE_DIR = "state"
@@ -60,6 +60,9 @@ class TrainConfig:
     align_edge_weight: float = 1.0 # the same L1 on pixel differences (sharp edges and corners; 0: off)
     diversity_weight: float = 0.0  # mode seeking: two noises of one caption should give different images ...
     diversity_bound: float = 0.1   # ... up to this image distance per unit of noise distance (DSGAN's tau)
+    encode_fraction: float = 0.0   # rows whose noise a NoiseEncoder reads from their real image (0: off) ...
+    kl_weight: float = 0.01        # ... its KL to N(0, I); the reconstruction losses then apply to those rows only
+    encoder_dims: int = 8          # leading noise dimensions the encoder predicts (the rest stay N(0, I) noise)
     saturation_weight: float = 1.0 # penalty on |pre-tanh| beyond SATURATION_LIMIT
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
@@ -182,8 +185,9 @@ def batch_for_step(cfg: TrainConfig, step: int, n: int, d: Distributed) -> tuple
     shard = np.arange(d.rank, n, d.world)
     per_rank = cfg.batch_size // d.world
     idx = shard[rng.integers(len(shard), size=per_rank)]
-    if cfg.diversity_weight > 0:
-        idx[1::2] = idx[0::2][: per_rank // 2]  # pairs of rows share a caption (two noises each)
+    if cfg.diversity_weight > 0:  # pairs of prior rows share a caption (two noises each)
+        prior = per_rank - round(per_rank * cfg.encode_fraction)
+        idx[1:prior:2] = idx[0:prior:2][: prior // 2]
     mis = (idx + rng.integers(1, n, size=per_rank)) % n  # always another record
     return idx, mis, int(rng.integers(2**62))
 
@@ -329,15 +333,29 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.E = NoiseEncoder(mc, cfg.encoder_dims).to(d.device) if cfg.encode_fraction > 0 else None
+        self.opt_e = torch.optim.Adam(self.E.parameters(), lr=cfg.lr_g, betas=betas) if self.E else None
         self.step = 0
         self.elapsed = 0.0
         self.best_all = -1.0
         self.g_ddp: torch.nn.Module = self.G
         self.d_ddp: torch.nn.Module = self.D
+        self.e_ddp: torch.nn.Module | None = self.E
         if d.world > 1:
             ids = [int(d.device.split(":")[1])] if d.device.startswith("cuda") else None
             self.g_ddp = DistributedDataParallel(self.G, device_ids=ids)
             self.d_ddp = DistributedDataParallel(self.D, device_ids=ids)
+            if self.E is not None:
+                self.e_ddp = DistributedDataParallel(self.E, device_ids=ids)
+
+    def modules(self) -> list[tuple[str, torch.nn.Module]]:
+        """What a state folder holds, by file name."""
+        out = [("g", self.G), ("d", self.D), ("g_ema", self.G_ema)]
+        return out + ([("e", self.E)] if self.E is not None else [])
+
+    def optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        out = [("opt_g", self.opt_g), ("opt_d", self.opt_d)]
+        return out + ([("opt_e", self.opt_e)] if self.opt_e is not None else [])
 
     # ---- one optimisation step -------------------------------------------------
     def train_step(self, data: TrainData) -> dict[str, float]:
@@ -348,10 +366,22 @@ class Trainer:
         emb_mis = data.embeddings[mis].to(dev)
         gen = torch.Generator(device="cpu").manual_seed(noise_seed)
         z = torch.randn(len(idx), self.G.config.nz, generator=gen).to(dev)
+        # Rows [first_encoded:] take their noise from their real image (posterior), the rest from the prior.
+        first_encoded = len(idx) - (round(len(idx) * cfg.encode_fraction) if self.e_ddp is not None else 0)
+        kl = torch.zeros((), device=dev)
+        k = cfg.encoder_dims if self.e_ddp is not None else self.G.config.nz  # the dimensions that vary
+        if cfg.diversity_weight > 0:
+            z[1:first_encoded:2, k:] = z[0:first_encoded:2, k:][: first_encoded // 2]  # pairs differ in z[:k]
+        if first_encoded < len(idx):
+            assert self.e_ddp is not None
+            mu, logvar = self.e_ddp(real[first_encoded:])
+            encoded = torch.cat([mu + (0.5 * logvar).exp() * z[first_encoded:, :k], z[first_encoded:, k:]], 1)
+            z = torch.cat([z[:first_encoded], encoded])
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
 
         labels = data.labels[idx].to(dev) if self.aux_classes else None
         with torch.no_grad():
-            fake = self.g_ddp(z, emb)
+            fake = self.g_ddp(z.detach(), emb)
         aux_d = torch.zeros((), device=dev)
         if labels is not None:
             d_real, logits = self.d_ddp(real, emb, with_aux=True)
@@ -384,31 +414,38 @@ class Trainer:
             loss_g = -d_gen.mean() + cfg.aux_weight * aux_g
         else:
             loss_g = -self.d_ddp(fake, emb).mean()
+        # The reconstruction losses pair fake and real rows: with an encoder, only the encoded rows.
+        sup = slice(first_encoded if first_encoded < len(idx) else 0, None)
+        masks = data.masks[idx[sup]].to(dev) if data.masks is not None else None
         recon = torch.zeros((), device=dev)
-        if data.masks is not None:
-            recon = object_l1(fake, real, data.masks[idx].to(dev))
+        if masks is not None:
+            recon = object_l1(fake[sup], real[sup], masks)
             loss_g = loss_g + cfg.recon_weight * recon
         aligned = torch.zeros((), device=dev)
         if cfg.align_weight > 0:
-            masks = data.masks[idx].to(dev) if data.masks is not None else None
-            aligned = aligned_l1(fake, real, cfg.align_shift, masks, cfg.align_object_weight, cfg.align_rotation,
-                                 cfg.align_edge_weight)
+            aligned = aligned_l1(fake[sup], real[sup], cfg.align_shift, masks, cfg.align_object_weight,
+                                 cfg.align_rotation, cfg.align_edge_weight)
             loss_g = loss_g + cfg.align_weight * aligned
+        loss_g = loss_g + cfg.kl_weight * kl
         diversity = torch.zeros((), device=dev)
-        if cfg.diversity_weight > 0 and len(idx) >= 2:
-            diversity = mode_seeking(fake, z, cfg.diversity_bound)
+        if cfg.diversity_weight > 0 and first_encoded >= 2:
+            diversity = mode_seeking(fake[:first_encoded], z[:first_encoded, :k], cfg.diversity_bound)
             loss_g = loss_g - cfg.diversity_weight * diversity
         pre = self.G.last_preactivation
         saturation = F.relu(pre.abs() - SATURATION_LIMIT).pow(2).mean()
         loss_g = loss_g + cfg.saturation_weight * saturation
         self.opt_g.zero_grad(set_to_none=True)
+        if self.opt_e is not None:
+            self.opt_e.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
+        if self.opt_e is not None:
+            self.opt_e.step()
         self.update_ema()
         self.step += 1
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
                 "aux_g": aux_g.item(), "recon": recon.item(), "aligned": aligned.item(),
-                "diversity": diversity.item(), "saturation": saturation.item()}
+                "diversity": diversity.item(), "kl": kl.item(), "saturation": saturation.item()}
 
     def start(self, data: TrainData) -> None:
         """Before step 0 of a new run: text statistics from the training set, then an optional warm start."""
@@ -430,10 +467,10 @@ class Trainer:
     # ---- state -----------------------------------------------------------------
     def save_state(self, run: Path) -> None:
         with atomic.atomic_dir(run / STATE_DIR) as tmp:
-            for name, module in (("g", self.G), ("d", self.D), ("g_ema", self.G_ema)):
+            for name, module in self.modules():
                 checkpoint.save_tensors(tmp / f"{name}.safetensors", module.state_dict())
             groups = {}
-            for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            for name, opt in self.optimizers():
                 sd = opt.state_dict()
                 flat = {f"{i}.{k}": v for i, s in sd["state"].items() for k, v in s.items()}
                 checkpoint.save_tensors(tmp / f"{name}.safetensors", flat)
@@ -452,9 +489,13 @@ class Trainer:
         if saved.model_config() != self.cfg.model_config():
             raise CheckpointError(f"cannot resume: {run} was trained with {saved.model_config()}, "
                                   f"not {self.cfg.model_config()}")
-        for name, module in (("g", self.G), ("d", self.D), ("g_ema", self.G_ema)):
+        for name, module in self.modules():
+            if name == "e" and not (folder / "e.safetensors").is_file():
+                continue  # an encoder switched on for the resumed part: it starts fresh
             module.load_state_dict(checkpoint.load_tensors(folder / f"{name}.safetensors"))
-        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+        for name, opt in self.optimizers():
+            if name not in meta["param_groups"]:
+                continue
             flat = checkpoint.load_tensors(folder / f"{name}.safetensors")
             state: dict[int, dict] = {}
             for key, value in flat.items():
@@ -507,6 +548,8 @@ def warm_start(trainer: Trainer, source: Path) -> None:
             trainer.D.load_state_dict(d_state)
         except RuntimeError as exc:
             raise CheckpointError(f"cannot warm start D from {source}: {str(exc).splitlines()[0]}") from exc
+    if trainer.E is not None and (source / "e.safetensors").is_file():
+        trainer.E.load_state_dict(checkpoint.load_tensors(source / "e.safetensors"))
 
 
 def write_metrics(run: Path, row: dict) -> None:
@@ -525,15 +568,22 @@ def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
     n_prompts, n_seeds = min(8, len(rows)), 6
     zg = torch.randn(n_seeds, g.config.nz, generator=gen).to(dev)
     grid = [to_uint8(g(zg, emb[i:i + 1].expand(n_seeds, -1))) for i in range(n_prompts)]
+    spread = float(np.mean([pairwise_l1(block) for block in grid]))
     (run / "samples").mkdir(exist_ok=True)
     tile = preview_grid(np.concatenate(grid), columns=n_seeds, scale=2)
     save_png(run / "samples" / f"step{trainer.step:06d}.png", tile)
     save_png(run / "samples" / "latest.png", tile)
     expected = [oracle.expected_attributes(r) for r in rows]
     if all(all(v is None for v in e.values()) for e in expected):
-        return {}  # a folder whose captions the oracle cannot read: no attribute metrics
+        return {"eval_diversity": spread}  # captions the oracle cannot read: no attribute metrics
     scores = oracle.score([oracle.judge(im) for im in images], expected)
-    return {f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}
+    return {**{f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}, "eval_diversity": spread}
+
+
+def pairwise_l1(images: np.ndarray) -> float:
+    """Mean L1 (0..255) over all pairs of uint8 images of one caption: 0 is a collapsed generator."""
+    x = images.astype(np.float32).reshape(len(images), -1)
+    return float(np.mean([np.abs(x[i] - x[j]).mean() for i in range(len(x)) for j in range(i + 1, len(x))]))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -575,7 +625,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
                 print(f"step {trainer.step}/{cfg.steps} d {losses['loss_d']:.3f} g {losses['loss_g']:.3f} "
                       f"aux {losses['aux_d']:.3f}/{losses['aux_g']:.3f} recon {losses['recon']:.3f} "
-                      f"align {losses['aligned']:.3f} div {losses['diversity']:.3f} "
+                      f"align {losses['aligned']:.3f} div {losses['diversity']:.3f} kl {losses['kl']:.2f} "
                       f"sat {losses['saturation']:.4f} {rate:.1f} img/s", flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
             rate = window_images / max(1e-9, time.perf_counter() - window_start)

@@ -28,7 +28,8 @@ def cfg(data, out, steps, **kw):
 
 
 def weights(run: Path) -> dict:
-    return {f"{m}.{k}": v for m in ("g", "d", "g_ema") for k, v in load_tensors(run / "state" / f"{m}.safetensors").items()}
+    files = sorted((run / "state").glob("*.safetensors"))  # g, d, g_ema, e (with an encoder) and optimisers
+    return {f"{f.stem}.{k}": v for f in files for k, v in load_tensors(f).items()}
 
 
 def test_train_writes_checkpoint_samples_metrics(tiny_data, tmp_path):
@@ -42,12 +43,14 @@ def test_train_writes_checkpoint_samples_metrics(tiny_data, tmp_path):
     assert not any(p.suffix in (".pt", ".pkl") for p in run.rglob("*"))
 
 
-def test_resume_is_exact(tiny_data, tmp_path):
-    straight = train(cfg(tiny_data, tmp_path / "a", 6))
-    split = train(cfg(tiny_data, tmp_path / "b", 4))
-    train(cfg(tiny_data, tmp_path / "b", 6), resume=True)
+@pytest.mark.parametrize("encode_fraction", [0.0, 0.5])
+def test_resume_is_exact(tiny_data, tmp_path, encode_fraction):
+    straight = train(cfg(tiny_data, tmp_path / "a", 6, encode_fraction=encode_fraction))
+    split = train(cfg(tiny_data, tmp_path / "b", 4, encode_fraction=encode_fraction))
+    train(cfg(tiny_data, tmp_path / "b", 6, encode_fraction=encode_fraction), resume=True)
     wa, wb = weights(straight), weights(split)
     assert wa.keys() == wb.keys()
+    assert ("e.head.weight" in wa) == (encode_fraction > 0) and "opt_g.0.exp_avg" in wa
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
     assert split == tmp_path / "b"
@@ -201,6 +204,9 @@ def test_mode_seeking_pairs_rows_and_is_bounded(tiny_data):
     c = cfg(tiny_data, "unused", 1, diversity_weight=1.0)
     idx, _, _ = batch_for_step(c, 3, 96, Distributed())
     assert (idx[0::2] == idx[1::2]).all()
+    with_encoder = cfg(tiny_data, "unused", 1, diversity_weight=1.0, encode_fraction=0.5)
+    idx, _, _ = batch_for_step(with_encoder, 3, 96, Distributed())
+    assert (idx[0:4:2] == idx[1:4:2]).all() and len(set(idx[4:])) > 1  # encoded rows: four real images
     z = torch.zeros(4, 100)
     z[1::2] = 1.0
     same = torch.zeros(4, 3, 8, 8)
@@ -209,3 +215,22 @@ def test_mode_seeking_pairs_rows_and_is_bounded(tiny_data):
     assert mode_seeking(same, z, 0.1) == 0
     assert torch.isclose(mode_seeking(differ, z, 0.1), torch.tensor(0.05))
     assert torch.isclose(mode_seeking(differ * 10, z, 0.1), torch.tensor(0.1))  # capped
+
+
+def test_noise_encoder_starts_as_the_prior_and_learns(tiny_data):
+    from edge_t2i.model import NoiseEncoder
+    from edge_t2i.train import Distributed, Trainer, load_data
+
+    c = cfg(tiny_data, "unused", 3, encode_fraction=0.5)
+    enc = NoiseEncoder(c.model_config(), 8)
+    mu, logvar = enc(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert mu.shape == (2, 8) and not mu.any() and not logvar.any()  # z = noise, as without an encoder
+
+    data = load_data(c, True)
+    trainer = Trainer(c, Distributed(), aux=data.labels is not None)
+    trainer.start(data)
+    first = trainer.train_step(data)
+    assert first["kl"] == 0.0 and trainer.E is not None and trainer.E.head.weight.abs().sum() > 0
+    assert trainer.train_step(data)["kl"] > 0  # the reconstruction loss moved the noise away from the prior
+    off = Trainer(cfg(tiny_data, "unused", 3), Distributed(), aux=data.labels is not None)
+    assert off.E is None and [n for n, _ in off.modules()] == ["g", "d", "g_ema"]
