@@ -74,7 +74,7 @@ def cmd_train(a: argparse.Namespace) -> None:
                       align_shift=a.align_shift, align_object_weight=a.align_object_weight,
                       align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
                       diversity_weight=a.diversity_weight, encode_fraction=a.encode_fraction,
-                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
+                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, noise_in_fusion=a.noise_in_fusion, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
                       init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
@@ -122,6 +122,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder-dims", type=int, default=8,
                    help="how many leading noise dimensions the encoder predicts; the rest stay N(0, I) noise "
                         "(default 8, as in BicycleGAN: a small code that random noise covers)")
+    p.add_argument("--noise-in-fusion", type=int, default=0,
+                   help="leading noise dimensions the generator's fusion MLPs see next to the sentence, as in "
+                        "DF-GAN's code (a model setting; a warm start widens an older generator; default 0)")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the shipped EMA generator (default 0.999; 0.995 follows a fast-moving G closer)")
     p.add_argument("--eval-every", type=int, default=500, help="steps between samples/metrics/checkpoints")

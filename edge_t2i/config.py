@@ -26,6 +26,7 @@ class ModelConfig:
     output_scale: float = 1.0 / 0.9  # tanh(x) * scale, clamped to [-1, 1]: see model.Generator
     text_in_fc: bool = True   # the first linear sees [z, embedding]: text can choose the layout
     text_norm: bool = False   # standardise the embedding (training-set mean/std, stored as buffers)
+    noise_in_fusion: int = 0  # leading noise dimensions the deep-fusion MLPs see next to the sentence
     architecture: str = ARCHITECTURE
     version: int = 1
 
@@ -36,6 +37,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise CheckpointError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.noise_in_fusion, int) or not 0 <= self.noise_in_fusion <= self.nz:
+            raise CheckpointError(f"noise_in_fusion must be in 0..nz ({self.nz}), got {self.noise_in_fusion!r}")
         if self.architecture != ARCHITECTURE:
             raise CheckpointError(f"architecture '{self.architecture}' is not '{ARCHITECTURE}'")
         if not 1.0 <= self.output_scale <= 2.0:

@@ -93,7 +93,7 @@ class Generator(nn.Module):
         # (channel-wise fusion alone cannot choose *where*).
         self.fc = nn.Linear(config.nz + (config.cond_dim if config.text_in_fc else 0), self.c0 * 16)
         self.blocks = nn.ModuleList(
-            GBlock(cin, cout, config.cond_dim, config.fusion_hidden)
+            GBlock(cin, cout, config.cond_dim + config.noise_in_fusion, config.fusion_hidden)
             for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
         )
         self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
@@ -118,8 +118,12 @@ class Generator(nn.Module):
             embedding = embedding * self.text_scale + self.text_shift  # Mul + Add in the export
         h = torch.cat([z, embedding], dim=1) if self.config.text_in_fc else z
         x = self.fc(h).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
+        # As in DF-GAN's code, noise can steer the fusion too: a shift in the last blocks is a
+        # uniform colour change, which is what a caption that names no background leaves open.
+        k = self.config.noise_in_fusion
+        cond = torch.cat([embedding, z[:, :k]], dim=1) if k else embedding
         for block in self.blocks:
-            x = block(x, embedding)
+            x = block(x, cond)
         pre = self.to_rgb(F.leaky_relu(x, 0.2))
         if self.training:
             self.last_preactivation = pre  # for the trainer's anti-saturation penalty

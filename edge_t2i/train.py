@@ -63,6 +63,7 @@ class TrainConfig:
     encode_fraction: float = 0.0   # rows whose noise a NoiseEncoder reads from their real image (0: off) ...
     kl_weight: float = 0.01        # ... its KL to N(0, I); the reconstruction losses then apply to those rows only
     encoder_dims: int = 8          # leading noise dimensions the encoder predicts (the rest stay N(0, I) noise)
+    noise_in_fusion: int = 0       # leading noise dimensions G's fusion MLPs see (model config; see Generator)
     saturation_weight: float = 1.0 # penalty on |pre-tanh| beyond SATURATION_LIMIT
     eval_every: int = 500          # sample grid + oracle metrics + checkpoint
     eval_count: int = 256          # records kept out of training for the oracle
@@ -83,7 +84,8 @@ class TrainConfig:
         self.model_config()  # validates
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm)
+        return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm,
+                           noise_in_fusion=self.noise_in_fusion)
 
 
 @dataclass
@@ -514,11 +516,26 @@ def fold_text_norm(state: dict, generator: Generator) -> dict:
     out["text_scale"], out["text_shift"] = s.clone(), t.clone()
     for key, w in state.items():
         if key.endswith(".fc1.weight") or (key == "fc.weight" and generator.config.text_in_fc):
-            cols = slice(nz, None) if key == "fc.weight" else slice(None)
+            cols = slice(nz, None) if key == "fc.weight" else slice(0, generator.config.cond_dim)
             w = w.clone()
             w[:, cols] = w[:, cols] / s
             bias_key = key[: -len("weight")] + "bias"
             out[key], out[bias_key] = w, state[bias_key] - w[:, cols] @ t
+    return out
+
+
+WIDEN_STD = 0.01  # new fusion inputs start small but not zero: with zero, neither they nor an encoder get a signal
+
+
+def widen_fusion(state: dict, generator: Generator) -> dict:
+    """Give a generator trained with fewer noise inputs to its fusion MLPs the extra input columns
+    `generator` has (small random weights; the same random columns for G and its EMA)."""
+    out, gen = dict(state), torch.Generator().manual_seed(0)
+    for key, target in generator.state_dict().items():
+        w = state.get(key)
+        if key.endswith(".fc1.weight") and w is not None and w.shape[1] < target.shape[1]:
+            extra = torch.randn(w.shape[0], target.shape[1] - w.shape[1], generator=gen) * WIDEN_STD
+            out[key] = torch.cat([w, extra], 1)
     return out
 
 
@@ -539,6 +556,7 @@ def warm_start(trainer: Trainer, source: Path) -> None:
     for module, state in ((trainer.G, g), (trainer.G_ema, g_ema)):
         if trainer.G.config.text_norm and "text_scale" not in state:
             state = fold_text_norm(state, trainer.G)
+        state = widen_fusion(state, trainer.G)
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:

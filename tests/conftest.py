@@ -42,7 +42,7 @@ def make_checkpoint(folder: Path, ngf: int = 8, seed: int = 0) -> Path:
     from edge_t2i.model import Generator
 
     torch.manual_seed(seed)
-    g = Generator(ModelConfig(resolution=32, ngf=ngf, ndf=ngf))
+    g = Generator(ModelConfig(resolution=32, ngf=ngf, ndf=ngf, noise_in_fusion=4))  # like the shipped one
     with torch.no_grad():
         for name, p in g.named_parameters():
             if "fc2.weight" in name:

@@ -94,6 +94,9 @@ def test_diversity_catches_a_collapsed_generator(checkpoint_dir, tmp_path):
     g = load_generator(checkpoint_dir)
     with torch.no_grad():
         g.fc.weight.zero_()
+        for name, p in g.named_parameters():
+            if name.endswith("fc1.weight"):
+                p[:, g.config.cond_dim:] = 0  # the noise inputs of the fusion MLPs
     save_generator(tmp_path / "collapsed", g)
     assert diversity(tmp_path / "collapsed", BANK_PROMPTS[0]) == 0.0
     assert diversity(checkpoint_dir, BANK_PROMPTS[0]) > 1.0

@@ -50,6 +50,22 @@ def test_fusion_starts_as_identity_and_text_changes_the_image_once_trained():
     assert not torch.equal(g(z, torch.randn(1, cfg.cond_dim)), g(z, torch.randn(1, cfg.cond_dim)))
 
 
+def test_noise_reaches_the_fusion_mlps_when_configured():
+    cfg = ModelConfig(resolution=32, ngf=4, noise_in_fusion=8)
+    g = Generator(cfg).eval()
+    assert g.blocks[0].fuse1.a1.fc1.in_features == cfg.cond_dim + 8
+    with torch.no_grad():
+        for name, p in g.named_parameters():
+            if "fc2.weight" in name:
+                p.normal_(0, 0.05)
+        g.fc.weight[:, : cfg.nz] = 0  # noise now acts through the fusion only
+    e, z = torch.randn(1, cfg.cond_dim), torch.randn(1, cfg.nz)
+    later = z.clone()
+    later[:, 8:] = torch.randn(1, cfg.nz - 8)
+    assert torch.equal(g(z, e), g(later, e))  # only the first 8 dimensions are read there
+    assert not torch.equal(g(z, e), g(torch.randn(1, cfg.nz), e))
+
+
 def test_only_edge_friendly_ops_in_the_exported_graph(tmp_path, checkpoint_dir):
     import onnx
 

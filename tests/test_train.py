@@ -76,10 +76,11 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny_data, tmp_path):
         "    return orig(self, data)\n"
         "T.Trainer.train_step = step\n"
         f"cfg = TrainConfig(data={str(tiny_data)!r}, out={str(tmp_path / 'ddp')!r}, resolution=32, ngf=4, ndf=4,"
-        " batch_size=8, steps=3, eval_every=100, eval_count=16, threads=1, gp_every=2)\n"
+        " batch_size=8, steps=3, eval_every=100, eval_count=16, threads=1, gp_every=2,"
+        " encode_fraction=0.5, noise_in_fusion=4, diversity_weight=1.0)\n"
         "train(cfg)\n"
         "t = captured['t']\n"
-        "flat = torch.cat([p.detach().flatten() for m in (t.G, t.D) for p in m.parameters()])\n"
+        "flat = torch.cat([p.detach().flatten() for m in (t.G, t.D, t.E) for p in m.parameters()])\n"
         "torch.save(flat, os.path.join(sys.argv[1], f\"rank{os.environ['RANK']}.pt\"))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -93,9 +94,9 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny_data, tmp_path):
     torch.manual_seed(0)
     from edge_t2i.model import Discriminator, Generator
 
-    mc = TrainConfig(data="x", out="y", resolution=32, ngf=4, ndf=4).model_config()
+    mc = TrainConfig(data="x", out="y", resolution=32, ngf=4, ndf=4, noise_in_fusion=4).model_config()
     init = torch.cat([p.detach().flatten() for m in (Generator(mc), Discriminator(mc)) for p in m.parameters()])
-    assert not torch.equal(r0, init)
+    assert not torch.equal(r0[: len(init)], init)
 
 
 def test_text_norm_stats_come_from_the_training_set(tiny_data, tmp_path):
@@ -234,3 +235,23 @@ def test_noise_encoder_starts_as_the_prior_and_learns(tiny_data):
     assert trainer.train_step(data)["kl"] > 0  # the reconstruction loss moved the noise away from the prior
     off = Trainer(cfg(tiny_data, "unused", 3), Distributed(), aux=data.labels is not None)
     assert off.E is None and [n for n, _ in off.modules()] == ["g", "d", "g_ema"]
+
+
+def test_widen_fusion_adds_small_noise_columns_only():
+    from edge_t2i.config import ModelConfig
+    from edge_t2i.model import Generator
+    from edge_t2i.train import widen_fusion
+
+    torch.manual_seed(0)
+    old = Generator(ModelConfig(resolution=32, ngf=4)).eval()
+    with torch.no_grad():
+        for name, p in old.named_parameters():
+            if "fc2.weight" in name:
+                p.normal_(0, 0.05)
+    new = Generator(ModelConfig(resolution=32, ngf=4, noise_in_fusion=8)).eval()
+    new.load_state_dict(widen_fusion(old.state_dict(), new))
+    e, z = torch.randn(2, 384), torch.randn(2, 100)
+    z0 = z.clone()
+    z0[:, :8] = 0
+    assert torch.allclose(old(z0, e), new(z0, e), atol=1e-6)  # the old function where the new inputs are 0
+    assert 0 < (old(z, e) - new(z, e)).abs().max() < 0.1   # and a small, non-zero response to them
