@@ -17,6 +17,7 @@ import numpy as np
 from edge_t2i import text
 from edge_t2i.data import oracle, vocab
 from edge_t2i.data.captions import parse_caption
+from edge_t2i.quality import pairwise_l1
 from edge_t2i.sample import torch_images, write_grid
 
 
@@ -35,8 +36,7 @@ def main() -> None:
         want = parse_caption(prompt)
         right = sum(all(getattr(oracle.judge(im), attr) == getattr(want, attr) for attr in vocab.ATTRIBUTES)
                     for im in block)
-        x = block.astype(np.float32).reshape(len(block), -1)
-        spread = np.mean([np.abs(x[j] - x[k]).mean() for j in range(len(x)) for k in range(j + 1, len(x))])
+        spread = pairwise_l1(block)
         print(f"{right}/{a.seeds} as asked, spread {spread:5.1f}  {prompt}")
     write_grid(a.out, images, columns=a.seeds)
     print(f"wrote {a.out}")

@@ -74,7 +74,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                       align_shift=a.align_shift, align_object_weight=a.align_object_weight,
                       align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
                       diversity_weight=a.diversity_weight, encode_fraction=a.encode_fraction,
-                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, noise_in_fusion=a.noise_in_fusion, ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
+                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, noise_in_fusion=a.noise_in_fusion,
+                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
                       init_from=a.init_from or "")
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")

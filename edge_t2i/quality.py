@@ -31,9 +31,13 @@ def diversity(checkpoint: Path, prompt: str, seeds: int = 16) -> float:
     from edge_t2i import text
 
     emb = np.repeat(text.encode([prompt]), seeds, axis=0)
-    imgs = torch_images(checkpoint, emb, list(range(seeds))).astype(np.float32)
-    d = [np.abs(imgs[i] - imgs[j]).mean() for i in range(seeds) for j in range(i + 1, seeds)]
-    return float(np.mean(d))
+    return pairwise_l1(torch_images(checkpoint, emb, list(range(seeds))))
+
+
+def pairwise_l1(images: np.ndarray) -> float:
+    """Mean L1 (0..255) over all pairs of uint8 images of one caption: 0 is a collapsed generator."""
+    x = images.astype(np.float32).reshape(len(images), -1)
+    return float(np.mean([np.abs(x[i] - x[j]).mean() for i in range(len(x)) for j in range(i + 1, len(x))]))
 
 
 def evaluate_generator(checkpoint: str | os.PathLike[str], count: int = 1000, seed: int = 1) -> dict:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from edge_t2i import atomic, checkpoint, text
+from edge_t2i import atomic, checkpoint, quality, text
 from edge_t2i.config import ModelConfig
 from edge_t2i.data import oracle
 from edge_t2i.data.imagefolder import ImageFolder, preview_grid, read_imagefolder, save_png
@@ -81,7 +81,11 @@ class TrainConfig:
             raise DataError(f"align shift must be >= 0 pixels, got {self.align_shift}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise DataError(f"ema decay must be in [0, 1), got {self.ema_decay}")
-        self.model_config()  # validates
+        if not 0.0 <= self.encode_fraction < 1.0:
+            raise DataError(f"encode fraction must be in [0, 1) (some rows need prior noise), got {self.encode_fraction}")
+        self.model_config()  # validates (noise_in_fusion too)
+        if not 0 < self.encoder_dims <= self.model_config().nz:
+            raise DataError(f"encoder dims must be in 1..{self.model_config().nz}, got {self.encoder_dims}")
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm,
@@ -588,7 +592,7 @@ def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
     n_prompts, n_seeds = min(8, len(rows)), 6
     zg = torch.randn(n_seeds, g.config.nz, generator=gen).to(dev)
     grid = [to_uint8(g(zg, emb[i:i + 1].expand(n_seeds, -1))) for i in range(n_prompts)]
-    spread = float(np.mean([pairwise_l1(block) for block in grid]))
+    spread = float(np.mean([quality.pairwise_l1(block) for block in grid]))
     (run / "samples").mkdir(exist_ok=True)
     tile = preview_grid(np.concatenate(grid), columns=n_seeds, scale=2)
     save_png(run / "samples" / f"step{trainer.step:06d}.png", tile)
@@ -598,12 +602,6 @@ def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
         return {"eval_diversity": spread}  # captions the oracle cannot read: no attribute metrics
     scores = oracle.score([oracle.judge(im) for im in images], expected)
     return {**{f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}, "eval_diversity": spread}
-
-
-def pairwise_l1(images: np.ndarray) -> float:
-    """Mean L1 (0..255) over all pairs of uint8 images of one caption: 0 is a collapsed generator."""
-    x = images.astype(np.float32).reshape(len(images), -1)
-    return float(np.mean([np.abs(x[i] - x[j]).mean() for i in range(len(x)) for j in range(i + 1, len(x))]))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -76,6 +76,11 @@ def test_user_errors_are_one_line_exit_2(pack_dir, tmp_path, capsys):
     assert "did you mean 'tensorrt'" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "nothing")]) == 2
     assert main(["info", str(tmp_path)]) == 2
+    capsys.readouterr()
+    for bad in (["--encode-fraction", "1"], ["--encoder-dims", "0"], ["--noise-in-fusion", "101"]):
+        assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("edge-t2i: error:"), err
 
 
 def test_quality_on_a_tiny_checkpoint(checkpoint_dir, tmp_path):
