@@ -1,6 +1,6 @@
 """A contact sheet of a checkpoint: one row per prompt, one column per seed, judged by the oracle.
 
-    python benchmarks/sample_sheet.py checkpoints/shapes64 --prompts calib/sheet_prompts.txt \
+    python benchmarks/sample_sheet.py checkpoints/shapes64 --prompts docs/sheet_prompts.txt \
         --seeds 8 --out docs/samples_prompts.png
 
 Prints, per prompt, how many seeds the oracle reads as asked (the four attributes) and the

@@ -65,18 +65,13 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 # ---- training --------------------------------------------------------------------
 def cmd_train(a: argparse.Namespace) -> None:
+    from dataclasses import fields
+
     from edge_t2i.train import TrainConfig, train
 
-    cfg = TrainConfig(data=a.data, out=a.out, resolution=a.resolution, ngf=a.ngf, ndf=a.ndf,
-                      batch_size=a.batch_size, steps=a.steps, lr_g=a.lr_g, lr_d=a.lr_d,
-                      gp_every=a.gp_every, eval_every=a.eval_every, seed=a.seed, threads=a.threads,
-                      aux_weight=a.aux_weight, recon_weight=a.recon_weight, align_weight=a.align_weight,
-                      align_shift=a.align_shift, align_object_weight=a.align_object_weight,
-                      align_rotation=a.align_rotation, align_edge_weight=a.align_edge_weight,
-                      diversity_weight=a.diversity_weight, encode_fraction=a.encode_fraction,
-                      kl_weight=a.kl_weight, encoder_dims=a.encoder_dims, noise_in_fusion=a.noise_in_fusion,
-                      ema_decay=a.ema_decay, text_norm=not a.no_text_norm,
-                      init_from=a.init_from or "")
+    # Every TrainConfig field has a flag of the same name (tested), bar the two spelled differently.
+    given = {f.name: getattr(a, f.name) for f in fields(TrainConfig) if hasattr(a, f.name)}
+    cfg = TrainConfig(**{**given, "text_norm": not a.no_text_norm, "init_from": a.init_from or ""})
     run = train(cfg, resume=a.resume)
     print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")
 

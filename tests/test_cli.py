@@ -125,3 +125,19 @@ def test_the_shipped_generator_is_not_collapsed():
     images = torch_images(shipped, np.repeat(text.encode([prompt]), 8, axis=0), list(range(8)))
     judged = [oracle.judge(im) for im in images]
     assert sum((j.color, j.shape, j.size, j.position) == ("red", "circle", "large", "center") for j in judged) >= 6
+
+
+def test_train_flags_default_to_the_train_config():
+    """`edge-t2i train` builds its TrainConfig from the flags by name: their defaults must agree."""
+    from dataclasses import MISSING, fields
+
+    from edge_t2i.cli import build_parser
+    from edge_t2i.train import TrainConfig
+
+    a = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    flagged = [f for f in fields(TrainConfig) if hasattr(a, f.name) and f.default is not MISSING]
+    assert len(flagged) >= 20
+    for f in flagged:
+        if f.name != "init_from":  # None on the command line, "" in the config
+            assert getattr(a, f.name) == f.default, f.name
+    assert a.no_text_norm is (not TrainConfig.text_norm)
