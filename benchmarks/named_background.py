@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from edge_t2i import text
-from edge_t2i.data import oracle
 from edge_t2i.data.captions import parse_caption
 from edge_t2i.data.shapes import iter_samples
-from edge_t2i.sample import torch_images
+from edge_t2i.eval import oracle
+from edge_t2i.eval.quality import reference_images
 
 
 def main() -> None:
@@ -24,11 +23,10 @@ def main() -> None:
     a = ap.parse_args()
     pool = iter_samples(a.count * 6, seed=1, split="test", resolution=64)
     samples = [s for s in pool if not s.heldout and parse_caption(s.text).background][: a.count]
-    emb = text.encode([s.text for s in samples])
-    expected = [{**vars(s.objects[0]), "background": s.background} for s in samples]
+    rows = [{"text": s.text, "objects": [vars(s.objects[0])], "background": s.background} for s in samples]
     for ckpt in a.checkpoints:
-        images = torch_images(ckpt, emb, list(range(len(samples))))
-        print(ckpt, oracle.score([oracle.judge(im) for im in images], expected))
+        images = reference_images(ckpt, [s.text for s in samples], list(range(len(samples))))
+        print(ckpt, oracle.score_images(images, rows))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from edge_t2i import text
-from edge_t2i.data import oracle, vocab
+from edge_t2i.data import vocab
 from edge_t2i.data.captions import parse_caption
-from edge_t2i.quality import pairwise_l1
-from edge_t2i.sample import torch_images, write_grid
+from edge_t2i.eval import oracle
+from edge_t2i.eval.quality import pairwise_l1, reference_images
+from edge_t2i.imaging import save_grid
 
 
 def main() -> None:
@@ -29,8 +27,8 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="PNG to write")
     a = ap.parse_args()
     prompts = [p.strip() for p in Path(a.prompts).read_text().splitlines() if p.strip()]
-    emb = np.repeat(text.encode(prompts), a.seeds, axis=0)
-    images = torch_images(a.checkpoint, emb, list(range(a.seeds)) * len(prompts))
+    images = reference_images(a.checkpoint, [p for p in prompts for _ in range(a.seeds)],
+                              list(range(a.seeds)) * len(prompts))
     for i, prompt in enumerate(prompts):
         block = images[i * a.seeds:(i + 1) * a.seeds]
         want = parse_caption(prompt)
@@ -38,7 +36,7 @@ def main() -> None:
                     for im in block)
         spread = pairwise_l1(block)
         print(f"{right}/{a.seeds} as asked, spread {spread:5.1f}  {prompt}")
-    write_grid(a.out, images, columns=a.seeds)
+    save_grid(a.out, images, columns=a.seeds)
     print(f"wrote {a.out}")
 
 

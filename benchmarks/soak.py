@@ -33,7 +33,7 @@ def rss_mb() -> float:
 
 def soak(pack: str, frames: int, every: int, use_async: bool, batch: int) -> dict:
     import edge_t2i
-    from edge_t2i.runtime import AsyncGenerator
+    from edge_t2i.runtime import AsyncPipeline
 
     gen = edge_t2i.load(pack)
     prompts = gen.bank.texts
@@ -42,7 +42,7 @@ def soak(pack: str, frames: int, every: int, use_async: bool, batch: int) -> dic
     start = {"rss_mb": rss_mb(), "threads": threading.active_count(), "fds": open_files()}
     samples = []
     t0 = time.perf_counter()
-    worker = AsyncGenerator(gen, latest_wins=False, max_queue=4) if use_async else None
+    worker = AsyncPipeline(gen, latest_wins=False, max_queue=4) if use_async else None
     for i in range(0, frames, batch):
         p = [prompts[(i + k) % len(prompts)] for k in range(batch)]
         if worker is not None:
@@ -71,7 +71,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--every", type=int, default=1000, help="sample memory every N frames")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--async", dest="use_async", action="store_true", help="go through AsyncGenerator")
+    p.add_argument("--async", dest="use_async", action="store_true", help="go through AsyncPipeline")
     p.add_argument("--json")
     a = p.parse_args()
     r = soak(a.pack, a.frames, a.every, a.use_async, a.batch)

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edge_t2i import atomic
+from edge_t2i import _io
 from edge_t2i.errors import ConvertError, require
 
 ENCODER_FILE = "encoder.int8.onnx"
@@ -22,7 +22,7 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
     torch = require("torch", "convert", "Exporting the text encoder")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edge_t2i import text
+    from edge_t2i.models import text_encoder as text
 
     st_model = text._model()
     transformer = st_model[0].auto_model.eval()
@@ -47,7 +47,7 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
                                             ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")})
         except Exception as exc:
             raise ConvertError(f"text encoder export failed: {exc}") from exc
-        with atomic.atomic_path(out_dir / ENCODER_FILE) as tmp:
+        with _io.atomic_path(out_dir / ENCODER_FILE) as tmp:
             quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul", "Gemm", "Gather"])
     shutil.copyfile(text.model_dir() / "tokenizer.json", out_dir / TOKENIZER_FILE)

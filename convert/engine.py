@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_t2i import atomic
+from edge_t2i import _io
 from edge_t2i.errors import BackendError, ConvertError, MissingExtraError
 from edge_t2i.runtime.backends.tensorrt import gpu_identity, import_tensorrt
 
@@ -92,9 +92,9 @@ def build_engine(onnx_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     if plan is None or plan.nbytes == 0:
         raise ConvertError("TensorRT produced no engine (see the TensorRT log above)")
     out = Path(out_dir) / engine_name(config.precision, version, cc)
-    atomic.write_bytes(out, bytes(memoryview(plan)))
+    _io.write_bytes(out, bytes(memoryview(plan)))
     if timing_cache is not None and cache is not None:
-        atomic.write_bytes(timing_cache, bytes(memoryview(cache.serialize())))
+        _io.write_bytes(timing_cache, bytes(memoryview(cache.serialize())))
     return out
 
 

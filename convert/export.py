@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_t2i import atomic
+from edge_t2i import _io
 from edge_t2i.errors import ConvertError, require
 
 DEFAULT_OPSET = 17
@@ -27,7 +27,7 @@ def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[s
     """Export (z [B, nz], embedding [B, dim]) -> image [B, 3, R, R] with a dynamic batch."""
     torch = require("torch", "convert", "ONNX export")
     onnx = require("onnx", "convert", "ONNX export")
-    from edge_t2i.checkpoint import load_generator
+    from edge_t2i.models.checkpoint import load_generator
 
     if not 13 <= opset <= 23:
         raise ConvertError(f"--opset must be between 13 and 23, got {opset}")
@@ -35,7 +35,7 @@ def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[s
     cfg = model.config
     z = torch.randn(parity_batch, cfg.nz, generator=torch.Generator().manual_seed(seed))
     emb = torch.nn.functional.normalize(torch.randn(parity_batch, cfg.cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
-    with atomic.atomic_path(out) as tmp:
+    with _io.atomic_path(out) as tmp:
         try:
             torch.onnx.export(
                 model, (z, emb), str(tmp), input_names=["z", "embedding"], output_names=["image"],

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_t2i.data import oracle, vocab
+from edge_t2i.data import vocab
 from edge_t2i.errors import ConvertError
+from edge_t2i.eval import oracle
 from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
-from edge_t2i.runtime.generator import noise, to_uint8
+from edge_t2i.runtime.pipeline import render as render_backend
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def render(model_path: str | os.PathLike[str], eval_set: EvalSet, nz: int, batch: int = 32) -> np.ndarray:
-    """uint8 images of every (prompt, seed) of the evaluation set, through ONNX Runtime."""
-    z = noise(eval_set.seeds, nz)
+    """uint8 [N, H, W, 3] images of every (prompt, seed) of the evaluation set, through ONNX Runtime (CPU).
+
+    Raises: BackendError if ONNX Runtime cannot load or run the model."""
     with OnnxRuntimeBackend(Path(model_path)) as backend:
-        chunks = [backend.infer({"z": z[i:i + batch], "embedding": eval_set.embeddings[i:i + batch]})["image"]
-                  for i in range(0, len(z), batch)]
-    return to_uint8(np.concatenate(chunks))
+        return render_backend(backend, eval_set.embeddings, eval_set.seeds, nz, batch)
 
 
 def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, config: GateConfig) -> GateResult:
-    expected = [oracle.expected_attributes(r) for r in eval_set.rows]
-    s32 = oracle.score([oracle.judge(im) for im in images_fp32], expected)
-    s8 = oracle.score([oracle.judge(im) for im in images_int8], expected)
+    s32 = oracle.score_images(images_fp32, eval_set.rows)
+    s8 = oracle.score_images(images_int8, eval_set.rows)
     value = psnr(images_fp32, images_int8)
     drop = s32.all - s8.all
     problems = []
@@ -94,4 +93,4 @@ def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, c
     reason = "; ".join(problems) or (f"PSNR {value:.1f} dB >= {config.min_psnr_db:g} dB, "
                                      f"'all' drop {drop:+.1%} <= {config.max_all_drop:.0%}, "
                                      f"each attribute's <= {config.max_attribute_drop:.0%}")
-    return GateResult(round(value, 3), s32.as_dict(), s8.as_dict(), round(drop, 4), not problems, reason, len(expected))
+    return GateResult(round(value, 3), s32.as_dict(), s8.as_dict(), round(drop, 4), not problems, reason, s32.count)

@@ -7,29 +7,31 @@ any previous pack at that path intact.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-import calib
-from convert import gate as gate_mod
-from convert.export import DEFAULT_OPSET, export_onnx
-from convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
-from edge_t2i import atomic
+from edge_t2i import _io, calib
+from edge_t2i.convert import gate as gate_mod
+from edge_t2i.convert.export import DEFAULT_OPSET, export_onnx
+from edge_t2i.convert.mixed import CALIB_FILE, INT8_FILE, int8_stages
+from edge_t2i.convert.quantize import QuantConfig
+from edge_t2i.convert.report import write_report
+from edge_t2i.data.prompts import normalize_prompt, read_prompts
 from edge_t2i.errors import ConvertError
 from edge_t2i.runtime.bank import PromptBank
-from edge_t2i.runtime.pack import MANIFEST, SCHEMA_VERSION, sha256_file
+from edge_t2i.runtime.manifest import MANIFEST, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 FP32_FILE = "generator.fp32.onnx"
 FP16_FILE = "generator.fp16.onnx"
-INT8_FILE = "generator.int8.onnx"
 BANK_FILE = "bank.npz"
-CALIB_FILE = "calibration.npz"
-EXCLUDE_STEPS = (1, 2, 4, 8, 16)  # how many of the most sensitive layers to keep in float, in turn
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ConvertOptions:
 
 
 class Stages:
-    """Prints one line per finished stage (with timing), like a build log."""
+    """Logs one line per finished stage (with timing), like a build log, and keeps the timings."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -71,47 +73,47 @@ class Stages:
         self.times[name] = round(now - self._t, 2)
         self._t = now
         if not self.quiet:
-            print(f"  [{name:<9}] {self.times[name]:6.1f}s  {detail}", flush=True)
+            log.info("  [%-9s] %6.1fs  %s", name, self.times[name], detail)
 
 
 def tool_versions() -> dict[str, str | None]:
-    import importlib.metadata as md
-
     out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("torch", "onnx", "onnxruntime", "tensorrt", "edge-t2i", "nvidia-modelopt"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = None
+        out[dist] = _io.package_version(dist)
     return out
 
 
 def _encode_prompts(prompts: list[str]) -> np.ndarray:
-    from edge_t2i import text
+    from edge_t2i.models import text_encoder
 
-    return text.encode(prompts)
+    return text_encoder.encode(prompts)
 
 
 def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
                        options: ConvertOptions = ConvertOptions(), quiet: bool = False) -> dict:
-    """Run every stage and write the pack atomically; returns the manifest."""
-    from edge_t2i.checkpoint import read_training_info
-    from edge_t2i.config import ModelConfig
+    """Run every stage (export, bank, calibration + INT8 + gate, engine, encoder) and write the pack
+    folder `out` atomically: a failure or interruption leaves any previous pack there intact.
+
+    Returns: the manifest (also written as manifest.json; schema in runtime/manifest.py).
+    Raises: CheckpointError (bad checkpoint), DataError (bad prompt files), ConvertError (a stage
+    failed, including an INT8 model that fails the gate with every fallback), MissingExtraError."""
+    from edge_t2i.models.checkpoint import read_training_info
+    from edge_t2i.models.config import ModelConfig
 
     checkpoint_dir = Path(checkpoint_dir)
     model_cfg = ModelConfig.load(checkpoint_dir / "config.json")
-    bank_prompts = calib.read_prompts(options.prompts or calib.default_prompts("bank"))
-    calib_prompts = calib.read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
-    eval_prompts = calib.read_prompts(options.eval_prompts or calib.default_prompts("eval"))
-    overlap = {p.lower() for p in calib_prompts} & {p.lower() for p in eval_prompts}
+    bank_prompts = read_prompts(options.prompts or calib.default_prompts("bank"))
+    calib_prompts = read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
+    eval_prompts = read_prompts(options.eval_prompts or calib.default_prompts("eval"))
+    overlap = {normalize_prompt(p) for p in calib_prompts} & {normalize_prompt(p) for p in eval_prompts}
     if overlap:
         raise ConvertError(f"calibration and evaluation prompts must be disjoint; both hold {sorted(overlap)[0]!r}")
     st = Stages(quiet)
-    with atomic.atomic_dir(out) as tmp:
+    with _io.atomic_dir(out) as tmp:
         exported = export_onnx(checkpoint_dir, tmp / FP32_FILE, opset=options.opset)
         st.done("export", f"{FP32_FILE}: ONNX Runtime vs torch max |err| {exported.max_abs_error:.2e}")
 
-        from edge_t2i.text import ENCODER_NAME
+        from edge_t2i.models.text_encoder import ENCODER_NAME
 
         bank = PromptBank(bank_prompts, _encode_prompts(bank_prompts), ENCODER_NAME)
         bank.save(tmp / BANK_FILE)
@@ -123,80 +125,16 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
             models["fp16"] = _to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
             st.done("fp16", FP16_FILE)
         if options.precision == "int8":
-            record = _int8_stages(tmp, model_cfg, calib_prompts, eval_prompts, options, st)
+            record = int8_stages(tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts),
+                                 _encode_prompts(eval_prompts), eval_prompts, options, st)
             models["int8"] = INT8_FILE
         engines = _engine_stage(tmp, models, model_cfg, options, st)
         encoder = _encoder_stage(tmp, options, st)
         manifest = _manifest(tmp, model_cfg, models, engines, encoder, record, options,
                              read_training_info(checkpoint_dir), exported.max_abs_error, st.times, checkpoint_dir)
-        atomic.write_json(tmp / MANIFEST, manifest)
+        _io.write_json(tmp / MANIFEST, manifest)
         write_report(tmp, manifest)
     return manifest
-
-
-def _int8_stages(tmp: Path, model_cfg, calib_prompts: list[str], eval_prompts: list[str],  # noqa: ANN001
-                 options: ConvertOptions, st: Stages) -> dict:
-    data = calib.calibration_batches(_encode_prompts(calib_prompts), options.calib_samples, model_cfg.nz,
-                                     seed=options.seed)
-    digest = data.save(tmp / CALIB_FILE)
-    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_prompts),
-                   "quantized_ops": list(options.quantize_ops),
-                   "samples": int(data.z.shape[0]), "batch_size": data.batch_size, "method": options.calib_method,
-                   "quantizer": options.quantizer, "seed": options.seed}
-    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_prompts)} prompts, sha256 {digest[:12]}")
-
-    eval_set = gate_mod.EvalSet.build(eval_prompts, _encode_prompts(eval_prompts), options.gate_config)
-    fp32_images = gate_mod.render(tmp / FP32_FILE, eval_set, model_cfg.nz)
-    excluded: list[dict] = []
-    qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer, op_types=options.quantize_ops)
-    quantize_int8(tmp / FP32_FILE, data, tmp / INT8_FILE, qcfg)
-    result = gate_mod.judge(fp32_images, gate_mod.render(tmp / INT8_FILE, eval_set, model_cfg.nz), eval_set,
-                            options.gate_config)
-    st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
-    attempts = [{"excluded": 0, **_brief(result)}]
-    if options.gate and not result.passed:
-        ranking = sensitivity(tmp / FP32_FILE, tmp / INT8_FILE, _first_batches(data, 4),
-                              quantizable_nodes(tmp / FP32_FILE, options.quantize_ops))
-        for k in (k for k in EXCLUDE_STEPS if k <= len(ranking)):
-            worst = ranking[:k]
-            qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer,
-                               op_types=options.quantize_ops, exclude=tuple(n for n, _ in worst))
-            quantize_int8(tmp / FP32_FILE, data, tmp / INT8_FILE, qcfg)
-            result = gate_mod.judge(fp32_images, gate_mod.render(tmp / INT8_FILE, eval_set, model_cfg.nz),
-                                    eval_set, options.gate_config)
-            attempts.append({"excluded": k, **_brief(result)})
-            excluded = [{"node": n, "sqnr_db": round(s, 2),
-                         "why": f"among the {k} lowest-SQNR layers; the gate failed with fewer in float"}
-                        for n, s in worst]
-            st.done("mixed", f"{k} most sensitive layer(s) kept in float: {result.reason}")
-            if result.passed:
-                break
-        if not result.passed:
-            raise ConvertError(f"INT8 fails the quality gate even with {len(excluded)} layers in float "
-                               f"({result.reason}); try --calib-method, more --calib-samples, --precision fp16, "
-                               "or --no-gate to keep it anyway")
-    elif not result.passed:
-        st.done("gate", f"FAILED but --no-gate given: {result.reason}")
-    np.save(tmp / ".compare_fp32.npy", fp32_images[:16])
-    np.save(tmp / ".compare_int8.npy", gate_mod.render(tmp / INT8_FILE, _head(eval_set, 16), model_cfg.nz))
-    gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts,
-                   "config": asdict(options.gate_config), "eval_prompts": len(eval_prompts)}
-    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded,
-            "qdq": count_qdq(tmp / INT8_FILE)}
-
-
-def _brief(result: gate_mod.GateResult) -> dict:
-    return {"psnr_db": result.psnr_db, "all_fp32": result.fp32["all"], "all_int8": result.int8["all"],
-            "passed": result.passed}
-
-
-def _first_batches(data: calib.CalibrationData, n: int) -> calib.CalibrationData:
-    k = min(len(data), n) * data.batch_size
-    return calib.CalibrationData(data.z[:k], data.embedding[:k], data.batch_size)
-
-
-def _head(eval_set: gate_mod.EvalSet, n: int) -> gate_mod.EvalSet:
-    return gate_mod.EvalSet(eval_set.prompts[:n], eval_set.embeddings[:n], eval_set.seeds[:n], eval_set.rows[:n])
 
 
 def _to_fp16(src: Path, dst: Path) -> str:
@@ -204,7 +142,7 @@ def _to_fp16(src: Path, dst: Path) -> str:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-    with atomic.atomic_path(dst) as tmp:
+    with _io.atomic_path(dst) as tmp:
         onnx.save(model, str(tmp))
     return dst.name
 
@@ -212,7 +150,7 @@ def _to_fp16(src: Path, dst: Path) -> str:
 def _engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: ConvertOptions, st: Stages) -> list[dict]:  # noqa: ANN001
     if not options.engine:
         return []
-    from convert.engine import EngineConfig, build_engine
+    from edge_t2i.convert.engine import EngineConfig, build_engine
     from edge_t2i.runtime.backends.tensorrt import gpu_identity
 
     source = models[options.precision]
@@ -228,7 +166,7 @@ def _engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: Convert
 def _encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | None:
     if not options.with_encoder:
         return None
-    from convert.encoder import export_text_encoder
+    from edge_t2i.convert.encoder import export_text_encoder
 
     files = export_text_encoder(tmp)
     st.done("encoder", f"{files['model']} + {files['tokenizer']}")
@@ -244,7 +182,7 @@ def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict |
     names = [*models.values(), BANK_FILE, *(e["file"] for e in engines), *(encoder.values() if encoder else [])]
     if record.get("calibration"):
         names.append(CALIB_FILE)
-    files = {n: {"sha256": sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in names}
+    files = {n: {"sha256": _io.sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in names}
     return {
         "schema_version": SCHEMA_VERSION, "format": "edge-t2i pack",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -260,45 +198,4 @@ def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict |
     }
 
 
-def write_report(pack: Path, manifest: dict) -> None:
-    """report.md and compare.png (FP32 row above INT8 row, same prompts and seeds)."""
-    from edge_t2i.data.imagefolder import preview_grid, save_png
-
-    lines = [f"# edge-t2i pack: {pack.name if not pack.name.startswith('.') else 'generator'}", "",
-             f"- model: {manifest['model']['resolution']} px, ngf {manifest['model']['ngf']}, nz {manifest['model']['nz']}",
-             f"- models: {', '.join(f'{k}: `{v}`' for k, v in manifest['models'].items())}",
-             f"- engines: {', '.join(e['file'] for e in manifest['engines']) or 'none built (no TensorRT/GPU here)'}",
-             f"- export parity (ONNX Runtime vs torch): max |err| {manifest['export']['parity_max_abs_error']:.2e}"]
-    g = manifest.get("gate")
-    if g:
-        lines += ["", "## INT8 quality gate (INT8 vs FP32, same prompts and seeds)", "",
-                  f"- result: **{'PASS' if g['passed'] else 'FAIL'}** — {g['reason']}",
-                  f"- images: {g['count']} ({g['eval_prompts']} prompts x {g['config']['seeds_per_prompt']} seeds)", "",
-                  "| attribute | FP32 | INT8 |", "|---|---|---|"]
-        lines += [f"| {k} | {g['fp32'][k]:.1%} | {g['int8'][k]:.1%} |" for k in ("color", "shape", "size", "position", "all")]
-        kept = manifest.get("kept_in_float") or []
-        lines += ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
-                  f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
-    if (pack / ".compare_fp32.npy").exists():
-        a, b = np.load(pack / ".compare_fp32.npy"), np.load(pack / ".compare_int8.npy")
-        save_png(pack / "compare.png", preview_grid(np.concatenate([a, b]), columns=len(a), scale=2))
-        (pack / ".compare_fp32.npy").unlink()
-        (pack / ".compare_int8.npy").unlink()
-        lines += ["", "![FP32 (top) vs INT8 (bottom)](compare.png)"]
-    atomic.write_text(pack / "report.md", "\n".join(lines) + "\n")
-
-
-def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
-    """The one-screen summary printed at the end of `edge-t2i convert`."""
-    sizes = {n: f["bytes"] for n, f in manifest["files"].items()}
-    rows = [f"pack: {out}  (schema {manifest['schema_version']})"]
-    rows += [f"  {n:<32} {b / 1e6:8.2f} MB" for n, b in sizes.items()]
-    g = manifest.get("gate")
-    if g:
-        rows.append(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "
-                    f"all-correct FP32 {g['fp32']['all']:.1%} -> INT8 {g['int8']['all']:.1%}")
-        if manifest.get("kept_in_float"):
-            rows.append(f"  kept in float: {', '.join(k['node'] for k in manifest['kept_in_float'])}")
-    rows.append(f"  total {sum(manifest['stage_seconds'].values()):.0f}s  (see report.md, compare.png)")
-    return "\n".join(rows)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calib import CalibrationData
-from edge_t2i import atomic
+from edge_t2i import _io
+from edge_t2i.calib import CalibrationData
 from edge_t2i.errors import ConvertError, MissingExtraError, did_you_mean
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -97,7 +97,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
             quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
         except Exception:  # pre-processing is an optimisation: quantize the original if it fails
             pre = Path(fp32_onnx)
-        with atomic.atomic_path(out) as tmp:
+        with _io.atomic_path(out) as tmp:
             try:
                 quantize_static(
                     str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
@@ -120,7 +120,7 @@ def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: Calibrati
     with tempfile.TemporaryDirectory() as tmpdir:
         calib_npz = Path(tmpdir) / "calib.npz"
         np.savez(calib_npz, z=calibration.z, embedding=calibration.embedding)
-        with atomic.atomic_path(out) as tmp:
+        with _io.atomic_path(out) as tmp:
             cmd = [sys.executable, "-m", "modelopt.onnx.quantization", "--onnx_path", str(fp32_onnx),
                    "--quantize_mode", "int8", "--calibration_data_path", str(calib_npz),
                    "--calibration_eps", "cpu", "--output_path", str(tmp)]

@@ -2,7 +2,7 @@
 
 Keys 1-6 switch the prompt (the sprite cross-fades through a spherical blend of the
 two prompt embeddings), SPACE re-rolls the seed, ESC quits. Generation runs on
-the AsyncGenerator's worker thread: the frame loop only submits requests and
+the AsyncPipeline's worker thread: the frame loop only submits requests and
 shows the newest finished image, so no frame waits for the generator.
 
     python examples/game_loop.py build/shapes64            # a window
@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import edge_t2i
-from edge_t2i.runtime import AsyncGenerator
+from edge_t2i.runtime import AsyncPipeline
 
 FRAME_BUDGET_S = 1.0 / 90.0  # a 90 Hz headset: 11.1 ms for everything in a frame
 PROMPTS = [
@@ -48,7 +48,7 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
     sprite = None
     submit_ms, frame_ms = [], []
     frame = 0
-    with AsyncGenerator(gen, latest_wins=True) as worker:
+    with AsyncPipeline(gen, latest_wins=True) as worker:
         running = True
         while running and (frames is None or frame < frames):
             t0 = time.perf_counter()

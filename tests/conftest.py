@@ -37,12 +37,12 @@ def make_checkpoint(folder: Path, ngf: int = 8, seed: int = 0) -> Path:
     """A random-weight generator whose fusion layers respond to text (not the identity init)."""
     import torch
 
-    from edge_t2i.checkpoint import save_generator
-    from edge_t2i.config import ModelConfig
-    from edge_t2i.model import Generator
+    from edge_t2i.models.checkpoint import save_generator
+    from edge_t2i.models.config import ModelConfig
+    from edge_t2i.models.networks import NetG
 
     torch.manual_seed(seed)
-    g = Generator(ModelConfig(resolution=32, ngf=ngf, ndf=ngf, noise_in_fusion=4))  # like the shipped one
+    g = NetG(ModelConfig(resolution=32, ngf=ngf, ndf=ngf, noise_in_fusion=4))  # like the shipped one
     with torch.no_grad():
         for name, p in g.named_parameters():
             if "fc2.weight" in name:
@@ -64,8 +64,8 @@ def prompt_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def pack_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_dir: Path, prompt_files: dict[str, Path]) -> Path:
-    from convert.gate import GateConfig
-    from convert.pack import ConvertOptions, convert_checkpoint
+    from edge_t2i.convert.gate import GateConfig
+    from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
 
     out = tmp_path_factory.mktemp("pack") / "tiny"
     opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_t2i.data.captions import parse_caption
+from edge_t2i.data.prompts import normalize_prompt
 from edge_t2i.errors import CheckpointError, EdgeT2IError, InputError, PackError
-from edge_t2i.runtime.bank import PromptBank, normalize_prompt
-from edge_t2i.runtime.pack import parse_manifest
+from edge_t2i.runtime.bank import PromptBank
+from edge_t2i.runtime.manifest import parse_manifest
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 json_values = st.recursive(
@@ -112,7 +113,7 @@ def test_pickled_checkpoint_with_code_is_refused(tmp_path, checkpoint_dir, capsy
     (folder / "generator.safetensors").unlink()
     (folder / "generator.pt").write_bytes(pickle.dumps({"weights": Evil()}))
     with pytest.raises(CheckpointError, match="refusing"):
-        from edge_t2i.checkpoint import load_generator
+        from edge_t2i.models.checkpoint import load_generator
 
         load_generator(folder)
     assert "pwned" not in capsys.readouterr().out
@@ -123,7 +124,7 @@ def test_plain_torch_state_dict_loads_with_weights_only(tmp_path, checkpoint_dir
 
     import torch
 
-    from edge_t2i.checkpoint import load_generator
+    from edge_t2i.models.checkpoint import load_generator
 
     folder = tmp_path / "ck"
     shutil.copytree(checkpoint_dir, folder)
@@ -137,7 +138,7 @@ def test_plain_torch_state_dict_loads_with_weights_only(tmp_path, checkpoint_dir
 def test_truncated_or_corrupt_weights(tmp_path, checkpoint_dir, content):
     import shutil
 
-    from edge_t2i.checkpoint import load_generator
+    from edge_t2i.models.checkpoint import load_generator
 
     folder = tmp_path / "ck"
     shutil.copytree(checkpoint_dir, folder)
@@ -149,7 +150,7 @@ def test_truncated_or_corrupt_weights(tmp_path, checkpoint_dir, content):
 def test_half_a_real_weights_file_is_refused(tmp_path, checkpoint_dir):
     import shutil
 
-    from edge_t2i.checkpoint import load_generator
+    from edge_t2i.models.checkpoint import load_generator
 
     folder = tmp_path / "ck"
     shutil.copytree(checkpoint_dir, folder)
@@ -169,7 +170,7 @@ def test_zip_bomb_like_npz_is_only_a_pack_error(tmp_path):
 
 
 def test_json_manifest_that_is_not_an_object(tmp_path):
-    from edge_t2i.runtime.pack import read_manifest
+    from edge_t2i.runtime.manifest import read_manifest
 
     (tmp_path / "manifest.json").write_text(json.dumps([1, 2, 3]))
     with pytest.raises(PackError, match="JSON object"):

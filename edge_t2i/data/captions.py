@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_t2i.data.prompts import normalize_prompt
 from edge_t2i.data.vocab import BACKGROUNDS, COLORS, POSITIONS, SHAPES, SIZES
 from edge_t2i.errors import DataError
 
@@ -135,9 +136,8 @@ _BG_CUES = ("background", "backdrop", "against")
 
 
 def normalize_text(text: str) -> str:
-    """Lower case, hyphens and punctuation to spaces, whitespace collapsed."""
-    text = text.lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9 ]+", " ", text)
+    """The parser's tokens: `normalize_prompt`, then hyphens and punctuation to spaces."""
+    text = re.sub(r"[^a-z0-9 ]+", " ", normalize_prompt(text).replace("-", " "))
     return re.sub(r"\s+", " ", text).strip()
 
 

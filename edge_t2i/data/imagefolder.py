@@ -16,9 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_t2i import atomic
+from edge_t2i import _io
 from edge_t2i.data import shapes, vocab
 from edge_t2i.errors import DataError
+from edge_t2i.imaging import save_png
 from edge_t2i.progress import progress
 
 METADATA = "metadata.jsonl"
@@ -91,7 +92,7 @@ def read_imagefolder(root: str | os.PathLike[str]) -> ImageFolder:
 
 
 def write_records(root: Path, rows: list[dict]) -> None:
-    atomic.write_text(root / METADATA, "".join(json.dumps(r) + "\n" for r in rows))
+    _io.write_text(root / METADATA, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, split: str = "train",
@@ -104,7 +105,7 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
         raise DataError(f"unknown split '{split}'; valid: {', '.join(shapes.SPLITS)}")
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = 250
-    with atomic.atomic_dir(out) as tmp:
+    with _io.atomic_dir(out) as tmp:
         jobs = [(s, min(chunk, count - s), seed, split, resolution, str(tmp), novel_captions)
                 for s in range(0, count, chunk)]
         rows: list[dict] = []
@@ -117,7 +118,7 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
             for job in progress(jobs, total=len(jobs), desc=f"shapes {split}", disable=not show_progress):
                 rows.extend(shapes._render_chunk(job))
         write_records(tmp, rows)
-        atomic.write_json(tmp / INFO, {
+        _io.write_json(tmp / INFO, {
             "generator": "edge-t2i shapes", "version": 1, "count": count, "seed": seed, "split": split,
             "resolution": resolution, "novel_captions": novel_captions,
             "heldout_pairs": [list(p) for p in vocab.HELDOUT_PAIRS],
@@ -127,27 +128,23 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
     return Path(out)
 
 
-def preview_grid(images: np.ndarray, columns: int = 8, labels: list[str] | None = None,
-                 scale: int = 2) -> np.ndarray:
-    """Tile uint8 [N, H, W, 3] images into one RGB grid; optional caption under each tile."""
-    n, h, w, _ = images.shape
-    rows = (n + columns - 1) // columns
-    th, tw = h * scale, w * scale
-    label_h = 14 if labels else 0
-    grid = np.full((rows * (th + label_h + 2), columns * (tw + 2), 3), 255, np.uint8)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        y, x = r * (th + label_h + 2), c * (tw + 2)
-        grid[y:y + th, x:x + tw] = cv2.resize(images[i], (tw, th), interpolation=cv2.INTER_NEAREST)
-        if labels:
-            cv2.putText(grid, labels[i][: max(4, tw // 6)], (x + 1, y + th + 10),
-                        cv2.FONT_HERSHEY_PLAIN, 0.7, (0, 0, 0), 1, cv2.LINE_AA)
-    return grid
+def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: list[str],
+                      seeds: list[int]) -> Path:
+    """Generated images as an imagefolder: one PNG per prompt plus metadata.jsonl (file_name, text,
+    seed), written atomically, so `edge-t2i eval` can score it."""
+    with _io.atomic_dir(out) as tmp:
+        rows = []
+        for i, (img, text, seed) in enumerate(zip(images, prompts, seeds, strict=True)):
+            name = f"{i:05d}.png"
+            save_png(tmp / name, img)
+            rows.append({"file_name": name, "text": text, "seed": seed})
+        write_records(tmp, rows)
+    return Path(out)
 
 
-def save_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG, atomically."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise DataError(f"could not encode PNG for {path}")
-    return atomic.write_bytes(path, buf.tobytes())
+def save_preview(folder: ImageFolder, out: str | os.PathLike[str], count: int = 32) -> Path:
+    """A grid PNG of the first `count` images of an imagefolder."""
+    from edge_t2i.imaging import save_grid
+
+    n = min(count, len(folder))
+    return save_grid(out, np.stack([folder.image(i) for i in range(n)]))

@@ -1,7 +1,12 @@
-"""The torch-free runtime: load a pack, look prompts up in its bank, generate images."""
+"""The torch-free runtime: load a pack, look prompts up in its bank, generate images.
 
-from edge_t2i.runtime.asyncgen import AsyncGenerator, Handle
-from edge_t2i.runtime.bank import PromptBank, normalize_prompt
-from edge_t2i.runtime.generator import Generator, load, noise, to_uint8
+pack folder -> manifest (checked) -> PromptBank + backend -> Pipeline.generate -> uint8 frames;
+AsyncPipeline runs it off a game's frame thread.
+"""
 
-__all__ = ["AsyncGenerator", "Generator", "Handle", "PromptBank", "load", "noise", "normalize_prompt", "to_uint8"]
+from edge_t2i.runtime.async_pipeline import AsyncPipeline, Handle
+from edge_t2i.runtime.bank import PromptBank
+from edge_t2i.runtime.noise import noise
+from edge_t2i.runtime.pipeline import Pipeline, load
+
+__all__ = ["AsyncPipeline", "Handle", "Pipeline", "PromptBank", "load", "noise"]

@@ -7,7 +7,6 @@ closest entry, and `encode` uses the pack's optional ONNX text encoder.
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from edge_t2i import _io
+from edge_t2i.data.prompts import normalize_prompt
 from edge_t2i.errors import InputError, PackError, did_you_mean
 
 UnknownPolicy = Literal["error", "nearest", "encode"]
@@ -22,11 +23,11 @@ POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
 
 
-def normalize_prompt(text: str) -> str:
-    """Bank key of a prompt: lower case, whitespace collapsed, trimmed."""
-    if not isinstance(text, str):
-        raise InputError(f"a prompt must be a string, got {type(text).__name__}")
-    return re.sub(r"\s+", " ", text).strip().lower()
+def check_policy(policy: object) -> UnknownPolicy:
+    """`policy` if it is one of POLICIES; else InputError naming the closest valid one."""
+    if policy not in POLICIES:
+        raise InputError(did_you_mean(str(policy), POLICIES, "unknown-prompt policy"))
+    return policy  # type: ignore[return-value]
 
 
 class TextEncoder(Protocol):
@@ -101,12 +102,9 @@ class PromptBank:
         return cls(texts.tolist(), emb.astype(np.float32), name, encoder)
 
     def save(self, path: str | os.PathLike[str], dtype: type = np.float16) -> Path:
-        from edge_t2i import atomic
-
-        with atomic.atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, texts=np.array(self.texts), embeddings=self.embeddings.astype(dtype),
-                         encoder=np.array(self.encoder_name), dim=np.array(self.dim))
+        """Write the bank as .npz (texts, embeddings as `dtype`, encoder name, dim), atomically."""
+        _io.write_npz(path, texts=np.array(self.texts), embeddings=self.embeddings.astype(dtype),
+                      encoder=np.array(self.encoder_name), dim=np.array(self.dim))
         return Path(path)
 
     # ---- lookups -----------------------------------------------------------------
@@ -133,8 +131,7 @@ class PromptBank:
         """Embedding of a prompt. Prompts not in the bank follow `policy`:
         error: raise; nearest: the closest bank entry (by the encoder if the pack has one,
         else by word overlap); encode: run the pack's text encoder."""
-        if policy not in POLICIES:
-            raise InputError(did_you_mean(str(policy), POLICIES, "unknown-prompt policy"))
+        check_policy(policy)
         found = self.exact(prompt)
         if found is not None:
             return found

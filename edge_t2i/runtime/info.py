@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import os
 
+from edge_t2i._io import sha256_file
 from edge_t2i.errors import BackendError, MissingExtraError
-from edge_t2i.runtime.pack import read_manifest, sha256_file
-
-
-def _tensorrt_here() -> tuple[bool, str]:
-    try:
-        from edge_t2i.runtime.backends.tensorrt import gpu_identity
-
-        version, cc = gpu_identity()
-        return True, f"TensorRT {version}, GPU sm{cc}"
-    except (BackendError, MissingExtraError) as exc:
-        return False, str(exc)
+from edge_t2i.runtime.manifest import read_manifest
 
 
 def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
@@ -26,17 +17,21 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         exists = path.is_file()
         files[name] = {"bytes": path.stat().st_size if exists else 0, "ok": exists and sha256_file(path) == digest}
     from edge_t2i.runtime.backends.onnxruntime import available_providers
+    from edge_t2i.runtime.backends.tensorrt import engine_fits, gpu_identity
 
     providers = available_providers()
-    trt_ok, trt_why = _tensorrt_here()
     rows = []
     for e in m.engines:
-        fits = trt_ok and trt_why == f"TensorRT {e.tensorrt_version}, GPU sm{e.compute_capability}"
-        rows.append({"backend": "tensorrt", "precision": e.precision, "runs": fits,
-                     "why": f"{e.file}: built for TensorRT {e.tensorrt_version} sm{e.compute_capability}; here: {trt_why}"})
+        fits, why = engine_fits(e)
+        rows.append({"backend": "tensorrt", "precision": e.precision, "runs": fits, "why": why})
     if not m.engines:
+        try:
+            version, cc = gpu_identity()
+            here = f"TensorRT {version}, GPU sm{cc}"
+        except (BackendError, MissingExtraError) as exc:
+            here = str(exc)
         rows.append({"backend": "tensorrt", "precision": "-", "runs": False,
-                     "why": f"no engine in the pack (convert --engine on the device); here: {trt_why}"})
+                     "why": f"no engine in the pack (convert --engine on the device); here: {here}"})
     for prec, name in m.models.items():
         cuda = "CUDAExecutionProvider" in providers
         rows.append({"backend": "onnxruntime-cuda", "precision": prec, "runs": cuda,

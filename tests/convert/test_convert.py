@@ -12,12 +12,14 @@ import numpy as np
 import onnx
 import pytest
 
-import calib
-from convert import gate
-from convert.export import export_onnx
-from convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
+from edge_t2i import calib
+from edge_t2i._io import sha256_file
+from edge_t2i.convert import gate
+from edge_t2i.convert.export import export_onnx
+from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
+from edge_t2i.data.prompts import normalize_prompt, read_prompts
 from edge_t2i.errors import ConvertError, DataError
-from edge_t2i.runtime.pack import read_manifest, sha256_file
+from edge_t2i.runtime.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,9 +70,9 @@ def test_gate_figures_reproduce_when_re_measured(pack_dir, prompt_files):
     """Re-render the gate's evaluation set from the pack files: same PSNR and oracle figures."""
     m = json.loads((pack_dir / "manifest.json").read_text())
     cfg = gate.GateConfig(**m["gate"]["config"])
-    from edge_t2i.text import encode
+    from edge_t2i.models.text_encoder import encode
 
-    prompts = calib.read_prompts(prompt_files["eval"])
+    prompts = read_prompts(prompt_files["eval"])
     es = gate.EvalSet.build(prompts, encode(prompts), cfg)
     a = gate.render(pack_dir / "generator.fp32.onnx", es, 100)
     b = gate.render(pack_dir / "generator.int8.onnx", es, 100)
@@ -90,8 +92,8 @@ def test_calibration_is_deterministic_and_checks_sample_count(tmp_path):
 
 
 def test_shipped_calibration_and_eval_prompts_are_disjoint():
-    c = {p.lower() for p in calib.read_prompts(calib.default_prompts("calibration"))}
-    e = {p.lower() for p in calib.read_prompts(calib.default_prompts("eval"))}
+    c = {normalize_prompt(p) for p in read_prompts(calib.default_prompts("calibration"))}
+    e = {normalize_prompt(p) for p in read_prompts(calib.default_prompts("eval"))}
     assert c and e and not (c & e)
 
 
@@ -101,7 +103,7 @@ def test_prompt_file_errors(tmp_path, content, msg):
     p = tmp_path / "p.txt"
     p.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(DataError, match=msg):
-        calib.read_prompts(p)
+        read_prompts(p)
 
 
 def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, tmp_path):
@@ -125,7 +127,7 @@ def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, t
 
 
 def test_gate_failure_keeps_layers_in_float_or_fails_honestly(checkpoint_dir, prompt_files, tmp_path):
-    from convert.pack import ConvertOptions, convert_checkpoint
+    from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
 
     strict = gate.GateConfig(min_psnr_db=200.0)  # unreachable: mixed precision is tried, then it gives up
     opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),

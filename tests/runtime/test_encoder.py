@@ -6,21 +6,21 @@ import shutil
 import numpy as np
 import pytest
 
+from edge_t2i._io import sha256_file
 from edge_t2i.runtime import load
 from edge_t2i.runtime.encoder import OnnxTextEncoder
-from edge_t2i.runtime.pack import sha256_file
 
 
 @pytest.fixture(scope="module")
 def encoder_files(tmp_path_factory):
-    from convert.encoder import export_text_encoder
+    from edge_t2i.convert.encoder import export_text_encoder
 
     out = tmp_path_factory.mktemp("encoder")
     return out, export_text_encoder(out)
 
 
 def test_onnx_encoder_agrees_with_the_training_encoder(encoder_files):
-    from edge_t2i.text import encode
+    from edge_t2i.models.text_encoder import encode
 
     out, files = encoder_files
     enc = OnnxTextEncoder(out / files["model"], out / files["tokenizer"])

@@ -13,7 +13,7 @@ import pytest
 
 import edge_t2i
 from edge_t2i.errors import BackendError, InputError, PackError
-from edge_t2i.runtime import AsyncGenerator, PromptBank, load, noise
+from edge_t2i.runtime import AsyncPipeline, PromptBank, load, noise
 from edge_t2i.runtime.bank import slerp
 from tests.conftest import BANK_PROMPTS
 
@@ -68,7 +68,7 @@ def test_noise_is_numpy_seeded_and_stable():
 def test_ort_fp32_matches_torch_fp32(pack_dir, checkpoint_dir):
     import torch
 
-    from edge_t2i.checkpoint import load_generator
+    from edge_t2i.models.checkpoint import load_generator
 
     emb = PromptBank.load(pack_dir / "bank.npz").embeddings[:4]
     z = noise([0, 1, 2, 3], 100)
@@ -198,7 +198,7 @@ def test_eight_threads_get_the_same_images_as_one(gen):
 
 
 def test_async_generator_never_blocks_and_latest_wins(gen):
-    with AsyncGenerator(gen, latest_wins=True) as ag:
+    with AsyncPipeline(gen, latest_wins=True) as ag:
         handles = [ag.submit(BANK_PROMPTS[i % 8], seeds=[i]) for i in range(20)]
         last = handles[-1].result(timeout=30)
         assert np.array_equal(last, gen.generate(BANK_PROMPTS[19 % 8], seeds=[19]))
@@ -210,10 +210,20 @@ def test_async_generator_never_blocks_and_latest_wins(gen):
 
 
 def test_async_generator_queue_mode_keeps_requests(gen):
-    with AsyncGenerator(gen, latest_wins=False, max_queue=8) as ag:
+    with AsyncPipeline(gen, latest_wins=False, max_queue=8) as ag:
         handles = [ag.submit(BANK_PROMPTS[0], seeds=[i]) for i in range(5)]
         assert all(h.result(timeout=30).shape == (1, 32, 32, 3) for h in handles)
 
 
 def test_public_api_is_small():
-    assert {"load", "Generator", "PromptBank", "AsyncGenerator"} <= set(edge_t2i.__all__)
+    assert set(edge_t2i.__all__) == {"AsyncPipeline", "EdgeT2IError", "Pipeline", "PromptBank", "load", "__version__"}
+    assert all(hasattr(edge_t2i, name) for name in edge_t2i.__all__)
+
+
+def test_old_runtime_names_still_resolve_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="Pipeline"):
+        assert edge_t2i.Generator is edge_t2i.Pipeline
+    with pytest.warns(DeprecationWarning, match="AsyncPipeline"):
+        assert edge_t2i.AsyncGenerator is edge_t2i.AsyncPipeline
+    with pytest.raises(AttributeError):
+        edge_t2i.NoSuchThing  # noqa: B018

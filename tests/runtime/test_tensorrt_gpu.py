@@ -19,7 +19,7 @@ def _gpu_or_skip() -> tuple[str, str]:
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_engine_builds_runs_and_matches_onnxruntime(pack_dir, tmp_path, precision):
     version, cc = _gpu_or_skip()
-    from convert.engine import EngineConfig, build_engine, engine_name
+    from edge_t2i.convert.engine import EngineConfig, build_engine, engine_name
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
     from edge_t2i.runtime.backends.tensorrt import TensorRTBackend
 

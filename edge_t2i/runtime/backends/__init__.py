@@ -17,6 +17,11 @@ from edge_t2i.errors import BackendError, did_you_mean
 
 
 class Backend(ABC):
+    """One loaded model. `infer` takes named float32 arrays ("z" [B, nz], "embedding" [B, dim]) and
+    returns named float32 arrays ("image" [B, 3, R, R] in [-1, 1]); `close` frees it (also as a
+    context manager). Polygraphy's runner lifecycle: load in the constructor, infer, close.
+    Implementations raise BackendError when they cannot load or run."""
+
     name: str = "backend"
     precision: str = "fp32"
     max_batch: int | None = None   # None: any batch size
@@ -49,6 +54,9 @@ def register(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Back
 
 
 def create(name: str, **kwargs: Any) -> Backend:
+    """A backend by registered name ("onnxruntime", "tensorrt", "torch") with its constructor's arguments.
+
+    Raises: BackendError (unknown name, or it cannot load here), MissingExtraError."""
     _load_builtin()
     if name not in _REGISTRY:
         raise BackendError(did_you_mean(name, sorted(_REGISTRY), "backend"))
@@ -64,3 +72,4 @@ def _load_builtin() -> None:
     # Importing these modules imports no heavy library: they import lazily in their constructors.
     from edge_t2i.runtime.backends import onnxruntime as _ort  # noqa: F401
     from edge_t2i.runtime.backends import tensorrt as _trt  # noqa: F401
+    from edge_t2i.runtime.backends import torch as _torch  # noqa: F401

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from edge_t2i.errors import BackendError, MissingExtraError
 from edge_t2i.runtime.backends import Backend, register
+from edge_t2i.runtime.manifest import EngineEntry
 
 log = logging.getLogger("edge_t2i.runtime")
 
@@ -72,11 +74,39 @@ def gpu_identity() -> tuple[str, str]:
     return str(trt.__version__), f"{props.major}.{props.minor}"
 
 
+def engine_fits(entry: EngineEntry) -> tuple[bool, str]:
+    """Whether a pack's engine was built for this machine's TensorRT version and GPU, and why (not)."""
+    try:
+        version, cc = gpu_identity()
+    except (BackendError, MissingExtraError) as exc:
+        return False, f"TensorRT unavailable ({exc})"
+    if entry.tensorrt_version == version and entry.compute_capability == cc:
+        return True, f"engine {entry.file} matches TensorRT {version} on sm{cc}"
+    return False, (f"engine {entry.file} was built for TensorRT {entry.tensorrt_version} "
+                   f"sm{entry.compute_capability}, this machine has TensorRT {version} sm{cc}: "
+                   "rebuild with edge-t2i convert --engine on this device")
+
+
+def find_engine(engines: Sequence[EngineEntry], precision: str) -> tuple[EngineEntry | None, str]:
+    """The first engine of `precision` that fits this machine (`engine_fits`), or None and why none does."""
+    candidates = [e for e in engines if e.precision == precision]
+    if not candidates:
+        return None, f"the pack has no {precision} TensorRT engine"
+    reasons = []
+    for entry in candidates:
+        fits, why = engine_fits(entry)
+        if fits:
+            return entry, why
+        reasons.append(why)
+    return None, "; ".join(dict.fromkeys(reasons))
+
+
 class _Buffers:
     """Pinned host + device buffers for one batch size, with an optional CUDA graph."""
 
-    def __init__(self, cudart: Any, shapes: dict[str, tuple[int, int]] | dict[str, tuple[int, ...]]):
+    def __init__(self, cudart: Any, shapes: dict[str, tuple[int, ...]], batch: int):
         self.cudart = cudart
+        self.batch = batch
         self.host: dict[str, np.ndarray] = {}
         self.device: dict[str, int] = {}
         self.graph_exec: Any = None
@@ -131,6 +161,7 @@ class TensorRTBackend(Backend):
             raise BackendError(f"engine {engine_path} has inputs {self.inputs} and outputs {self.outputs}, "
                                f"the manifest declares {sorted(self.input_dims)} -> ['image']")
         self._buffers: dict[int, _Buffers] = {}
+        self._bound: int | None = None  # batch size whose buffers the context points at
 
     def _prepare(self, batch: int) -> _Buffers:
         buf = self._buffers.get(batch)
@@ -138,17 +169,22 @@ class TensorRTBackend(Backend):
             return buf
         shapes: dict[str, tuple[int, ...]] = {n: (batch, d) for n, d in self.input_dims.items()}
         shapes["image"] = (batch, *(self.output_shape or ()))
-        buf = _Buffers(self.cudart, shapes)
-        for name in self.inputs:
-            self.context.set_input_shape(name, shapes[name])
-        for name, ptr in buf.device.items():
-            self.context.set_tensor_address(name, ptr)
+        buf = _Buffers(self.cudart, shapes, batch)
+        self._bind(buf)
         self._enqueue(buf)  # warm-up enqueue before capture
         check(self.cudart.cudaStreamSynchronize(self.stream))
         if self.use_cuda_graph:
             buf.graph_exec = self._capture(buf)
         self._buffers[batch] = buf
         return buf
+
+    def _bind(self, buf: _Buffers) -> None:
+        """Point the execution context at `buf`: input shapes and tensor addresses of its batch size."""
+        for name in self.inputs:
+            self.context.set_input_shape(name, tuple(buf.host[name].shape))
+        for name, ptr in buf.device.items():
+            self.context.set_tensor_address(name, ptr)
+        self._bound = buf.batch
 
     def _enqueue(self, buf: _Buffers) -> None:
         kind = self.cudart.cudaMemcpyKind
@@ -175,9 +211,11 @@ class TensorRTBackend(Backend):
             buf = self._prepare(batch)
             for name in self.inputs:
                 np.copyto(buf.host[name], feeds[name])
-            if buf.graph_exec is not None:
+            if buf.graph_exec is not None:  # the graph holds its own shapes and addresses
                 check(self.cudart.cudaGraphLaunch(buf.graph_exec, self.stream))
             else:
+                if self._bound != batch:  # the context may still point at another batch size's buffers
+                    self._bind(buf)
                 self._enqueue(buf)
             check(self.cudart.cudaStreamSynchronize(self.stream))
             return {"image": buf.host["image"].copy()}

@@ -1,0 +1,54 @@
+"""What a conversion tells a person: report.md + compare.png in the pack, and the closing summary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge_t2i import _io
+from edge_t2i.convert.mixed import COMPARE_FILES
+from edge_t2i.imaging import image_grid, save_png
+
+
+def write_report(pack: Path, manifest: dict) -> None:
+    """report.md and compare.png (FP32 row above INT8 row, same prompts and seeds)."""
+    lines = [f"# edge-t2i pack: {pack.name if not pack.name.startswith('.') else 'generator'}", "",
+             f"- model: {manifest['model']['resolution']} px, ngf {manifest['model']['ngf']}, nz {manifest['model']['nz']}",
+             f"- models: {', '.join(f'{k}: `{v}`' for k, v in manifest['models'].items())}",
+             f"- engines: {', '.join(e['file'] for e in manifest['engines']) or 'none built (no TensorRT/GPU here)'}",
+             f"- export parity (ONNX Runtime vs torch): max |err| {manifest['export']['parity_max_abs_error']:.2e}"]
+    g = manifest.get("gate")
+    if g:
+        lines += ["", "## INT8 quality gate (INT8 vs FP32, same prompts and seeds)", "",
+                  f"- result: **{'PASS' if g['passed'] else 'FAIL'}** — {g['reason']}",
+                  f"- images: {g['count']} ({g['eval_prompts']} prompts x {g['config']['seeds_per_prompt']} seeds)", "",
+                  "| attribute | FP32 | INT8 |", "|---|---|---|"]
+        lines += [f"| {k} | {g['fp32'][k]:.1%} | {g['int8'][k]:.1%} |" for k in ("color", "shape", "size", "position", "all")]
+        kept = manifest.get("kept_in_float") or []
+        lines += ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
+                  f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
+    fp32, int8 = (pack / name for name in COMPARE_FILES)
+    if fp32.exists():
+        a, b = np.load(fp32), np.load(int8)
+        save_png(pack / "compare.png", image_grid(np.concatenate([a, b]), columns=len(a), scale=2))
+        fp32.unlink()
+        int8.unlink()
+        lines += ["", "![FP32 (top) vs INT8 (bottom)](compare.png)"]
+    _io.write_text(pack / "report.md", "\n".join(lines) + "\n")
+
+
+def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
+    """The one-screen summary printed at the end of `edge-t2i convert`."""
+    sizes = {n: f["bytes"] for n, f in manifest["files"].items()}
+    rows = [f"pack: {out}  (schema {manifest['schema_version']})"]
+    rows += [f"  {n:<32} {b / 1e6:8.2f} MB" for n, b in sizes.items()]
+    g = manifest.get("gate")
+    if g:
+        rows.append(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "
+                    f"all-correct FP32 {g['fp32']['all']:.1%} -> INT8 {g['int8']['all']:.1%}")
+        if manifest.get("kept_in_float"):
+            rows.append(f"  kept in float: {', '.join(k['node'] for k in manifest['kept_in_float'])}")
+    rows.append(f"  total {sum(manifest['stage_seconds'].values()):.0f}s  (see report.md, compare.png)")
+    return "\n".join(rows)

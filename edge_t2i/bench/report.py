@@ -1,0 +1,60 @@
+"""What a benchmark run reports: the machine it ran on, the table, the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from edge_t2i import _io
+
+
+def machine_info() -> dict:
+    info: dict = {"platform": platform.platform(), "machine": platform.machine(), "cores": os.cpu_count(),
+                  "python": platform.python_version()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        info["cpu"] = platform.processor()
+    for dist in ("numpy", "onnxruntime", "torch", "tensorrt"):
+        info[dist] = _io.package_version(dist)
+    if shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True)
+        info["gpu"] = out.stdout.strip() or None
+    if shutil.which("nvpmodel"):  # a Jetson: the power mode and clocks change every figure
+        info["nvpmodel"] = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True).stdout.strip()
+        if shutil.which("jetson_clocks"):
+            info["jetson_clocks"] = subprocess.run(["jetson_clocks", "--show"], capture_output=True,
+                                                   text=True).stdout.strip()[:2000]
+    return info
+
+
+def table(result: dict) -> str:
+    head = (f"{'config':<14}{'batch':>6}{'img/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+            f"{'vs torch':>9}{'infer/s':>9}{'MB':>7}{'GMAC/s':>8}{'util':>7}")
+    lines = [f"machine: {result['machine'].get('cpu')} ({result['machine']['cores']} cores); "
+             f"FP32 GEMM peak {result['peak_gmacs']:.1f} GMAC/s; {result['macs_per_image'] / 1e6:.0f} M MAC/image", head]
+    for r in result["rows"]:
+        vs = f"{r['vs_torch']:.2f}x" if r["vs_torch"] else "-"
+        mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"
+        lines.append(f"{r['config']:<14}{r['batch']:>6}{r['images_per_s']:>9.1f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
+                     f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{vs:>9}{r['infer_images_per_s']:>9.1f}{mb:>7}"
+                     f"{r['gmacs']:>8.2f}{r['utilization']:>7.1%}")
+    for s in result["skipped"]:
+        lines.append(f"{s['config']:<14} skipped: {s['reason']}")
+    if result.get("sustained"):
+        s = result["sustained"]
+        lines.append(f"sustained {s['config']} {s['seconds']:.0f}s: {s['frames']} frames, p50 {s['p50_ms']:.2f} ms, "
+                     f"p99 {s['p99_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, out: str | os.PathLike[str]) -> Path:
+    return _io.write_text(out, json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,46 @@
+"""`edge-t2i bench`: frames per second of every backend, side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge_t2i.bench.runner import CONFIGS
+from edge_t2i.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="FPS, frame-time percentiles and utilization of every backend, side by side",
+        description="Runs every requested configuration in one process, interleaved so machine drift hits all "
+                    "alike, and skips (with the reason) those that cannot run here. Frame time = one end-to-end "
+                    "Pipeline.generate call (bank lookup, z, inference, uint8).")
+    p.add_argument("pack")
+    p.add_argument("--backends", default="all", help=f"comma list of {', '.join(CONFIGS)} or 'all' (default)")
+    p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
+    p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per configuration (default 2)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per batch size after loading (default 3)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores; the ort-fp32 peer keeps ONNX Runtime defaults)")
+    p.add_argument("--checkpoint", help="checkpoint for the torch peers (default: the pack's source checkpoint)")
+    p.add_argument("--sustained", type=float, default=0.0, metavar="S",
+                   help="also run ours at batch 1 for S seconds and plot frame time over time")
+    p.add_argument("--json", help="write the results as JSON (schema in edge_t2i/bench/runner.py)")
+    p.add_argument("--plot", help="write a PNG: throughput bars and frame-time distributions")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(a: argparse.Namespace) -> None:
+    from edge_t2i.bench.plot import plot
+    from edge_t2i.bench.report import table, write_json
+    from edge_t2i.bench.runner import run_bench
+
+    names = list(CONFIGS) if a.backends == "all" else [n.strip() for n in a.backends.split(",") if n.strip()]
+    try:
+        batches = [int(b) for b in a.batch.split(",")]
+    except ValueError:
+        raise InputError(f"--batch takes comma-separated integers, got {a.batch!r}") from None
+    result = run_bench(a.pack, names, batches, a.seconds, a.warmup, a.threads, a.checkpoint, a.sustained)
+    print(table(result))
+    if a.json:
+        print(f"json: {write_json(result, a.json)}")
+    if a.plot:
+        print(f"plot: {plot(result, a.plot)}")

@@ -1,0 +1,54 @@
+"""`edge-t2i convert`: checkpoint -> ONNX -> INT8 Q/DQ -> quality gate -> (TensorRT) -> pack."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge_t2i.convert.quantize import OPS_TO_QUANTIZE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert", help="checkpoint -> ONNX -> INT8 Q/DQ -> quality gate -> (TensorRT) -> pack",
+        description="Convert a checkpoint into a pack a device can run. INT8 is explicit-quantization Q/DQ ONNX "
+                    "(ONNX Runtime runs it; TensorRT 10 and 11 build engines from it), checked against FP32 by "
+                    "the quality gate; failing layers are kept in float until it passes.")
+    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
+    p.add_argument("--out", required=True, help="pack folder (replaced atomically)")
+    p.add_argument("--precision", default="int8", choices=("int8", "fp16", "fp32"))
+    p.add_argument("--prompts", help="prompts for the pack's bank, one a line (default calib/prompts/bank.txt)")
+    p.add_argument("--calib-prompts", help="calibration prompts (default calib/prompts/calibration.txt)")
+    p.add_argument("--eval-prompts", help="quality-gate prompts (default calib/prompts/eval.txt)")
+    p.add_argument("--calib-samples", type=int, default=256, help="calibration samples (default 256)")
+    p.add_argument("--calib-method", default="percentile", choices=("entropy", "minmax", "percentile"))
+    p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"))
+    p.add_argument("--quantize-ops", default=None,
+                   help="operator types to quantize, comma separated (default: Conv)")
+    p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
+    p.add_argument("--min-psnr", type=float, default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
+    p.add_argument("--max-drop", type=float, default=1.0, help="gate: max drop of 'all correct' in points (default 1)")
+    p.add_argument("--max-attribute-drop", type=float, default=3.0,
+                   help="gate: max drop of each attribute's accuracy in points (default 3)")
+    p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs tensorrt + a GPU)")
+    p.add_argument("--max-batch", type=int, default=16, help="largest batch of the engine's profile (default 16)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--with-encoder", action="store_true",
+                   help="add the text encoder as INT8 ONNX so the device can encode prompts not in the bank")
+    p.set_defaults(func=cmd_convert)
+
+
+def cmd_convert(a: argparse.Namespace) -> None:
+    from edge_t2i.convert.gate import GateConfig
+    from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
+    from edge_t2i.convert.report import summary
+
+    opts = ConvertOptions(
+        precision=a.precision, prompts=a.prompts, calib_prompts=a.calib_prompts, eval_prompts=a.eval_prompts,
+        calib_samples=a.calib_samples, calib_method=a.calib_method, quantizer=a.quantizer, gate=not a.no_gate,
+        quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else OPS_TO_QUANTIZE,
+        gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0,
+                               max_attribute_drop=a.max_attribute_drop / 100.0), engine=a.engine,
+        max_batch=a.max_batch, opset=a.opset, with_encoder=a.with_encoder)
+    print(f"converting {a.checkpoint} -> {a.out}", flush=True)
+    manifest = convert_checkpoint(a.checkpoint, a.out, opts)
+    print(summary(manifest, a.out))

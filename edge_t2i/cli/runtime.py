@@ -1,0 +1,62 @@
+"""`edge-t2i generate | info`: run a pack with the torch-free runtime, and say what it holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge_t2i.cli.common import add_prompt_args, prompts_and_seeds, write_images
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate images from a pack (torch-free runtime)")
+    p.add_argument("pack", help="pack folder (manifest.json)")
+    add_prompt_args(p)
+    p.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime-cuda | onnxruntime")
+    p.add_argument("--precision", default="int8", help="int8 | fp16 | fp32 (default int8)")
+    p.add_argument("--unknown", default=None, choices=("error", "nearest", "encode"),
+                   help="prompts not in the bank (default: encode if the pack has an encoder, else error)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for ONNX Runtime (0: all cores)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("info", help="what a pack holds and which backends can run it here")
+    p.add_argument("pack")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_generate(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from edge_t2i.runtime import load
+
+    prompts, seeds, as_folder = prompts_and_seeds(a)
+    with load(a.pack, backend=a.backend, precision=a.precision, threads=a.threads) as gen:
+        emb = gen.embeddings_for(prompts, a.unknown)
+        batch = 64
+        images = np.concatenate([gen.generate(emb[i:i + batch], seeds=seeds[i:i + batch])
+                                 for i in range(0, len(prompts), batch)])
+        out = write_images(a.out, images, prompts, seeds, as_folder)
+        print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
+              f"({gen.choice.reason})")
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from edge_t2i.runtime.info import pack_info
+
+    info = pack_info(a.pack)
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return
+    print(f"pack {Path(a.pack)}: schema {info['schema_version']}, {info['resolution']} px, nz {info['nz']}")
+    for name, f in info["files"].items():
+        print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  sha256 {'ok' if f['ok'] else 'MISMATCH'}")
+    print(f"  bank: {info['bank_prompts']} prompts; encoder: {'yes' if info['encoder'] else 'no'}")
+    if info.get("gate"):
+        g = info["gate"]
+        print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "
+              f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}")
+    print("  backends here:")
+    for row in info["backends"]:
+        print(f"    {row['backend']:<18} {row['precision']:<5} {'yes' if row['runs'] else 'no '}  {row['why']}")

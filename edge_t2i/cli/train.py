@@ -1,0 +1,47 @@
+"""`edge-t2i train`: its flags are generated from TrainConfig's fields (names, types, defaults, help)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, Field, fields
+
+TRAIN_DESCRIPTION = ("Train the DF-GAN-style generator. Under `torchrun --nproc_per_node N` the same command "
+                     "trains with DistributedDataParallel.")
+
+
+def flag_name(f: Field) -> str:
+    """The command-line flag of a TrainConfig field: `lr_g` -> `--lr-g` (or its `flag` metadata)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def add_config_flags(p: argparse.ArgumentParser, config_type: type) -> None:
+    """One flag per dataclass field; a bool field that defaults to True becomes `--no-...`."""
+    for f in fields(config_type):
+        meta, default = f.metadata, f.default
+        assert default is not MISSING, f"{f.name} needs a default to become a flag"
+        help_text = meta.get("help", "")
+        if isinstance(default, bool):
+            action = "store_false" if default else "store_true"
+            p.add_argument(flag_name(f), dest=f.name, action=action, default=default, help=help_text)
+            continue
+        kind = type(default)
+        extra = {k: meta[k] for k in ("choices", "metavar", "required") if k in meta}
+        shown = "" if meta.get("required") else f" (default {default!r})" if default != "" else ""
+        p.add_argument(flag_name(f), dest=f.name, type=kind, default=default, help=help_text + shown, **extra)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from edge_t2i.train.config import TrainConfig
+
+    p = sub.add_parser("train", help="train a text-conditioned GAN on an imagefolder", description=TRAIN_DESCRIPTION)
+    add_config_flags(p, TrainConfig)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from edge_t2i.train import TrainConfig, train
+
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})
+    run = train(cfg, resume=a.resume)
+    print(f"run folder: {run} (EMA generator checkpoint: {run / 'checkpoint'})")

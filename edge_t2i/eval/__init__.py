@@ -1,0 +1,1 @@
+"""Evaluation: the attribute oracle (any image folder) and generator quality figures."""

@@ -1,0 +1,197 @@
+"""The pack manifest (manifest.json): its schema, and the checks run before anything in a pack is used.
+
+A pack is untrusted input (a game loads it from disk): file names must be plain
+names inside the pack, sizes and shapes must be sane, and every file must match
+the sha256 the manifest declares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_t2i._io import sha256_file
+from edge_t2i.errors import PackError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_DIM = 4096            # largest sane declared dimension (noise size, embedding size, image side)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def safe_name(name: object, where: str) -> str:
+    """A file name the manifest may use: no folders, no '..', no absolute paths."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise PackError(f"manifest {where}: {name!r} is not a plain file name inside the pack")
+    return name
+
+
+def _int(value: object, where: str, lo: int = 1, hi: int = MAX_DIM) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise PackError(f"manifest {where}: expected an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]  # "batch" for the dynamic batch dimension
+    dtype: str
+
+    @classmethod
+    def parse(cls, raw: object, where: str) -> TensorSpec:
+        if not isinstance(raw, dict):
+            raise PackError(f"manifest {where}: expected an object")
+        name, shape, dtype = raw.get("name"), raw.get("shape"), raw.get("dtype")
+        if not isinstance(name, str) or not name or len(name) > 128:
+            raise PackError(f"manifest {where}.name: expected a tensor name")
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
+            raise PackError(f"manifest {where}.shape: expected a list of 1 to 8 dimensions")
+        dims: list[int | str] = [d if d == "batch" else _int(d, f"{where}.shape") for d in shape]
+        if dtype not in ("float32", "float16"):
+            raise PackError(f"manifest {where}.dtype: expected float32 or float16, got {dtype!r}")
+        return cls(name, tuple(dims), dtype)
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    file: str
+    precision: str
+    tensorrt_version: str
+    compute_capability: str
+    max_batch: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    raw: dict[str, Any]
+    resolution: int
+    nz: int
+    embedding_dim: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    models: dict[str, str]            # precision -> ONNX file
+    engines: tuple[EngineEntry, ...]
+    bank: str | None
+    encoder: dict[str, str] | None    # {"model": file, "tokenizer": file}
+    files: dict[str, str]             # name -> sha256
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def gate(self) -> dict:
+        return self.raw.get("gate") or {}
+
+
+def _parse_engines(raw: object) -> tuple[EngineEntry, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise PackError("manifest engines: expected a list")
+    out = []
+    for i, e in enumerate(raw):
+        if not isinstance(e, dict):
+            raise PackError(f"manifest engines[{i}]: expected an object")
+        prec = e.get("precision")
+        if prec not in PRECISIONS:
+            raise PackError(f"manifest engines[{i}].precision: expected one of {PRECISIONS}")
+        out.append(EngineEntry(safe_name(e.get("file"), f"engines[{i}].file"), prec,
+                               str(e.get("tensorrt_version", "")), str(e.get("compute_capability", "")),
+                               _int(e.get("max_batch"), f"engines[{i}].max_batch")))
+    return tuple(out)
+
+
+def parse_manifest(root: Path, raw: object) -> Manifest:
+    if not isinstance(raw, dict):
+        raise PackError("manifest must be a JSON object")
+    version = raw.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PackError("manifest has no integer schema_version")
+    if version > SCHEMA_VERSION:
+        raise PackError(f"pack schema version {version} is newer than this runtime understands "
+                        f"({SCHEMA_VERSION}): upgrade edge-t2i")
+    if version < 1:
+        raise PackError(f"pack schema version {version} is invalid")
+    model = raw.get("model")
+    if not isinstance(model, dict):
+        raise PackError("manifest model: expected an object")
+    files_raw = raw.get("files")
+    if not isinstance(files_raw, dict) or not files_raw:
+        raise PackError("manifest files: expected an object of file name -> {sha256}")
+    files = {}
+    for name, entry in files_raw.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise PackError(f"manifest files[{name!r}]: expected a sha256 hex digest")
+        files[safe_name(name, "files")] = digest
+    io = raw.get("io")
+    if not isinstance(io, dict):
+        raise PackError("manifest io: expected an object with inputs and outputs")
+    inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io.get("inputs") or []))
+    outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io.get("outputs") or []))
+    if [t.name for t in inputs] != ["z", "embedding"] or [t.name for t in outputs] != ["image"]:
+        raise PackError("manifest io: expected inputs [z, embedding] and output [image]")
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, dict) or not models_raw:
+        raise PackError("manifest models: expected an object of precision -> ONNX file")
+    models = {}
+    for prec, name in models_raw.items():
+        if prec not in PRECISIONS:
+            raise PackError(f"manifest models: unknown precision {prec!r}")
+        models[prec] = safe_name(name, f"models.{prec}")
+    bank = safe_name(raw["bank"], "bank") if raw.get("bank") is not None else None
+    enc_raw = raw.get("encoder")
+    encoder = None
+    if enc_raw is not None:
+        if not isinstance(enc_raw, dict):
+            raise PackError("manifest encoder: expected an object")
+        encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in ("model", "tokenizer")}
+    engines = _parse_engines(raw.get("engines"))
+    referenced = [*models.values(), *(e.file for e in engines), *([bank] if bank else []),
+                  *(encoder.values() if encoder else [])]
+    for name in referenced:
+        if name not in files:
+            raise PackError(f"manifest references {name} but lists no sha256 for it")
+    return Manifest(
+        root=root, raw=raw,
+        resolution=_int(model.get("resolution"), "model.resolution"),
+        nz=_int(model.get("nz"), "model.nz"),
+        embedding_dim=_int(model.get("cond_dim"), "model.cond_dim"),
+        inputs=inputs, outputs=outputs, models=models, engines=engines, bank=bank, encoder=encoder,
+        files=files,
+    )
+
+
+def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
+    root = Path(pack_dir)
+    if not root.is_dir():
+        raise PackError(f"pack {root} not found (expected a folder with {MANIFEST})")
+    path = root / MANIFEST
+    if not path.is_file():
+        raise PackError(f"{root} is not a pack: {MANIFEST} not found")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise PackError(f"{path} is larger than {MAX_MANIFEST_BYTES} bytes: not a manifest")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackError(f"{path} is not valid JSON ({exc})") from exc
+    return parse_manifest(root, raw)
+
+
+def verify_file(manifest: Manifest, name: str) -> Path:
+    """The path of a pack file, after checking it exists and matches its sha256."""
+    path = manifest.path(name)
+    if not path.is_file():
+        raise PackError(f"pack file {name} is missing from {manifest.root}")
+    if sha256_file(path) != manifest.files[name]:
+        raise PackError(f"pack file {name} does not match its sha256 in the manifest "
+                        "(altered or corrupt): re-run edge-t2i convert")
+    return path

@@ -1,0 +1,244 @@
+"""`load(pack)` -> Pipeline: prompts (or embeddings) + seeds -> uint8 images, torch-free.
+
+The runtime's Pipeline: bank lookup -> noise from seeds -> backend inference ->
+uint8 pixels. z comes from `noise`, so the same seed gives the same image on
+every backend and a game can re-create an asset from its seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_t2i.errors import BackendError, InputError, PackError, did_you_mean
+from edge_t2i.imaging import to_uint8
+from edge_t2i.runtime import backends
+from edge_t2i.runtime.bank import PromptBank, UnknownPolicy, check_policy
+from edge_t2i.runtime.manifest import PRECISIONS, Manifest, read_manifest, verify_file
+from edge_t2i.runtime.noise import noise
+
+log = logging.getLogger(__name__)
+BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime")
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Choice:
+    backend: str
+    precision: str
+    reason: str
+
+
+def select_backend(manifest: Manifest, backend: str, precision: str, threads: int) -> tuple[backends.Backend, Choice]:
+    """The backend that runs `precision` here: for "auto", a TensorRT engine built for this GPU, else ONNX
+    Runtime's CUDA provider, else ONNX Runtime on the CPU; each skipped option's reason goes into `Choice`.
+
+    Raises: BackendError (unknown name or precision; an explicitly asked backend that cannot run here),
+    PackError (the pack has no model of that precision, or a file fails its sha256)."""
+    if backend not in BACKEND_CHOICES:
+        raise BackendError(did_you_mean(backend, BACKEND_CHOICES, "backend"))
+    if precision not in PRECISIONS:
+        raise BackendError(did_you_mean(precision, PRECISIONS, "precision"))
+    reasons = []
+    if backend in ("auto", "tensorrt"):
+        from edge_t2i.runtime.backends.tensorrt import find_engine
+
+        entry, why = find_engine(manifest.engines, precision)
+        if entry is not None:
+            b = backends.create("tensorrt", engine_path=verify_file(manifest, entry.file), precision=precision,
+                                input_dims={"z": manifest.nz, "embedding": manifest.embedding_dim},
+                                output_shape=(3, manifest.resolution, manifest.resolution), max_batch=entry.max_batch)
+            return b, Choice("tensorrt", precision, why)
+        if backend == "tensorrt":
+            raise BackendError(f"cannot use TensorRT: {why}")
+        reasons.append(why)
+    if precision not in manifest.models:
+        raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
+    model = verify_file(manifest, manifest.models[precision])
+    if backend in ("auto", "onnxruntime-cuda"):
+        try:
+            b = backends.create("onnxruntime", model_path=model, precision=precision, device="cuda", threads=threads)
+            return b, Choice("onnxruntime-cuda", precision, "; ".join([*reasons, "ONNX Runtime CUDA provider"]))
+        except BackendError as exc:
+            if backend == "onnxruntime-cuda":
+                raise
+            reasons.append(str(exc))
+    b = backends.create("onnxruntime", model_path=model, precision=precision, device="cpu", threads=threads)
+    return b, Choice("onnxruntime", precision, "; ".join([*reasons, "ONNX Runtime on the CPU"]))
+
+
+class Pipeline:
+    """A loaded pack: prompt bank + backend behind one thread-safe `generate`.
+
+    Build it with `load(pack)`. Attributes: `manifest`, `backend`, `choice` (which backend
+    and why), `bank` (None if the pack has none), `resolution` (pixels), `nz`."""
+
+    def __init__(self, manifest: Manifest, backend: backends.Backend, choice: Choice, bank: PromptBank | None):
+        self.manifest = manifest
+        self.backend = backend
+        self.choice = choice
+        self.bank = bank
+        self._lock = None if backend.thread_safe else threading.Lock()
+
+    @property
+    def resolution(self) -> int:
+        return self.manifest.resolution
+
+    @property
+    def nz(self) -> int:
+        return self.manifest.nz
+
+    def embeddings_for(self, prompts: Sequence[str], unknown: UnknownPolicy | None = None) -> np.ndarray:
+        """float32 [len(prompts), dim] bank embeddings; prompts not in the bank follow `unknown`
+        (default: "encode" if the pack has a text encoder, else "error"; see `PromptBank.lookup`).
+
+        Raises: PackError (no bank), InputError (unknown prompt under "error", bad policy)."""
+        if self.bank is None:
+            raise PackError("this pack has no prompt bank: pass embeddings instead of prompts")
+        policy = check_policy(unknown or ("encode" if self.bank.encoder is not None else "error"))
+        return np.stack([self.bank.lookup(p, policy) for p in prompts])
+
+    def generate(self, prompts_or_embeddings: str | Sequence[str] | np.ndarray, seeds: Sequence[int] | int | None = None,
+                 z: np.ndarray | None = None, bgr: bool = False, unknown: UnknownPolicy | None = None,
+                 raw: bool = False) -> np.ndarray:
+        """Images for prompts or embeddings: uint8 [B, H, W, 3] RGB (BGR with `bgr=True`), or with
+        `raw=True` the generator's float32 [B, 3, H, W] in [-1, 1].
+
+        `prompts_or_embeddings`: a prompt, a list of B prompts (looked up in the bank, see
+        `embeddings_for`), or float embeddings [B, dim] (L2-normalised sentence vectors).
+        `seeds`: one seed, or one per row (default 0..B-1); with one prompt and several seeds,
+        B = len(seeds). They become z through `noise`; pass `z` float32 [B, nz] to skip that.
+        Raises: InputError (empty batch, wrong shapes, NaN/inf, batch over the backend's limit,
+        bad seeds, unknown prompt), PackError (no bank), BackendError (inference failed).
+        """
+        emb = self._embeddings(prompts_or_embeddings, unknown)
+        batch = emb.shape[0]
+        if z is None:
+            seed_list = self._seed_list(seeds, batch)
+            if batch == 1 and len(seed_list) > 1:  # one prompt, many seeds
+                emb = np.repeat(emb, len(seed_list), axis=0)
+                batch = len(seed_list)
+            z = noise(seed_list, self.nz)
+        z = self._check(np.asarray(z), "z", (batch, self.nz))
+        out = self._infer({"z": z, "embedding": emb})
+        return out if raw else to_uint8(out, bgr)
+
+    @staticmethod
+    def _seed_list(seeds: Sequence[int] | int | None, batch: int) -> list[int]:
+        if seeds is None:
+            return list(range(batch))
+        if isinstance(seeds, (int, np.integer)):
+            return [int(seeds)] * batch
+        seed_list = list(seeds)
+        if len(seed_list) == 1:
+            return seed_list * batch
+        if len(seed_list) != batch and batch != 1:
+            raise InputError(f"{len(seed_list)} seeds for {batch} prompts: give one seed, or one per prompt")
+        return seed_list
+
+    def _embeddings(self, x: str | Sequence[str] | np.ndarray, unknown: UnknownPolicy | None) -> np.ndarray:
+        if isinstance(x, str):
+            x = [x]
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            emb = x[None, :] if x.ndim == 1 else x
+            return self._check(emb, "embedding", (emb.shape[0], self.manifest.embedding_dim))
+        items = list(x)
+        if not items:
+            raise InputError("nothing to generate: batch size 0")
+        if not all(isinstance(p, str) for p in items):
+            raise InputError("pass prompts as strings or embeddings as a float array [B, dim]")
+        return self.embeddings_for(items, unknown)
+
+    def _check(self, arr: np.ndarray, name: str, shape: tuple[int, int]) -> np.ndarray:
+        if arr.ndim != 2 or arr.shape[1] != shape[1] or arr.shape[0] != shape[0]:
+            raise InputError(f"{name} must have shape [{shape[0]}, {shape[1]}], got {list(arr.shape)}")
+        if arr.shape[0] == 0:
+            raise InputError("nothing to generate: batch size 0")
+        limit = self.backend.max_batch or MAX_BATCH
+        if arr.shape[0] > limit:
+            raise InputError(f"batch {arr.shape[0]} exceeds the limit of {limit} for {self.backend.describe()}")
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise InputError(f"{name} contains NaN or inf")
+        return arr
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self._lock is None:
+            return self.backend.infer(feeds)["image"]
+        with self._lock:
+            return self.backend.infer(feeds)["image"]
+
+    def warm_up(self, batches: Sequence[int] = (1,)) -> float:
+        """Run each batch size once so the first frame is not the slow one; returns seconds."""
+        t0 = time.perf_counter()
+        for b in batches:
+            self._infer({"z": np.zeros((b, self.nz), np.float32),
+                         "embedding": np.zeros((b, self.manifest.embedding_dim), np.float32)})
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Pipeline({self.manifest.root}, {self.choice.backend} {self.choice.precision}, "
+                f"{self.resolution}px, bank={len(self.bank) if self.bank else 0})")
+
+
+def load_bank(manifest: Manifest) -> PromptBank | None:
+    """The pack's prompt bank (with its ONNX text encoder if the pack has one), or None.
+
+    Raises: PackError (missing or altered file), MissingExtraError (encoder without `tokenizers`)."""
+    if manifest.bank is None:
+        return None
+    encoder = None
+    if manifest.encoder is not None:
+        from edge_t2i.runtime.encoder import OnnxTextEncoder
+
+        encoder = OnnxTextEncoder(verify_file(manifest, manifest.encoder["model"]),
+                                  verify_file(manifest, manifest.encoder["tokenizer"]))
+    return PromptBank.load(verify_file(manifest, manifest.bank), encoder)
+
+
+def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str = "int8", threads: int = 0,
+         warm_up: bool = True) -> Pipeline:
+    """Load a pack (a folder with manifest.json) into a Pipeline, checking every file's sha256.
+
+    `backend`: auto | tensorrt | onnxruntime-cuda | onnxruntime (see `select_backend`);
+    `precision`: int8 | fp16 | fp32; `threads`: CPU threads for ONNX Runtime (0: all cores);
+    `warm_up`: run batch 1 once so the first frame is not the slow one.
+    Raises: PackError (not a pack, malformed or newer manifest, altered files), BackendError,
+    MissingExtraError (e.g. TensorRT asked for but not installed)."""
+    manifest = read_manifest(pack_dir)
+    be, choice = select_backend(manifest, backend, precision, threads)
+    log.debug("%s %s (%s)", choice.backend, choice.precision, choice.reason)
+    gen = Pipeline(manifest, be, choice, load_bank(manifest))
+    if warm_up:
+        gen.warm_up()
+    return gen
+
+
+def render(backend: backends.Backend, embeddings: np.ndarray, seeds: Sequence[int], nz: int,
+           batch: int = 64) -> np.ndarray:
+    """uint8 [N, H, W, 3] images from a bare backend (no pack): row i from embeddings[i] and seeds[i],
+    in batches of `batch`. What the quality gate, `sample` and `quality` use to render many images.
+
+    Raises: InputError (bad seeds), BackendError (inference failed)."""
+    if len(embeddings) != len(seeds):
+        raise InputError(f"{len(embeddings)} embeddings but {len(seeds)} seeds")
+    z = noise(seeds, nz)
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+    chunks = [backend.infer({"z": z[i:i + batch], "embedding": emb[i:i + batch]})["image"]
+              for i in range(0, len(z), batch)]
+    return to_uint8(np.concatenate(chunks))

@@ -1,0 +1,274 @@
+"""The training loop: optimiser steps, EMA, evaluation, checkpoints (losses live in losses.py).
+
+The same entry point runs on one device or under `torchrun --nproc_per_node N`
+(ddp.py). Every batch is a pure function of (seed, step, rank) (data.py), so a
+resumed run continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from edge_t2i import _io
+from edge_t2i.errors import CheckpointError, DataError
+from edge_t2i.eval import oracle, quality
+from edge_t2i.imaging import image_grid, save_png, to_uint8
+from edge_t2i.models import checkpoint
+from edge_t2i.models.networks import NetD, NetG, NoiseEncoder
+from edge_t2i.progress import progress
+from edge_t2i.train import state
+from edge_t2i.train.config import TrainConfig
+from edge_t2i.train.data import AUX_CLASSES, TrainData, batch_for_step, load_data
+from edge_t2i.train.ddp import Distributed, average_gradients, setup_distributed
+from edge_t2i.train.losses import Batch, discriminator_loss, generator_loss, matching_aware_gp
+
+log = logging.getLogger(__name__)
+STATE_DIR = "state"
+CHECKPOINT_DIR = "checkpoint"
+BEST_DIR = "best"
+
+
+class Trainer:
+    """G, D, the EMA generator and (optionally) the noise encoder, with their optimisers."""
+
+    def __init__(self, cfg: TrainConfig, d: Distributed, aux: bool = False):
+        self.cfg, self.d = cfg, d
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        mc = cfg.model_config()
+        self.aux_classes = AUX_CLASSES if aux else ()
+        self.G = NetG(mc).to(d.device)
+        self.D = NetD(mc, self.aux_classes).to(d.device)
+        self.G_ema = NetG(mc).to(d.device).eval()  # filled by start() or load_state()
+        self.G_ema.requires_grad_(False)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.E = NoiseEncoder(mc, cfg.encoder_dims).to(d.device) if cfg.encode_fraction > 0 else None
+        self.opt_e = torch.optim.Adam(self.E.parameters(), lr=cfg.lr_g, betas=betas) if self.E else None
+        self.step = 0
+        self.elapsed = 0.0
+        self.best_all = -1.0
+        self.g_ddp: torch.nn.Module = self.G
+        self.d_ddp: torch.nn.Module = self.D
+        self.e_ddp: torch.nn.Module | None = self.E
+        if d.world > 1:
+            ids = [int(d.device.split(":")[1])] if d.device.startswith("cuda") else None
+            self.g_ddp = DistributedDataParallel(self.G, device_ids=ids)
+            self.d_ddp = DistributedDataParallel(self.D, device_ids=ids)
+            if self.E is not None:
+                self.e_ddp = DistributedDataParallel(self.E, device_ids=ids)
+
+    def modules(self) -> list[tuple[str, torch.nn.Module]]:
+        """What a state folder holds, by file name."""
+        out = [("g", self.G), ("d", self.D), ("g_ema", self.G_ema)]
+        return out + ([("e", self.E)] if self.E is not None else [])
+
+    def optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        out = [("opt_g", self.opt_g), ("opt_d", self.opt_d)]
+        return out + ([("opt_e", self.opt_e)] if self.opt_e is not None else [])
+
+    # ---- one optimisation step -------------------------------------------------
+    def train_step(self, data: TrainData) -> dict[str, float]:
+        """One D step (with lazy MA-GP) and one G step on this step's batch; returns the losses."""
+        batch = self.make_batch(data)
+        with torch.no_grad():
+            fake = self.g_ddp(batch.z.detach(), batch.emb)
+        loss_d, aux_d = discriminator_loss(self.d_ddp, batch, fake, self.aux_classes, self.cfg.aux_weight)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        gp = self.gradient_penalty(batch.real, batch.emb)
+        self.opt_d.step()
+
+        fake = self.g_ddp(batch.z, batch.emb)
+        sup = slice(batch.first_encoded if batch.first_encoded < len(batch.idx) else 0, None)
+        masks = data.masks[batch.idx[sup]].to(self.d.device) if data.masks is not None else None
+        loss_g, parts = generator_loss(self.d_ddp, batch, fake, self.G.last_preactivation, masks,
+                                       self.aux_classes, self.cfg)
+        for opt in (self.opt_g, self.opt_e):
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+        for opt in (self.opt_g, self.opt_e):
+            if opt is not None:
+                opt.step()
+        self.update_ema()
+        self.step += 1
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(), "aux_d": aux_d.item(),
+                **{k: v.item() for k, v in parts.items()}, "kl": batch.kl.item()}
+
+    def make_batch(self, data: TrainData) -> Batch:
+        """This step's rows, mismatched captions and noise; with a noise encoder, the last
+        `encode_fraction` of the rows take their noise from their real image (posterior)."""
+        cfg, dev = self.cfg, self.d.device
+        idx, mis, noise_seed = batch_for_step(cfg, self.step, len(data.images), self.d)
+        real = data.images[idx].to(dev).float().div_(127.5).sub_(1.0)
+        gen = torch.Generator(device="cpu").manual_seed(noise_seed)
+        z = torch.randn(len(idx), self.G.config.nz, generator=gen).to(dev)
+        first_encoded = len(idx) - (round(len(idx) * cfg.encode_fraction) if self.e_ddp is not None else 0)
+        kl = torch.zeros((), device=dev)
+        k = cfg.encoder_dims if self.e_ddp is not None else self.G.config.nz  # the dimensions that vary
+        if cfg.diversity_weight > 0:
+            z[1:first_encoded:2, k:] = z[0:first_encoded:2, k:][: first_encoded // 2]  # pairs differ in z[:k]
+        if first_encoded < len(idx):
+            assert self.e_ddp is not None
+            mu, logvar = self.e_ddp(real[first_encoded:])
+            encoded = torch.cat([mu + (0.5 * logvar).exp() * z[first_encoded:, :k], z[first_encoded:, k:]], 1)
+            z = torch.cat([z[:first_encoded], encoded])
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+        labels = data.labels[idx].to(dev) if self.aux_classes else None
+        return Batch(idx, real, data.embeddings[idx].to(dev), data.embeddings[mis].to(dev), z, labels,
+                     first_encoded, k, kl)
+
+    def gradient_penalty(self, real: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """Lazy MA-GP every `gp_every` steps, weighted by `gp_every`; its gradients join D's."""
+        if self.step % self.cfg.gp_every:
+            return torch.zeros(())
+        # On the bare module: DDP cannot reduce a double backward; reduce by hand.
+        gp = matching_aware_gp(self.D, real, emb)
+        (self.cfg.gp_weight * self.cfg.gp_every * gp).backward()
+        if self.d.world > 1:
+            average_gradients(self.D, self.d.world)
+        return gp
+
+    def start(self, data: TrainData) -> None:
+        """Before step 0 of a new run: text statistics from the training set, then an optional warm start."""
+        if self.G.config.text_norm:
+            self.G.set_text_stats(data.embeddings)
+        if self.cfg.init_from:
+            state.warm_start(Path(self.cfg.init_from), self.G, self.G_ema, self.D, self.E)
+        else:
+            self.G_ema.load_state_dict(self.G.state_dict())
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        # A warm start already has a good average: no EMA warm-up that would overwrite it with G.
+        warm = 1.0 if self.cfg.init_from else (1 + self.step) / (10 + self.step)
+        decay = min(self.cfg.ema_decay, warm)
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(p, 1 - decay)
+
+    # ---- state -----------------------------------------------------------------
+    def save_state(self, run: Path) -> None:
+        state.save_state(run / STATE_DIR, self.modules(), self.optimizers(),
+                         {"step": self.step, "elapsed_s": self.elapsed, "best_all": self.best_all,
+                          "config": asdict(self.cfg)})
+
+    def load_state(self, run: Path) -> None:
+        meta = state.read_meta(run / STATE_DIR)
+        saved = state.saved_config(meta)
+        if saved.model_config() != self.cfg.model_config():
+            raise CheckpointError(f"cannot resume: {run} was trained with {saved.model_config()}, "
+                                  f"not {self.cfg.model_config()}")
+        state.load_state(run / STATE_DIR, self.modules(), self.optimizers(), meta)
+        self.step, self.elapsed, self.best_all = meta["step"], meta["elapsed_s"], meta.get("best_all", -1.0)
+
+
+def write_metrics(run: Path, row: dict) -> None:
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+@torch.no_grad()
+def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
+    """EMA samples: a grid of fixed prompts x seeds, and the oracle on the held-out prompts."""
+    g, dev = trainer.G_ema, trainer.d.device
+    rows, emb = data.eval_rows, torch.from_numpy(data.eval_embeddings).to(dev)
+    gen = torch.Generator(device="cpu").manual_seed(1234)
+    z = torch.randn(len(rows), g.config.nz, generator=gen).to(dev)
+
+    def pixels(z_: torch.Tensor, emb_: torch.Tensor) -> np.ndarray:
+        return to_uint8(g(z_, emb_).cpu().numpy())
+
+    images = np.concatenate([pixels(z[i:i + 64], emb[i:i + 64]) for i in range(0, len(rows), 64)])
+    n_prompts, n_seeds = min(8, len(rows)), 6
+    zg = torch.randn(n_seeds, g.config.nz, generator=gen).to(dev)
+    grid = [pixels(zg, emb[i:i + 1].expand(n_seeds, -1)) for i in range(n_prompts)]
+    spread = float(np.mean([quality.pairwise_l1(block) for block in grid]))
+    (run / "samples").mkdir(exist_ok=True)
+    tile = image_grid(np.concatenate(grid), columns=n_seeds, scale=2)
+    save_png(run / "samples" / f"step{trainer.step:06d}.png", tile)
+    save_png(run / "samples" / "latest.png", tile)
+    expected = [oracle.expected_attributes(r) for r in rows]
+    if all(all(v is None for v in e.values()) for e in expected):
+        return {"eval_diversity": spread}  # captions the oracle cannot read: no attribute metrics
+    scores = oracle.score_images(images, rows)
+    return {**{f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}, "eval_diversity": spread}
+
+
+def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainData, Trainer]:
+    d = setup_distributed()
+    if cfg.batch_size % d.world:
+        raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // d.world))
+    run = Path(cfg.out)
+    if d.main:
+        run.mkdir(parents=True, exist_ok=True)
+    data = load_data(cfg, d.main)
+    trainer = Trainer(cfg, d, aux=data.labels is not None)
+    if resume:
+        trainer.load_state(run)
+    elif (run / STATE_DIR).exists():
+        raise CheckpointError(f"{run} already holds a run: pass --resume to continue it, or pick another --out")
+    else:
+        trainer.start(data)
+    if d.main:
+        _io.write_json(run / "train_config.json", asdict(cfg))
+    return d, run, data, trainer
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume with `resume`) and return the run folder; rank 0 writes everything.
+
+    Raises: DataError (bad data or options), CheckpointError (a run already in `cfg.out`
+    without `resume`, or a state that does not fit), MissingExtraError."""
+    d, run, data, trainer = _prepare(cfg, resume)
+    bar = progress(range(trainer.step, cfg.steps), total=cfg.steps - trainer.step, desc="train", disable=not d.main)
+    window_start, window_images = time.perf_counter(), 0
+    for _ in bar:
+        t0 = time.perf_counter()
+        losses = trainer.train_step(data)
+        trainer.elapsed += time.perf_counter() - t0
+        window_images += cfg.batch_size
+        rate = window_images / max(1e-9, time.perf_counter() - window_start)
+        if trainer.step % 10 == 0 and hasattr(bar, "set_postfix"):
+            bar.set_postfix(d=f"{losses['loss_d']:.2f}", g=f"{losses['loss_g']:.2f}", ips=f"{rate:.1f}")
+        if d.main and trainer.step % 50 == 0 and not sys.stderr.isatty():
+            log.info("step %d/%d %s %.1f img/s", trainer.step, cfg.steps,
+                     " ".join(f"{k} {v:.3f}" for k, v in losses.items()), rate)
+        if trainer.step % cfg.eval_every == 0 or trainer.step == cfg.steps:
+            if d.main:
+                checkpoint_and_log(trainer, data, run, losses, rate)
+            window_start, window_images = time.perf_counter(), 0
+    if d.world > 1:
+        torch.distributed.barrier()
+    return run
+
+
+def checkpoint_and_log(trainer: Trainer, data: TrainData, run: Path, losses: dict, rate: float) -> None:
+    """Evaluate the EMA generator, write checkpoint/ (and best/ when the oracle's 'all' improved),
+    the state for resuming, and one metrics.jsonl row."""
+    metrics = evaluate(trainer, data, run)
+    training = {"steps": trainer.step, "images_seen": trainer.step * trainer.cfg.batch_size,
+                "train_seconds": round(trainer.elapsed, 1), "config": asdict(trainer.cfg)}
+    if metrics.get("eval_all", -1.0) > trainer.best_all:
+        trainer.best_all = metrics["eval_all"]
+        with _io.atomic_dir(run / BEST_DIR) as tmp:
+            checkpoint.save_generator(tmp, trainer.G_ema, {**training, "eval": metrics})
+    with _io.atomic_dir(run / CHECKPOINT_DIR) as tmp:
+        checkpoint.save_generator(tmp, trainer.G_ema, {**training, "eval": metrics})
+    trainer.save_state(run)
+    row = {"step": trainer.step, "images_seen": training["images_seen"], "train_seconds": training["train_seconds"],
+           "images_per_s": round(rate, 2), **{k: round(v, 4) for k, v in losses.items()},
+           **{k: round(v, 4) for k, v in metrics.items() if v is not None}}
+    write_metrics(run, row)
+    log.info("%s", json.dumps(row))
