@@ -62,7 +62,10 @@ class CalibrationData:
 
 def calibration_batches(embeddings: np.ndarray, samples: int, nz: int, seed: int = 0,
                         batch_size: int = 8) -> CalibrationData:
-    """`samples` deterministic (z, embedding) pairs: prompts cycled, z standard normal from `seed`."""
+    """`samples` deterministic (z, embedding) pairs: embeddings float32 [P, dim] cycled in seeded
+    permutations, z float32 [samples, nz] standard normal from `seed`; read in batches of `batch_size`.
+
+    Raises: DataError (no embeddings, or fewer samples than one batch)."""
     if len(embeddings) == 0:
         raise DataError("no calibration prompts")
     if samples < batch_size:

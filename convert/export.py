@@ -1,4 +1,8 @@
-"""Stage 1: the EMA generator to ONNX, checked against torch."""
+"""Stage 1: the EMA generator to ONNX (torch.onnx TorchScript exporter), checked against torch.
+
+The exported graph has inputs `z` float32 [B, nz] and `embedding` float32 [B, cond_dim] and the
+output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimension.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,12 @@ class ExportResult:
 
 def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
                 opset: int = DEFAULT_OPSET, parity_batch: int = 4, seed: int = 0) -> ExportResult:
-    """Export (z [B, nz], embedding [B, dim]) -> image [B, 3, R, R] with a dynamic batch."""
+    """Export a checkpoint folder's generator to `out` (written atomically) and check it: the ONNX
+    checker (full_check), then ONNX Runtime vs torch on `parity_batch` random inputs.
+
+    Returns: ExportResult (path, max |ONNX Runtime - torch|, opset).
+    Raises: ConvertError (opset outside 13..23, export or checker failure, parity above
+    PARITY_TOLERANCE), CheckpointError, MissingExtraError (extra `convert`)."""
     torch = require("torch", "convert", "ONNX export")
     onnx = require("onnx", "convert", "ONNX export")
     from edge_t2i.models.checkpoint import load_generator
@@ -49,7 +58,7 @@ def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[s
         proto.producer_name = "edge-t2i"
         onnx.save(proto, str(tmp))
         err = parity(tmp, model, z, emb)
-        if err > PARITY_TOLERANCE:
+        if not err <= PARITY_TOLERANCE:  # NaN fails too
             raise ConvertError(f"exported ONNX differs from torch by {err:.2e} (> {PARITY_TOLERANCE:g})")
     return ExportResult(Path(out), err, opset)
 

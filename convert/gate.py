@@ -1,7 +1,8 @@
 """Stage 5: the quality gate. INT8 is compared with FP32, never assumed.
 
-On a fixed evaluation set (prompts x seeds not used for calibration): PSNR of the
-INT8 images against the FP32 images, and the attribute oracle's accuracy on both.
+On a fixed evaluation set (prompts x seeds not used for calibration), both models render
+the same (prompt, seed) pairs; the gate compares the PSNR of the INT8 images against the
+FP32 ones and the attribute oracle's accuracy on both (all four attributes, and each).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from edge_t2i.runtime.pipeline import render as render_backend
 
 @dataclass(frozen=True)
 class GateConfig:
+    """Thresholds of the gate; drops are fractions (0.01 = one percentage point)."""
+
     min_psnr_db: float = 30.0
     max_all_drop: float = 0.01   # "all attributes correct" may drop by at most 1 percentage point
     max_attribute_drop: float = 0.03  # and each attribute (color, shape, size, position) by at most 3
@@ -77,6 +80,11 @@ def render(model_path: str | os.PathLike[str], eval_set: EvalSet, nz: int, batch
 
 
 def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, config: GateConfig) -> GateResult:
+    """Pass/fail of INT8 against FP32 on the same (prompt, seed) pairs: uint8 [N, H, W, 3] each.
+
+    Fails when PSNR < min_psnr_db, or the drop of 'all attributes correct' exceeds max_all_drop,
+    or any attribute's drop exceeds max_attribute_drop; `reason` names every failed check.
+    Raises: DataError if there are no images."""
     s32 = oracle.score_images(images_fp32, eval_set.rows)
     s8 = oracle.score_images(images_int8, eval_set.rows)
     value = psnr(images_fp32, images_int8)

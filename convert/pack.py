@@ -25,7 +25,7 @@ from edge_t2i.convert.report import write_report
 from edge_t2i.data.prompts import normalize_prompt, read_prompts
 from edge_t2i.errors import ConvertError
 from edge_t2i.runtime.bank import PromptBank
-from edge_t2i.runtime.manifest import MANIFEST, SCHEMA_VERSION
+from edge_t2i.runtime.manifest import MANIFEST, PACK_FORMAT, SCHEMA_VERSION, is_pack
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +90,20 @@ def _encode_prompts(prompts: list[str]) -> np.ndarray:
 
 
 def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-                       options: ConvertOptions = ConvertOptions(), quiet: bool = False) -> dict:
+                       options: ConvertOptions = ConvertOptions(), quiet: bool = False, force: bool = False) -> dict:
     """Run every stage (export, bank, calibration + INT8 + gate, engine, encoder) and write the pack
     folder `out` atomically: a failure or interruption leaves any previous pack there intact.
 
     Returns: the manifest (also written as manifest.json; schema in runtime/manifest.py).
     Raises: CheckpointError (bad checkpoint), DataError (bad prompt files), ConvertError (a stage
-    failed, including an INT8 model that fails the gate with every fallback), MissingExtraError."""
+    failed, including an INT8 model that fails the gate with every fallback), MissingExtraError,
+    OutputError (`out` holds files that are not a pack, without `force`; `out` overlaps an input)."""
     from edge_t2i.models.checkpoint import read_training_info
     from edge_t2i.models.config import ModelConfig
 
     checkpoint_dir = Path(checkpoint_dir)
+    inputs = (checkpoint_dir, *(p for p in (options.prompts, options.calib_prompts, options.eval_prompts) if p))
+    _io.claim_output_dir(out, "pack", is_pack, inputs, force)
     model_cfg = ModelConfig.load(checkpoint_dir / "config.json")
     bank_prompts = read_prompts(options.prompts or calib.default_prompts("bank"))
     calib_prompts = read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
@@ -109,7 +112,7 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
     if overlap:
         raise ConvertError(f"calibration and evaluation prompts must be disjoint; both hold {sorted(overlap)[0]!r}")
     st = Stages(quiet)
-    with _io.atomic_dir(out) as tmp:
+    with _io.atomic_dir(out) as tmp, _io.scratch_tempdir(tmp / ".scratch"):
         exported = export_onnx(checkpoint_dir, tmp / FP32_FILE, opset=options.opset)
         st.done("export", f"{FP32_FILE}: ONNX Runtime vs torch max |err| {exported.max_abs_error:.2e}")
 
@@ -184,7 +187,7 @@ def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict |
         names.append(CALIB_FILE)
     files = {n: {"sha256": _io.sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in names}
     return {
-        "schema_version": SCHEMA_VERSION, "format": "edge-t2i pack",
+        "schema_version": SCHEMA_VERSION, "format": PACK_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": model_cfg.to_dict(), "io": io, "output_range": [-1.0, 1.0],
         "models": models, "engines": engines, "bank": BANK_FILE, "encoder": encoder,

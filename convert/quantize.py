@@ -9,6 +9,7 @@ INT8 (TensorRT requires zero points of 0). Default quantizer: ONNX Runtime's
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,12 +25,16 @@ from edge_t2i.errors import ConvertError, MissingExtraError, did_you_mean
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZERS = ("ort", "modelopt")
+# Our calibration methods -> `python -m modelopt.onnx.quantization --calibration_method` (its INT8 choices are
+# max and entropy; it has no percentile calibrator, so percentile with ModelOpt is refused, not approximated).
+MODELOPT_METHODS = {"minmax": "max", "entropy": "entropy"}
 # Q/DQ only around the convolutions (98% of the MACs): TensorRT fuses Q/DQ into Conv, and
 # the small text-fusion Gemms stay in float (ONNX Runtime leaves Q/DQ Gemm unfused and
 # dequantizes its weights on every run). Measured on the shipped generator, ONNX Runtime,
 # 2-core AVX2 CPU, 2 threads, batch 1 / 16: FP32 2.34 / 30.1 ms, INT8 Conv only 2.52 / 29.3 ms,
 # Conv+Gemm 2.72 / 30.0 ms (README, "INT8 on this CPU").
 OPS_TO_QUANTIZE = ("Conv",)
+CALIB_CHUNK = 16  # calibration batches whose activations the calibrator holds at once (~40 MB each here)
 QUANTIZABLE_OPS = ("Conv", "Gemm", "MatMul", "Mul", "Add", "LeakyRelu", "Resize")
 
 
@@ -53,6 +58,9 @@ class QuantConfig:
             raise ConvertError(did_you_mean(self.quantizer, QUANTIZERS, "quantizer"))
         if not 90.0 <= self.percentile <= 100.0:
             raise ConvertError(f"percentile must be in [90, 100], got {self.percentile}")
+        if self.quantizer == "modelopt" and self.method not in MODELOPT_METHODS:
+            raise ConvertError(f"--quantizer modelopt has no {self.method} calibration (ModelOpt's INT8 methods are "
+                               "max and entropy): pass --calib-method minmax or entropy")
 
 
 class _Reader:
@@ -81,16 +89,24 @@ def quantizable_nodes(onnx_path: str | os.PathLike[str], op_types: tuple[str, ..
 
 def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationData, out: str | os.PathLike[str],
                   config: QuantConfig = QuantConfig()) -> Path:
-    """Write a Q/DQ INT8 model of `fp32_onnx` calibrated on `calibration`; returns `out`."""
+    """Write an explicit-quantization INT8 model of `fp32_onnx` calibrated on `calibration`; returns `out`.
+
+    QuantizeLinear/DequantizeLinear pairs (ONNX operator spec) on the inputs of `config.op_types`:
+    weights per-channel symmetric INT8 (axis 0 of Conv weights), activations symmetric INT8 with zero
+    point 0, as TensorRT's explicit quantization requires (TensorRT developer guide, "Working with
+    Quantized Types"). Nodes in `config.exclude` stay float. The calibrator keeps the activations of at
+    most CALIB_CHUNK batches in memory at a time. The written model imports only the opset domains its
+    nodes use (ONNX Runtime 1.17 refuses an unused ai.onnx.ml import).
+    Raises: ConvertError (quantization failed), MissingExtraError (ModelOpt asked for, not installed)."""
     if config.quantizer == "modelopt":
-        return _quantize_modelopt(fp32_onnx, calibration, out)
+        return _quantize_modelopt(fp32_onnx, calibration, out, config)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.method]
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": config.percentile,
-             "CalibMovingAverage": False}
+             "CalibMovingAverage": False, "CalibMaxIntermediateOutputs": CALIB_CHUNK}
     with tempfile.TemporaryDirectory() as tmpdir:
         pre = Path(tmpdir) / "pre.onnx"
         try:
@@ -107,11 +123,44 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
                 )
             except Exception as exc:
                 raise ConvertError(f"INT8 quantization failed: {exc}") from exc
+            prune_opset_imports(tmp)
     return Path(out)
 
 
+def prune_opset_imports(path: str | os.PathLike[str]) -> None:
+    """Drop opset imports of domains no node uses (the default domain stays), in place."""
+    import onnx
+
+    model = onnx.load(str(path))
+    used = {n.domain or "" for n in model.graph.node} | {""}
+    keep = [o for o in model.opset_import if (o.domain or "") in used]
+    if len(keep) != len(model.opset_import):
+        del model.opset_import[:]
+        model.opset_import.extend(keep)
+        onnx.save(model, str(path))
+
+
+def modelopt_command(fp32_onnx: str | os.PathLike[str], calib_npz: str | os.PathLike[str],
+                     out: str | os.PathLike[str], config: QuantConfig) -> list[str]:
+    """The `python -m modelopt.onnx.quantization` command line that carries `config`: method, the operator
+    types to quantize, and the nodes kept in float (ModelOpt reads each as a regular expression matched at the
+    start of node names with re.match, so each name is escaped and anchored to select that node only).
+    Float parts stay FP32 (--high_precision_dtype fp32: newer ModelOpt converts them to FP16 by default)."""
+    if config.method not in MODELOPT_METHODS:
+        raise ConvertError(f"--quantizer modelopt has no {config.method} calibration (ModelOpt's INT8 methods are "
+                           "max and entropy): pass --calib-method minmax or entropy")
+    cmd = [sys.executable, "-m", "modelopt.onnx.quantization", "--onnx_path", str(fp32_onnx),
+           "--quantize_mode", "int8", "--calibration_method", MODELOPT_METHODS[config.method],
+           "--calibration_data_path", str(calib_npz), "--calibration_eps", "cpu",
+           "--op_types_to_quantize", *config.op_types, "--high_precision_dtype", "fp32",
+           "--output_path", str(out)]
+    if config.exclude:
+        cmd += ["--nodes_to_exclude", *(re.escape(name) + "$" for name in config.exclude)]
+    return cmd
+
+
 def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: CalibrationData,
-                       out: str | os.PathLike[str]) -> Path:
+                       out: str | os.PathLike[str], config: QuantConfig) -> Path:
     try:
         import modelopt.onnx.quantization  # noqa: F401
     except ImportError as exc:
@@ -121,12 +170,12 @@ def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: Calibrati
         calib_npz = Path(tmpdir) / "calib.npz"
         np.savez(calib_npz, z=calibration.z, embedding=calibration.embedding)
         with _io.atomic_path(out) as tmp:
-            cmd = [sys.executable, "-m", "modelopt.onnx.quantization", "--onnx_path", str(fp32_onnx),
-                   "--quantize_mode", "int8", "--calibration_data_path", str(calib_npz),
-                   "--calibration_eps", "cpu", "--output_path", str(tmp)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(modelopt_command(fp32_onnx, calib_npz, tmp, config), capture_output=True, text=True)
             if proc.returncode != 0:
-                raise ConvertError(f"ModelOpt quantization failed: {proc.stderr.strip().splitlines()[-1:]}")
+                last = (proc.stderr or "").strip().splitlines()[-1:]
+                raise ConvertError(f"ModelOpt quantization failed: {last[0] if last else f'exit {proc.returncode}'}")
+            if tmp.stat().st_size == 0:
+                raise ConvertError("ModelOpt quantization wrote no model")
     return Path(out)
 
 

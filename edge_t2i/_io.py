@@ -1,9 +1,12 @@
-"""Files: atomic writes, sha256 digests.
+"""Files: output-path guards, atomic writes, sha256 digests.
 
-Every artifact the package writes goes through here. A write lands in a temporary
-sibling and is renamed over the target (os.replace is atomic on POSIX and Windows),
-so a crash or Ctrl-C at any moment leaves either the old artifact or the new one,
-never a half-written file.
+Every artifact the package writes goes through here. Before work starts, `claim_output_dir`
+/ `claim_output_file` check that the output may be written: it is writable, it does not
+overlap an input, and a folder that exists is empty or this tool's own earlier artifact of
+the same kind (else `--force`). A write lands in a temporary sibling named with the writer's
+process id and is renamed over the target (os.replace is atomic on POSIX and Windows), so a
+crash, Ctrl-C or SIGTERM at any moment leaves either the old artifact or the new one, never a
+half-written one; temporaries of dead processes are swept by the next write.
 """
 
 from __future__ import annotations
@@ -20,7 +23,104 @@ from typing import Any
 
 import numpy as np
 
+from edge_t2i.errors import OutputError
+
 PathLike = str | os.PathLike[str]
+_TMP_SUFFIX = ".tmp"
+
+
+def _resolved(path: PathLike) -> Path:
+    """Absolute, symlinks resolved, `~` expanded: `--out .` has a name after this."""
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+
+
+def _check_writable(target: Path, what: str) -> None:
+    """The nearest existing ancestor of `target` must be a folder we may write into."""
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {what} {target}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        reason = "read-only file system" if _read_only(parent) else "permission denied"
+        raise OutputError(f"cannot write {what} {target}: {parent} is not writable ({reason})")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):
+        return False
+
+
+def _check_overlap(target: Path, inputs: tuple[PathLike, ...], what: str) -> None:
+    here = Path.cwd().resolve()
+    if target == here or target in here.parents:
+        raise OutputError(f"{what} {target} is the current folder or holds it: pick a new folder")
+    for item in inputs:
+        source = _resolved(item)
+        if target == source or target in source.parents or source in target.parents:
+            raise OutputError(f"{what} {target} overlaps the input {source}: pick a folder outside it")
+
+
+def claim_output_dir(out: PathLike, kind: str, is_ours: Any, inputs: tuple[PathLike, ...] = (),
+                     force: bool = False, what: str = "--out") -> Path:
+    """Check, before any work, that folder `out` may be replaced by a new `kind` (e.g. "pack").
+
+    Allowed: a folder that does not exist, an empty one, or one for which `is_ours(path)` is true
+    (this tool's earlier artifact of the same kind); anything else only with `force`. Never, even
+    with `force`: the current folder or one holding it, an input, a folder inside an input or
+    holding one. Returns: the resolved path.
+    Raises: OutputError (one line naming the path and the reason)."""
+    target = _resolved(out)
+    _check_overlap(target, inputs, what)
+    if target.exists():
+        if not target.is_dir():
+            raise OutputError(f"{what} {target} exists and is a file, not a {kind} folder")
+        if any(target.iterdir()) and not is_ours(target) and not force:
+            raise OutputError(f"{what} {target} exists and is not a {kind} (add --force to replace it)")
+    _check_writable(target, what)
+    return target
+
+
+def claim_output_file(out: PathLike, inputs: tuple[PathLike, ...] = (), what: str = "--out") -> Path:
+    """Check, before any work, that file `out` may be written (an existing file is replaced).
+
+    Raises: OutputError if it is a folder, an input, under a regular file, or not writable."""
+    target = _resolved(out)
+    if target.is_dir():
+        raise OutputError(f"{what} {target} is a folder: give a file name")
+    for item in inputs:
+        if _resolved(item) == target:
+            raise OutputError(f"{what} {target} is an input: pick another file name")
+    _check_writable(target, what)
+    return target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(target: Path) -> list[Path]:
+    """Remove temporaries `.{name}.{pid}.*.tmp` beside `target` whose writer process is gone.
+
+    Returns: what was removed."""
+    removed = []
+    for stale in target.parent.glob(f".{target.name}.*{_TMP_SUFFIX}"):
+        pid_text = stale.name[len(target.name) + 2:].split(".", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 @contextlib.contextmanager
@@ -28,9 +128,10 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` on success.
 
     Raises: OSError from the filesystem (the temporary file is removed)."""
-    target = Path(target)
+    target = _resolved(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    sweep_stale(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -82,10 +183,11 @@ def atomic_dir(target: PathLike) -> Iterator[Path]:
     The previous folder is moved aside and deleted only after the new one is in
     place, so an interruption leaves the previous version (or the new one) intact.
     """
-    target = Path(target)
+    target = _resolved(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    sweep_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent))
     try:
         yield tmp
         old = None
@@ -109,6 +211,21 @@ def _recover(target: Path) -> None:
     olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds:
         os.replace(olds[-1], target)
+
+
+@contextlib.contextmanager
+def scratch_tempdir(folder: Path) -> Iterator[Path]:
+    """Route `tempfile`'s scratch files (ours and libraries', e.g. ONNX Runtime's quantizer) into
+    `folder` (inside an atomic_dir temporary) for the block, so an interruption leaves none behind
+    in the system temp folder. Not thread-safe: it sets the process-wide `tempfile.tempdir`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def package_version(distribution: str) -> str | None:

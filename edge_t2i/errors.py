@@ -35,6 +35,10 @@ class InputError(EdgeT2IError):
     """Inputs to `generate` are invalid (shape, NaN, batch size, unknown prompt)."""
 
 
+class OutputError(EdgeT2IError):
+    """An output location cannot or must not be written (not ours, overlaps an input, read-only)."""
+
+
 class MissingExtraError(EdgeT2IError):
     """An optional dependency is not installed; the message names the extra."""
 

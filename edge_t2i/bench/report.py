@@ -46,7 +46,7 @@ def table(result: dict) -> str:
         mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"
         lines.append(f"{r['config']:<14}{r['batch']:>6}{r['images_per_s']:>9.1f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
                      f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{vs:>9}{r['infer_images_per_s']:>9.1f}{mb:>7}"
-                     f"{r['gmacs']:>8.2f}{r['utilization']:>7.1%}")
+                     f"{_or_dash(r['gmacs'], '.2f'):>8}{_or_dash(r['utilization'], '.1%'):>7}")
     for s in result["skipped"]:
         lines.append(f"{s['config']:<14} skipped: {s['reason']}")
     if result.get("sustained"):
@@ -54,6 +54,10 @@ def table(result: dict) -> str:
         lines.append(f"sustained {s['config']} {s['seconds']:.0f}s: {s['frames']} frames, p50 {s['p50_ms']:.2f} ms, "
                      f"p99 {s['p99_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
     return "\n".join(lines)
+
+
+def _or_dash(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def write_json(result: dict, out: str | os.PathLike[str]) -> Path:

@@ -28,7 +28,7 @@ from edge_t2i.bench.macs import onnx_macs_per_image
 from edge_t2i.bench.peaks import gemm_peak_gmacs
 from edge_t2i.bench.report import machine_info
 from edge_t2i.bench.stats import percentiles_ms
-from edge_t2i.errors import BackendError, EdgeT2IError, InputError, did_you_mean
+from edge_t2i.errors import BackendError, EdgeT2IError, InputError, MissingExtraError, did_you_mean
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
 from edge_t2i.runtime.pipeline import Choice, Pipeline, load_bank, select_backend
@@ -50,6 +50,7 @@ class Config:
     e2e: dict[int, list[float]] = field(default_factory=dict)
     infer: dict[int, list[float]] = field(default_factory=dict)
     rss_delta_mb: float = 0.0
+    batches: list[int] = field(default_factory=list)  # the requested batch sizes this backend can run
 
 
 def _rss_mb() -> float:
@@ -137,13 +138,19 @@ def _run_for(fn: Callable[[], object], seconds: float, out: list[float]) -> None
 
 
 def measure(configs: list[Config], batches: list[int], seconds: float, warmup: int,
-            show: Callable[[str], None] = log.info) -> None:
-    """Load, warm up, then interleave every (config, batch) in SLICE_S turns for `seconds` each."""
+            show: Callable[[str], None] = log.info) -> list[dict]:
+    """Load, warm up, then interleave every (config, batch) in SLICE_S turns for `seconds` each.
+
+    Returns: the (config, batch) pairs skipped because the batch is over the backend's limit."""
+    skipped = []
     for c in configs:
         before = _rss_mb()
         t0 = time.perf_counter()
         c.gen = c.make()
-        for b in batches:  # warm-up (torch.compile compiles here, not in the timed turns)
+        c.batches = [b for b in batches if b <= c.gen.max_batch]
+        skipped += [{"config": c.name, "reason": f"batch {b} is over {c.gen.backend.describe()}'s limit of "
+                     f"{c.gen.max_batch}"} for b in batches if b not in c.batches]
+        for b in c.batches:  # warm-up (torch.compile compiles here, not in the timed turns)
             prompts, feeds = _inputs(c.gen, b)
             for _ in range(warmup):
                 c.gen.generate(prompts, seeds=list(range(b)))
@@ -152,7 +159,7 @@ def measure(configs: list[Config], batches: list[int], seconds: float, warmup: i
     turns = max(1, int(round(seconds / SLICE_S)))
     for turn in range(turns):
         for c in configs:
-            for b in batches:
+            for b in c.batches:
                 prompts, feeds = _inputs(c.gen, b)  # type: ignore[arg-type]
                 seeds = list(range(turn * b, turn * b + b))
                 gen = c.gen
@@ -160,6 +167,7 @@ def measure(configs: list[Config], batches: list[int], seconds: float, warmup: i
                 _run_for(lambda g=gen, p=prompts, s=seeds: g.generate(p, seeds=s), SLICE_S * 0.7, c.e2e.setdefault(b, []))
                 _run_for(lambda g=gen, f=feeds: g.backend.infer(f), SLICE_S * 0.3, c.infer.setdefault(b, []))
         gc.collect()
+    return skipped
 
 
 def _inputs(gen: Pipeline, batch: int) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -170,10 +178,11 @@ def _inputs(gen: Pipeline, batch: int) -> tuple[list[str], dict[str, np.ndarray]
     return prompts, feeds
 
 
-def rows_from(configs: list[Config], batches: list[int], macs: int, peak: float) -> list[dict]:
+def rows_from(configs: list[Config], macs: int | None, peak: float) -> list[dict]:
+    """One row per measured (config, batch); `macs` None (no `onnx` to count them): no GMAC/s, utilization."""
     rows = []
     for c in configs:
-        for b in batches:
+        for b in c.batches:
             lat, inf = c.e2e[b], c.infer[b]
             ips = b * len(lat) / sum(lat)
             row = {"config": c.name, "backend": c.backend, "precision": c.precision, "batch": b,
@@ -181,8 +190,9 @@ def rows_from(configs: list[Config], batches: list[int], macs: int, peak: float)
                    "infer_images_per_s": round(b * len(inf) / sum(inf), 2),
                    "infer_p50_ms": round(percentiles_ms(inf)["p50_ms"], 3), "calls": len(lat),
                    "model_bytes": c.model_file.stat().st_size if c.model_file and c.model_file.exists() else None,
-                   "rss_delta_mb": round(c.rss_delta_mb, 1), "gmacs": round(macs * ips / 1e9, 2),
-                   "utilization": round(macs * ips / 1e9 / peak, 4) if peak else None}
+                   "rss_delta_mb": round(c.rss_delta_mb, 1),
+                   "gmacs": round(macs * ips / 1e9, 2) if macs else None,
+                   "utilization": round(macs * ips / 1e9 / peak, 4) if macs and peak else None}
             rows.append(row)
     for row in rows:
         ref = next((r for r in rows if r["config"] == "torch" and r["batch"] == row["batch"]), None)
@@ -219,16 +229,20 @@ def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int]
     manifest = read_manifest(pack)
     show("measuring the machine's FP32 GEMM peak ...")
     peak = gemm_peak_gmacs()
-    macs = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))
+    try:
+        macs: int | None = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))
+    except MissingExtraError as exc:
+        show(f"  no MAC count, so no GMAC/s or utilization: {exc}")
+        macs = None
     configs, skipped = build_configs(manifest, names, threads, checkpoint)
     for s in skipped:
         show(f"  skip {s['config']:<14} {s['reason']}")
     if not configs:
         raise BackendError("no requested configuration can run here")
-    measure(configs, batches, seconds, warmup, show)
+    skipped += measure(configs, batches, seconds, warmup, show)
     result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": round(peak, 2), "macs_per_image": macs,
               "seconds_per_config": seconds, "threads": threads or os.cpu_count(),
-              "rows": rows_from(configs, batches, macs, peak), "skipped": skipped, "sustained": None}
+              "rows": rows_from(configs, macs, peak), "skipped": skipped, "sustained": None}
     if sustained_s > 0:
         ours = next((c for c in configs if c.name == "ort-int8"), configs[0])
         result["sustained"] = sustained(ours.gen, sustained_s)  # type: ignore[arg-type]

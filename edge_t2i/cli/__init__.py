@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from edge_t2i.cli import bench, convert, data, eval, runtime, train
-from edge_t2i.cli.common import EXIT_USER_ERROR, parse_seeds
+from edge_t2i.cli.common import EXIT_USER_ERROR, Parser, describe_os_error, parse_seeds
 from edge_t2i.errors import EdgeT2IError
 
 STAGES = (data, eval, train, convert, runtime, bench)  # in pipeline order: their commands, in --help order
@@ -20,7 +23,7 @@ __all__ = ["build_parser", "main", "parse_seeds"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edge-t2i",
         description="Text-to-image GANs for real-time programs: data -> train -> convert -> pack -> runtime.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -55,20 +58,51 @@ def configure_logging(verbose: bool) -> None:
     logger.propagate = False
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd, `timeout`) or SIGHUP, unwound like Ctrl-C: temporaries are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise Terminated in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    signals = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 2 user or filesystem error, 128+N on signal N)."""
     parser = build_parser()
     a = parser.parse_args(argv)
     configure_logging(a.verbose)
     try:
-        a.func(a)
-    except EdgeT2IError as exc:
+        with termination_as_interrupt():
+            a.func(a)
+    except (EdgeT2IError, OSError) as exc:
         if a.debug:
             raise
-        print(f"edge-t2i: error: {exc}", file=sys.stderr)
+        message = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"edge-t2i: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("edge-t2i: interrupted (earlier artifacts are intact)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"edge-t2i: {signal.Signals(signum).name}: stopped (earlier artifacts are intact)", file=sys.stderr)
+        return 128 + int(signum)
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from edge_t2i.bench.runner import CONFIGS
-from edge_t2i.errors import InputError
+from edge_t2i.cli.common import float_in, int_in, threads_arg
+from edge_t2i.errors import InputError, require
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,11 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pack")
     p.add_argument("--backends", default="all", help=f"comma list of {', '.join(CONFIGS)} or 'all' (default)")
     p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
-    p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per configuration (default 2)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per batch size after loading (default 3)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores; the ort-fp32 peer keeps ONNX Runtime defaults)")
+    p.add_argument("--seconds", type=float_in(0.01, 3600), default=2.0,
+                   help="timed seconds per configuration (default 2)")
+    p.add_argument("--warmup", type=int_in(0, 1000), default=3,
+                   help="untimed calls per batch size after loading (default 3)")
+    p.add_argument("--threads", type=threads_arg(), default=0,
+                   help="CPU threads (0: all cores; the ort-fp32 peer keeps ONNX Runtime defaults)")
     p.add_argument("--checkpoint", help="checkpoint for the torch peers (default: the pack's source checkpoint)")
-    p.add_argument("--sustained", type=float, default=0.0, metavar="S",
+    p.add_argument("--sustained", type=float_in(0, 86400), default=0.0, metavar="S",
                    help="also run ours at batch 1 for S seconds and plot frame time over time")
     p.add_argument("--json", help="write the results as JSON (schema in edge_t2i/bench/runner.py)")
     p.add_argument("--plot", help="write a PNG: throughput bars and frame-time distributions")
@@ -38,6 +42,13 @@ def cmd_bench(a: argparse.Namespace) -> None:
         batches = [int(b) for b in a.batch.split(",")]
     except ValueError:
         raise InputError(f"--batch takes comma-separated integers, got {a.batch!r}") from None
+    from edge_t2i import _io
+
+    for path, what in ((a.json, "--json"), (a.plot, "--plot")):  # before minutes of measuring, not after
+        if path:
+            _io.claim_output_file(path, inputs=(a.pack,), what=what)
+    if a.plot:
+        require("matplotlib", "bench", "The benchmark plot (--plot)")
     result = run_bench(a.pack, names, batches, a.seconds, a.warmup, a.threads, a.checkpoint, a.sustained)
     print(table(result))
     if a.json:

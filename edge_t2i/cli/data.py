@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 
+from edge_t2i.cli.common import int_in
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="make or inspect datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("shapes", help="render the captioned shapes dataset as an imagefolder")
-    p.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    p.add_argument("--count", type=int, default=1000, help="number of images (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True,
+                   help="output folder: new, empty, or a dataset this tool wrote (replaced atomically)")
+    p.add_argument("--force", action="store_true", help="replace --out even if this tool did not write it")
+    p.add_argument("--count", type=int_in(1, 10_000_000), default=1000, help="number of images (default 1000)")
+    p.add_argument("--seed", type=int_in(0, 2**62), default=0)
     p.add_argument("--split", default="train", choices=("train", "val", "test"),
                    help="train never holds the held-out (shape, color) pairs")
-    p.add_argument("--resolution", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--resolution", type=int_in(16, 1024), default=64, help="image side in pixels (default 64)")
     p.add_argument("--novel-captions", action="store_true",
                    help="phrase captions with synonyms and templates never used in training")
     p.set_defaults(func=cmd_shapes)
     p = data.add_parser("preview", help="save a grid of the first images of an imagefolder")
     p.add_argument("dir")
-    p.add_argument("--out", default="preview.png")
-    p.add_argument("--count", type=int, default=32)
+    p.add_argument("--out", default="preview.png", help="PNG to write (default preview.png)")
+    p.add_argument("--count", type=int_in(1, 1024), default=32, help="images in the grid (default 32)")
     p.set_defaults(func=cmd_preview)
 
 
@@ -29,7 +33,7 @@ def cmd_shapes(a: argparse.Namespace) -> None:
     from edge_t2i.data.imagefolder import save_preview
 
     out = make_shapes_dataset(a.out, a.count, seed=a.seed, split=a.split, resolution=a.resolution,
-                              novel_captions=a.novel_captions)
+                              novel_captions=a.novel_captions, force=a.force)
     folder = read_imagefolder(out)
     preview = save_preview(folder, out / "preview.png")
     print(f"wrote {len(folder)} images ({a.split}, {a.resolution} px) to {out}; preview: {preview}")
@@ -38,7 +42,9 @@ def cmd_shapes(a: argparse.Namespace) -> None:
 
 
 def cmd_preview(a: argparse.Namespace) -> None:
+    from edge_t2i import _io
     from edge_t2i.data import read_imagefolder
     from edge_t2i.data.imagefolder import save_preview
 
+    _io.claim_output_file(a.out, what="--out")
     print(save_preview(read_imagefolder(a.dir), a.out, a.count))

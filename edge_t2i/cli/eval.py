@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from edge_t2i.cli.common import add_prompt_args, prompts_and_seeds, write_images
+from edge_t2i.cli.common import add_prompt_args, claim_image_output, int_in, prompts_and_seeds, write_images
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score an imagefolder with the attribute oracle")
     p.add_argument("dir", help="imagefolder; expected attributes from `objects` or parsed from `text`")
     p.add_argument("--json", action="store_true", help="print JSON: color, shape, size, position, all, count")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    p.add_argument("--limit", type=int_in(1, 10**9), default=None, help="score only the first N images")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("quality", help="oracle figures of a checkpoint: seen pairs, held-out pairs, novel phrasing")
     p.add_argument("checkpoint")
-    p.add_argument("--count", type=int, default=1000, help="captions of seen pairs (default 1000)")
+    p.add_argument("--count", type=int_in(1, 100_000), default=1000, help="captions of seen pairs (default 1000)")
     p.add_argument("--json", help="also write the figures as JSON")
     p.set_defaults(func=cmd_quality)
 
@@ -38,6 +38,8 @@ def cmd_quality(a: argparse.Namespace) -> None:
     from edge_t2i import _io
     from edge_t2i.eval.quality import evaluate_generator
 
+    if a.json:
+        _io.claim_output_file(a.json, inputs=(a.checkpoint,), what="--json")
     r = evaluate_generator(a.checkpoint, a.count)
     for name in ("seen", "heldout_pairs", "novel_phrasing"):
         s = r[name]
@@ -53,7 +55,9 @@ def cmd_sample(a: argparse.Namespace) -> None:
     from edge_t2i.eval.quality import reference_images
     from edge_t2i.models.checkpoint import load_generator
 
-    load_generator(a.checkpoint)  # fail fast on a bad checkpoint, before encoding prompts
     prompts, seeds, as_folder = prompts_and_seeds(a)
+    claim_image_output(a, as_folder, inputs=(a.checkpoint,))
+    load_generator(a.checkpoint)  # fail fast on a bad checkpoint, before encoding prompts
     images = reference_images(a.checkpoint, prompts, seeds)
-    print(f"wrote {len(images)} image(s) to {write_images(a.out, images, prompts, seeds, as_folder)}")
+    out = write_images(a, images, prompts, seeds, as_folder, inputs=(a.checkpoint,))
+    print(f"wrote {len(images)} image(s) to {out}")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_t2i.cli.common import add_prompt_args, prompts_and_seeds, write_images
+from edge_t2i.cli.common import add_prompt_args, claim_image_output, prompts_and_seeds, threads_arg, write_images
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="int8", help="int8 | fp16 | fp32 (default int8)")
     p.add_argument("--unknown", default=None, choices=("error", "nearest", "encode"),
                    help="prompts not in the bank (default: encode if the pack has an encoder, else error)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for ONNX Runtime (0: all cores)")
+    p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads for ONNX Runtime (0: all cores)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("info", help="what a pack holds and which backends can run it here")
@@ -32,12 +32,13 @@ def cmd_generate(a: argparse.Namespace) -> None:
     from edge_t2i.runtime import load
 
     prompts, seeds, as_folder = prompts_and_seeds(a)
+    claim_image_output(a, as_folder, inputs=(a.pack,))
     with load(a.pack, backend=a.backend, precision=a.precision, threads=a.threads) as gen:
         emb = gen.embeddings_for(prompts, a.unknown)
-        batch = 64
+        batch = min(64, gen.max_batch)  # what the backend can run (a TensorRT profile may end lower)
         images = np.concatenate([gen.generate(emb[i:i + batch], seeds=seeds[i:i + batch])
                                  for i in range(0, len(prompts), batch)])
-        out = write_images(a.out, images, prompts, seeds, as_folder)
+        out = write_images(a, images, prompts, seeds, as_folder, inputs=(a.pack,))
         print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
               f"({gen.choice.reason})")
 

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    from edge_t2i.errors import require
+
+    require("torch", "train", "Training")
     from edge_t2i.train import TrainConfig, train
 
     cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})

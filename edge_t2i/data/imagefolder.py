@@ -24,6 +24,18 @@ from edge_t2i.progress import progress
 
 METADATA = "metadata.jsonl"
 INFO = "dataset_info.json"
+GENERATOR_PREFIX = "edge-t2i"  # dataset_info.json "generator" of every imagefolder this tool writes
+MAX_RESOLUTION = 1024
+MAX_COUNT = 10_000_000
+
+
+def is_our_imagefolder(path: Path) -> bool:
+    """Whether `path` is an imagefolder this tool wrote (its dataset_info.json says so)."""
+    try:
+        info = json.loads((path / INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and str(info.get("generator", "")).startswith(GENERATOR_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -97,12 +109,18 @@ def write_records(root: Path, rows: list[dict]) -> None:
 
 def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, split: str = "train",
                         resolution: int = 64, novel_captions: bool = False, workers: int | None = None,
-                        show_progress: bool = True) -> Path:
-    """Render `count` shapes samples into the imagefolder `out` (written atomically)."""
-    if count < 1:
-        raise DataError(f"count must be at least 1, got {count}")
+                        show_progress: bool = True, force: bool = False) -> Path:
+    """Render `count` shapes samples into the imagefolder `out` (written atomically).
+
+    `out` may be new, empty or an imagefolder this tool wrote; anything else only with `force`.
+    Raises: DataError (bad count, split or resolution), OutputError (see `_io.claim_output_dir`)."""
+    if not 1 <= count <= MAX_COUNT:
+        raise DataError(f"count must be in 1..{MAX_COUNT}, got {count}")
+    if not 16 <= resolution <= MAX_RESOLUTION:
+        raise DataError(f"resolution must be in 16..{MAX_RESOLUTION} pixels, got {resolution}")
     if split not in shapes.SPLITS:
         raise DataError(f"unknown split '{split}'; valid: {', '.join(shapes.SPLITS)}")
+    _io.claim_output_dir(out, "dataset this tool wrote", is_our_imagefolder, force=force)
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = 250
     with _io.atomic_dir(out) as tmp:
@@ -119,7 +137,7 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
                 rows.extend(shapes._render_chunk(job))
         write_records(tmp, rows)
         _io.write_json(tmp / INFO, {
-            "generator": "edge-t2i shapes", "version": 1, "count": count, "seed": seed, "split": split,
+            "generator": f"{GENERATOR_PREFIX} shapes", "version": 1, "count": count, "seed": seed, "split": split,
             "resolution": resolution, "novel_captions": novel_captions,
             "heldout_pairs": [list(p) for p in vocab.HELDOUT_PAIRS],
             "vocabulary": {"shape": vocab.SHAPES, "color": vocab.COLORS, "size": vocab.SIZES,
@@ -129,9 +147,12 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
 
 
 def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: list[str],
-                      seeds: list[int]) -> Path:
-    """Generated images as an imagefolder: one PNG per prompt plus metadata.jsonl (file_name, text,
-    seed), written atomically, so `edge-t2i eval` can score it."""
+                      seeds: list[int], force: bool = False, inputs: tuple = ()) -> Path:
+    """Generated uint8 [N, H, W, 3] images as an imagefolder: one PNG per prompt plus metadata.jsonl
+    (file_name, text, seed) and dataset_info.json, written atomically, so `edge-t2i eval` can score it.
+
+    Raises: OutputError if `out` holds files this tool did not write (without `force`)."""
+    _io.claim_output_dir(out, "folder of generated images", is_our_imagefolder, inputs, force)
     with _io.atomic_dir(out) as tmp:
         rows = []
         for i, (img, text, seed) in enumerate(zip(images, prompts, seeds, strict=True)):
@@ -139,6 +160,7 @@ def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: 
             save_png(tmp / name, img)
             rows.append({"file_name": name, "text": text, "seed": seed})
         write_records(tmp, rows)
+        _io.write_json(tmp / INFO, {"generator": f"{GENERATOR_PREFIX} generate", "count": len(rows)})
     return Path(out)
 
 

@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from edge_t2i.errors import DataError, InputError
 
 MAX_PROMPT_CHARS = 1000
+# zero width space / non-joiner / joiner, word joiner, byte-order mark (zero width no-break space)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def normalize_prompt(text: str) -> str:
-    """The comparison key of a prompt: lower case, runs of whitespace collapsed to one space, trimmed.
+    """The comparison key of a prompt: Unicode NFKC (so decomposed "café" equals composed, full-width
+    letters equal ASCII), zero-width characters and byte-order marks removed, case folded
+    (`str.casefold`: "GROSS" equals "groß"), runs of whitespace collapsed to one space, trimmed.
 
     Raises: InputError if `text` is not a str."""
     if not isinstance(text, str):
         raise InputError(f"a prompt must be a string, got {type(text).__name__}")
-    return re.sub(r"\s+", " ", text).strip().lower()
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return re.sub(r"\s+", " ", text.casefold()).strip()
 
 
 def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -> list[str]:
-    """Prompts of a UTF-8 text file, one a line (blank lines and '#' comments skipped), stripped.
+    """Prompts of a UTF-8 text file (a byte-order mark and CRLF line ends accepted), one a line
+    (blank lines and '#' comments skipped), stripped of surrounding whitespace and invisible characters.
 
     Raises: DataError if the file is missing, not UTF-8, empty, holds a prompt over
     MAX_PROMPT_CHARS characters, or (unless `allow_duplicates`) repeats a prompt
@@ -35,10 +42,13 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
     if not path.is_file():
         raise DataError(f"prompt file {path} not found")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"prompt file {path} is not UTF-8 text (byte {exc.start})") from exc
-    prompts = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    except OSError as exc:
+        raise DataError(f"prompt file {path} is unreadable ({exc.strerror})") from exc
+    lines = (_INVISIBLE.sub("", line).strip() for line in text.splitlines())
+    prompts = [line for line in lines if line and not line.startswith("#")]
     if not prompts:
         raise DataError(f"prompt file {path} holds no prompts")
     too_long = [i for i, p in enumerate(prompts) if len(p) > MAX_PROMPT_CHARS]

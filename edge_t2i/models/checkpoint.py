@@ -62,7 +62,12 @@ def save_generator(folder: str | os.PathLike[str], generator, training: dict | N
 
 
 def load_generator(folder: str | os.PathLike[str]):  # noqa: ANN201 - returns networks.NetG
-    """Rebuild the generator of a checkpoint folder, checking architecture and shapes."""
+    """Rebuild the generator (NetG, eval mode) of a checkpoint folder: config.json + generator.safetensors
+    (or a legacy .pt/.pth read with weights_only=True).
+
+    Raises: CheckpointError (missing or corrupt files, another architecture, a shape that does not
+    fit config.json, NaN/inf weights), MissingExtraError (extra `train`)."""
+    require("torch", "train", "Loading a checkpoint")
     from edge_t2i.models.networks import NetG
 
     folder = Path(folder)
@@ -87,8 +92,19 @@ def load_generator(folder: str | os.PathLike[str]):  # noqa: ANN201 - returns ne
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointError(f"{folder}: '{name}' has shape {tuple(tensor.shape)}, "
                                   f"config.json implies {tuple(expected[name].shape)}")
+    check_finite(state, folder)
     model.load_state_dict(state)
     return model.eval()
+
+
+def check_finite(state: dict, where: object) -> None:
+    """Raise CheckpointError naming the first floating-point tensor with NaN or inf values
+    (what a diverged run saves): such weights would produce garbage images, not an error."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            count = int((~tensor.isfinite()).sum())
+            raise CheckpointError(f"{where}: tensor '{name}' holds {count} NaN/inf value(s): the run diverged; "
+                                  "use an earlier checkpoint")
 
 
 def read_training_info(folder: str | os.PathLike[str]) -> dict:

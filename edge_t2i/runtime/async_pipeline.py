@@ -32,6 +32,7 @@ class Handle:
     _event: threading.Event = field(default_factory=threading.Event, repr=False)
     _image: np.ndarray | None = field(default=None, repr=False)
     _error: BaseException | None = field(default=None, repr=False)
+    _why_dropped: str = field(default="", repr=False)
 
     def done(self) -> bool:
         return self._event.is_set()
@@ -42,8 +43,13 @@ class Handle:
         if self._error is not None:
             raise self._error
         if self._image is None:
-            raise InputError("request was dropped: a newer one replaced it (latest_wins)")
+            raise InputError(f"request was dropped: {self._why_dropped or 'a newer one replaced it (latest_wins)'}")
         return self._image
+
+    def _drop(self, why: str) -> None:
+        self.dropped = True
+        self._why_dropped = why
+        self._event.set()
 
     @property
     def latency_s(self) -> float | None:
@@ -83,9 +89,8 @@ class AsyncPipeline:
             if self._closed:
                 raise InputError("AsyncPipeline is closed")
             while self._queue and (self.latest_wins or len(self._queue) >= self.max_queue):
-                stale = self._queue.popleft()
-                stale.dropped = True
-                stale._event.set()
+                self._queue.popleft()._drop("a newer one replaced it (latest_wins)"
+                                            if self.latest_wins else "the queue was full")
                 self.dropped += 1
             self._queue.append(handle)
             self._cv.notify()
@@ -119,8 +124,14 @@ class AsyncPipeline:
             handle._event.set()
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop: queued requests are dropped at once (their `result()` raises InputError instead of
+        waiting forever), the one being generated finishes, and the worker ends (waited for up to
+        `timeout` seconds). Further `submit()` calls raise InputError. Safe to call twice."""
         with self._cv:
             self._closed = True
+            while self._queue:
+                self._queue.popleft()._drop("the AsyncPipeline was closed before it ran")
+                self.dropped += 1
             self._cv.notify_all()
         self._worker.join(timeout)
 

@@ -58,7 +58,11 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 
 class PromptBank:
-    """Texts and their L2-normalised embeddings; read-only, so safe to share across threads."""
+    """Prompts and their sentence embeddings (float32 [N, dim], L2-normalised by the encoder), looked up
+    by `normalize_prompt`. Read-only after construction, so safe to share across threads.
+
+    `encoder` (optional): an object with `encode(list[str]) -> float32 [n, dim]` for prompts not in
+    the bank (the pack's ONNX MiniLM). Raises PackError if texts and embeddings disagree or hold NaN."""
 
     def __init__(self, texts: list[str], embeddings: np.ndarray, encoder_name: str,
                  encoder: TextEncoder | None = None):
@@ -86,6 +90,7 @@ class PromptBank:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: TextEncoder | None = None) -> PromptBank:
+        """Read a bank .npz (never with pickle). Raises PackError if it is missing or malformed."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -109,11 +114,14 @@ class PromptBank:
 
     # ---- lookups -----------------------------------------------------------------
     def exact(self, prompt: str) -> np.ndarray | None:
+        """float32 [dim] of a prompt in the bank (compared by `normalize_prompt`), or None."""
         i = self._index.get(normalize_prompt(prompt))
         return None if i is None else self.embeddings[i]
 
     def nearest(self, query: str | np.ndarray) -> Match:
-        """The closest bank entry to a prompt (by the encoder) or to an embedding."""
+        """The bank entry closest (cosine) to a prompt (encoded by the pack's encoder) or to an embedding [dim].
+
+        Raises: InputError (a prompt not in the bank without an encoder; an embedding of the wrong size)."""
         if isinstance(query, str):
             if query in self:
                 i = self._index[normalize_prompt(query)]
@@ -128,9 +136,9 @@ class PromptBank:
         return Match(self.texts[i], float(sims[i]), False, i)
 
     def lookup(self, prompt: str, policy: UnknownPolicy = "error") -> np.ndarray:
-        """Embedding of a prompt. Prompts not in the bank follow `policy`:
-        error: raise; nearest: the closest bank entry (by the encoder if the pack has one,
-        else by word overlap); encode: run the pack's text encoder."""
+        """float32 [dim] embedding of a prompt. Prompts not in the bank follow `policy`:
+        error: raise InputError; nearest: the closest bank entry (by the encoder if the pack has one,
+        else by word overlap, Jaccard); encode: run the pack's text encoder (InputError without one)."""
         check_policy(policy)
         found = self.exact(prompt)
         if found is not None:
@@ -142,10 +150,13 @@ class PromptBank:
                 return self.embeddings[self.nearest(prompt).index]
             return self.embeddings[self._nearest_by_words(prompt)]
         raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){self.nearest_text_hint(prompt)}; "
-                         "use the 'nearest' or 'encode' policy, or add it at conversion (--prompts)")
+                         "pass unknown='nearest' or 'encode' (CLI: --unknown nearest|encode), "
+                         "or add it at conversion (--prompts)")
 
     def blend(self, a: str | np.ndarray, b: str | np.ndarray, t: float, policy: UnknownPolicy = "error") -> np.ndarray:
-        """Spherical interpolation from prompt/embedding `a` (t=0) to `b` (t=1)."""
+        """Spherical interpolation (slerp) from prompt/embedding `a` (t=0) to `b` (t=1): float32 [dim], unit length.
+
+        Raises: InputError (t outside [0, 1], or a prompt `lookup` refuses under `policy`)."""
         if not 0.0 <= float(t) <= 1.0:
             raise InputError(f"blend t must be in [0, 1], got {t}")
         ea = self.lookup(a, policy) if isinstance(a, str) else np.asarray(a, np.float32)
@@ -155,8 +166,8 @@ class PromptBank:
     # ---- helpers -----------------------------------------------------------------
     def _encode_one(self, prompt: str) -> np.ndarray:
         if self.encoder is None:
-            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder "
-                             "(convert with --with-encoder, or use the 'nearest' policy)")
+            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder: "
+                             "convert with --with-encoder, or pass an embedding instead of a prompt")
         vec = self.encoder.encode([prompt])[0]
         if vec.shape != (self.dim,):
             raise PackError(f"the pack's encoder gives {vec.shape[0]}-d vectors, the bank holds {self.dim}-d")

@@ -8,6 +8,7 @@ exactly as sentence-transformers does.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -49,3 +50,23 @@ class OnnxTextEncoder:
         m = mask[..., None].astype(np.float32)
         pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class LazyTextEncoder:
+    """An OnnxTextEncoder made on the first `encode` call: a pack with an encoder loads, and serves the
+    prompts in its bank, without `tokenizers` installed. Thread-safe.
+
+    Raises (from `encode`): MissingExtraError without `tokenizers` (extra `encoder`), PackError."""
+
+    name = OnnxTextEncoder.name
+
+    def __init__(self, model_path: str | os.PathLike[str], tokenizer_path: str | os.PathLike[str], threads: int = 1):
+        self._args = (model_path, tokenizer_path, threads)
+        self._encoder: OnnxTextEncoder | None = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = OnnxTextEncoder(*self._args)
+        return self._encoder.encode(texts)

@@ -9,9 +9,22 @@ from edge_t2i.errors import BackendError, MissingExtraError
 from edge_t2i.runtime.manifest import read_manifest
 
 
+def _loads_here(path: os.PathLike[str], intact: bool) -> dict:
+    """What a real ONNX Runtime load of the model says here (not only that the file is intact)."""
+    if not intact:
+        return {"runs": False, "why": f"{os.path.basename(path)} is missing or fails its sha256"}
+    from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    try:
+        OnnxRuntimeBackend(path, threads=1).close()
+    except BackendError as exc:
+        return {"runs": False, "why": str(exc)}
+    return {"runs": True, "why": f"{os.path.basename(path)} loads in ONNX Runtime"}
+
+
 def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
     m = read_manifest(pack_dir)
-    files = {}
+    files: dict[str, dict] = {}
     for name, digest in m.files.items():
         path = m.path(name)
         exists = path.is_file()
@@ -36,7 +49,7 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         cuda = "CUDAExecutionProvider" in providers
         rows.append({"backend": "onnxruntime-cuda", "precision": prec, "runs": cuda,
                      "why": name if cuda else "ONNX Runtime has no CUDA provider here"})
-        rows.append({"backend": "onnxruntime", "precision": prec, "runs": files[name]["ok"], "why": name})
+        rows.append({"backend": "onnxruntime", "precision": prec, **_loads_here(m.path(name), files[name]["ok"])})
     bank = 0
     if m.bank and files[m.bank]["ok"]:
         from edge_t2i.runtime.bank import PromptBank

@@ -170,6 +170,20 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     )
 
 
+PACK_FORMAT = "edge-t2i pack"
+
+
+def is_pack(path: Path) -> bool:
+    """Whether folder `path` holds a pack this tool wrote (a manifest.json of its format)."""
+    try:
+        if (path / MANIFEST).stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        raw = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and raw.get("format") == PACK_FORMAT
+
+
 def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
     root = Path(pack_dir)
     if not root.is_dir():

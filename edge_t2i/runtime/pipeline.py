@@ -94,6 +94,11 @@ class Pipeline:
     def nz(self) -> int:
         return self.manifest.nz
 
+    @property
+    def max_batch(self) -> int:
+        """The largest batch one `generate` call takes here (a TensorRT profile may end below MAX_BATCH)."""
+        return self.backend.max_batch or MAX_BATCH
+
     def embeddings_for(self, prompts: Sequence[str], unknown: UnknownPolicy | None = None) -> np.ndarray:
         """float32 [len(prompts), dim] bank embeddings; prompts not in the bank follow `unknown`
         (default: "encode" if the pack has a text encoder, else "error"; see `PromptBank.lookup`).
@@ -145,9 +150,13 @@ class Pipeline:
     def _embeddings(self, x: str | Sequence[str] | np.ndarray, unknown: UnknownPolicy | None) -> np.ndarray:
         if isinstance(x, str):
             x = [x]
-        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim in (1, 2):
             emb = x[None, :] if x.ndim == 1 else x
             return self._check(emb, "embedding", (emb.shape[0], self.manifest.embedding_dim))
+        if not isinstance(x, (list, tuple)):
+            raise InputError(f"pass a prompt, a list of prompts, or float embeddings [B, "
+                             f"{self.manifest.embedding_dim}]; got {type(x).__name__}"
+                             f"{f' of shape {list(x.shape)}' if isinstance(x, np.ndarray) else ''}")
         items = list(x)
         if not items:
             raise InputError("nothing to generate: batch size 0")
@@ -160,7 +169,7 @@ class Pipeline:
             raise InputError(f"{name} must have shape [{shape[0]}, {shape[1]}], got {list(arr.shape)}")
         if arr.shape[0] == 0:
             raise InputError("nothing to generate: batch size 0")
-        limit = self.backend.max_batch or MAX_BATCH
+        limit = self.max_batch
         if arr.shape[0] > limit:
             raise InputError(f"batch {arr.shape[0]} exceeds the limit of {limit} for {self.backend.describe()}")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
@@ -170,9 +179,14 @@ class Pipeline:
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         if self._lock is None:
-            return self.backend.infer(feeds)["image"]
-        with self._lock:
-            return self.backend.infer(feeds)["image"]
+            out = self.backend.infer(feeds)["image"]
+        else:
+            with self._lock:
+                out = self.backend.infer(feeds)["image"]
+        if not np.isfinite(out).all():  # garbage pixels are not an image: say so
+            raise BackendError(f"{self.backend.describe()} produced NaN/inf pixels: the pack's weights are broken; "
+                               "re-convert from a healthy checkpoint")
+        return out
 
     def warm_up(self, batches: Sequence[int] = (1,)) -> float:
         """Run each batch size once so the first frame is not the slow one; returns seconds."""
@@ -197,16 +211,17 @@ class Pipeline:
 
 
 def load_bank(manifest: Manifest) -> PromptBank | None:
-    """The pack's prompt bank (with its ONNX text encoder if the pack has one), or None.
+    """The pack's prompt bank (with its ONNX text encoder if the pack has one, loaded when a prompt
+    first needs it, so prompts in the bank work without the `encoder` extra), or None.
 
-    Raises: PackError (missing or altered file), MissingExtraError (encoder without `tokenizers`)."""
+    Raises: PackError (missing or altered file)."""
     if manifest.bank is None:
         return None
     encoder = None
     if manifest.encoder is not None:
-        from edge_t2i.runtime.encoder import OnnxTextEncoder
+        from edge_t2i.runtime.encoder import LazyTextEncoder
 
-        encoder = OnnxTextEncoder(verify_file(manifest, manifest.encoder["model"]),
+        encoder = LazyTextEncoder(verify_file(manifest, manifest.encoder["model"]),
                                   verify_file(manifest, manifest.encoder["tokenizer"]))
     return PromptBank.load(verify_file(manifest, manifest.bank), encoder)
 

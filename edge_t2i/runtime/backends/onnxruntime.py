@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_t2i.errors import BackendError
-from edge_t2i.runtime.backends import Backend, register
+from edge_t2i.runtime.backends.base import Backend, register
 
 log = logging.getLogger("edge_t2i.runtime")
 

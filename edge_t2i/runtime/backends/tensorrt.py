@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_t2i.errors import BackendError, MissingExtraError
-from edge_t2i.runtime.backends import Backend, register
+from edge_t2i.runtime.backends.base import Backend, register
 from edge_t2i.runtime.manifest import EngineEntry
 
 log = logging.getLogger("edge_t2i.runtime")
@@ -109,6 +109,7 @@ class _Buffers:
         self.batch = batch
         self.host: dict[str, np.ndarray] = {}
         self.device: dict[str, int] = {}
+        self.graph: Any = None       # the captured cudaGraph_t, destroyed with its instance in free()
         self.graph_exec: Any = None
         for name, shape in shapes.items():
             nbytes = int(np.prod(shape)) * 4
@@ -118,12 +119,18 @@ class _Buffers:
             self.device[name] = check(cudart.cudaMalloc(nbytes))
 
     def free(self) -> None:
+        if self.graph_exec is not None:
+            self.cudart.cudaGraphExecDestroy(self.graph_exec)
+            self.graph_exec = None
+        if self.graph is not None:
+            self.cudart.cudaGraphDestroy(self.graph)
+            self.graph = None
         for ptr in self.device.values():
             self.cudart.cudaFree(ptr)
         for arr in self.host.values():
             self.cudart.cudaFreeHost(arr.ctypes.data)
-        if self.graph_exec is not None:
-            self.cudart.cudaGraphExecDestroy(self.graph_exec)
+        self.device.clear()
+        self.host.clear()
 
 
 @register("tensorrt")
@@ -152,14 +159,17 @@ class TensorRTBackend(Backend):
             raise BackendError(f"TensorRT {trt.__version__} cannot deserialize {engine_path} "
                                "(built by another TensorRT version or for another GPU?)")
         self.engine: trt_types.ICudaEngine = engine
-        self.context: trt_types.IExecutionContext = self.engine.create_execution_context()
-        self.stream = check(self.cudart.cudaStreamCreate())
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         if sorted(self.inputs) != sorted(self.input_dims) or (output_shape and self.outputs != ["image"]):
             raise BackendError(f"engine {engine_path} has inputs {self.inputs} and outputs {self.outputs}, "
                                f"the manifest declares {sorted(self.input_dims)} -> ['image']")
+        context: trt_types.IExecutionContext | None = self.engine.create_execution_context()
+        if context is None:
+            raise BackendError(f"TensorRT cannot create an execution context for {engine_path} (out of GPU memory?)")
+        self.context: trt_types.IExecutionContext = context
+        self.stream = check(self.cudart.cudaStreamCreate())  # last: nothing after it can fail and leak it
         self._buffers: dict[int, _Buffers] = {}
         self._bound: int | None = None  # batch size whose buffers the context points at
 
@@ -174,7 +184,7 @@ class TensorRTBackend(Backend):
         self._enqueue(buf)  # warm-up enqueue before capture
         check(self.cudart.cudaStreamSynchronize(self.stream))
         if self.use_cuda_graph:
-            buf.graph_exec = self._capture(buf)
+            buf.graph, buf.graph_exec = self._capture(buf)
         self._buffers[batch] = buf
         return buf
 
@@ -196,12 +206,17 @@ class TensorRTBackend(Backend):
         check(self.cudart.cudaMemcpyAsync(buf.host["image"].ctypes.data, buf.device["image"], buf.host["image"].nbytes,
                                           kind.cudaMemcpyDeviceToHost, self.stream))
 
-    def _capture(self, buf: _Buffers) -> Any:
+    def _capture(self, buf: _Buffers) -> tuple[Any, Any]:
+        """Record one enqueue of `buf` (its shapes and addresses) as a CUDA graph: (graph, instance)."""
         mode = self.cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
         check(self.cudart.cudaStreamBeginCapture(self.stream, mode))
         self._enqueue(buf)
         graph = check(self.cudart.cudaStreamEndCapture(self.stream))
-        return check(self.cudart.cudaGraphInstantiate(graph, 0))
+        try:
+            return graph, check(self.cudart.cudaGraphInstantiate(graph, 0))
+        except BackendError:
+            self.cudart.cudaGraphDestroy(graph)
+            raise
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = int(next(iter(feeds.values())).shape[0])

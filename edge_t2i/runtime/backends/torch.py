@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from edge_t2i.errors import require
-from edge_t2i.runtime.backends import Backend, register
+from edge_t2i.runtime.backends.base import Backend, register
 
 
 @register("torch")
