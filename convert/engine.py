@@ -65,7 +65,14 @@ def configure_precision(trt: Any, config: trt_types.IBuilderConfig, precision: s
 
 def build_engine(onnx_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], dims: dict[str, int],
                  config: EngineConfig = EngineConfig(), timing_cache: str | os.PathLike[str] | None = None) -> Path:
-    """Build and save a serialized engine with one profile for batch 1..max_batch; returns its path."""
+    """Build a TensorRT engine from `onnx_path` (inputs named in `dims`: name -> feature size, a dynamic
+    batch) with one optimisation profile for batch 1..max_batch (opt: opt_batch), and write the plain
+    serialized plan bytes (no header) atomically to `out_dir/engine_name(...)`; returns that path.
+
+    Follows TensorRT's explicit quantization (developer guide, "Explicit Quantization"): the Q/DQ
+    nodes in the ONNX decide INT8; on TensorRT 10 weakly typed networks also get the FP16/INT8 builder
+    flags, TensorRT 11 has none. `timing_cache` (a file) is read if present and updated.
+    Raises: ConvertError (no TensorRT or GPU here, the parser rejects the ONNX, no engine produced)."""
     try:
         trt = import_tensorrt()
         version, cc = gpu_identity()

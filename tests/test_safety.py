@@ -109,6 +109,15 @@ def test_data_shapes_and_generate_refuse_folders_with_other_files(pack_dir, user
     assert len(list(data.glob("*.png"))) == 4  # 3 images + preview.png
 
 
+def test_train_refuses_a_folder_that_is_not_a_run(users_folder, tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(users_folder), "--steps", "1"]) == 2
+    one_line_error(capsys, "is not a training run")
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "data" / "run")]) == 2
+    one_line_error(capsys, "overlaps the input")
+    assert sorted(p.name for p in users_folder.iterdir()) == ["level1.txt"]
+
+
 def test_an_empty_folder_is_fine(tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["data", "shapes", "--count", "2", "--out", str(tmp_path / "empty")]) == 0

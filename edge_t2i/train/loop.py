@@ -173,6 +173,11 @@ class Trainer:
         self.step, self.elapsed, self.best_all = meta["step"], meta["elapsed_s"], meta.get("best_all", -1.0)
 
 
+def is_run(path: Path) -> bool:
+    """Whether folder `path` is a training run this tool wrote (its train_config.json)."""
+    return (path / "train_config.json").is_file()
+
+
 def write_metrics(run: Path, row: dict) -> None:
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -210,7 +215,7 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
     if cfg.batch_size % d.world:
         raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // d.world))
-    run = Path(cfg.out)
+    run = _io.claim_output_dir(cfg.out, "training run", is_run, inputs=(cfg.data,))
     if d.main:
         run.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg, d.main)
@@ -230,7 +235,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train (or resume with `resume`) and return the run folder; rank 0 writes everything.
 
     Raises: DataError (bad data or options), CheckpointError (a run already in `cfg.out`
-    without `resume`, or a state that does not fit), MissingExtraError."""
+    without `resume`, or a state that does not fit), OutputError (`cfg.out` holds other files or
+    overlaps the data), MissingExtraError."""
     d, run, data, trainer = _prepare(cfg, resume)
     bar = progress(range(trainer.step, cfg.steps), total=cfg.steps - trainer.step, desc="train", disable=not d.main)
     window_start, window_images = time.perf_counter(), 0

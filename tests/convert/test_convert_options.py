@@ -355,6 +355,22 @@ def test_with_encoder_pack_encodes_prompts_not_in_the_bank(fp16_pack):
             g.generate(new, seeds=[3], unknown="error")
 
 
+def test_a_pack_with_an_encoder_serves_its_bank_without_tokenizers(fp16_pack, monkeypatch):
+    """The encoder loads only when a prompt needs it: a runtime-only install without the `encoder`
+    extra still generates every prompt in the bank, and says which extra an unknown prompt needs."""
+    from edge_t2i.errors import MissingExtraError
+    from edge_t2i.runtime import load
+
+    for name in [m for m in sys.modules if m == "tokenizers" or m.startswith("tokenizers.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # `import tokenizers` fails
+    pack, _ = fp16_pack
+    with load(pack, precision="fp32", threads=1) as g:
+        assert g.generate(BANK_PROMPTS[:2], seeds=[0, 1]).shape[0] == 2
+        with pytest.raises(MissingExtraError, match=r"edge-t2i\[encoder\]"):
+            g.generate("a prompt the bank does not hold", seeds=[0])
+
+
 # --------------------------------------------------------------------------- gate fallback that succeeds
 
 def test_gate_fallback_keeps_layers_in_float_until_it_passes(checkpoint_dir, prompt_files, tmp_path, monkeypatch):
