@@ -2,7 +2,7 @@
 
 Mixed precision by measured sensitivity: layers are ranked by the SQNR of their output
 (INT8 vs FP32, ONNX Runtime's qdq_loss_debug), and the 1, 2, 4, ... lowest are kept in
-float in turn until the quality gate passes.
+float one at a time until the quality gate passes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 INT8_FILE = "generator.int8.onnx"
 CALIB_FILE = "calibration.npz"
 COMPARE_FILES = (".compare_fp32.npy", ".compare_int8.npy")  # 16 images each, for report.py's compare.png
-EXCLUDE_STEPS = (1, 2, 4, 8, 16)  # how many of the most sensitive layers to keep in float, in turn
+EXCLUDE_STEPS = tuple(range(1, 17))  # keep the most sensitive layers in float one at a time, up to 16
 
 
 def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, eval_embeddings: np.ndarray,

@@ -26,12 +26,13 @@ from edge_t2i.data.prompts import normalize_prompt, read_prompts
 from edge_t2i.errors import ConvertError
 from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import MANIFEST, PACK_FORMAT, SCHEMA_VERSION, is_pack
+from edge_t2i.runtime.noise import PORTABLE as PORTABLE_NOISE
 
 log = logging.getLogger(__name__)
 
 FP32_FILE = "generator.fp32.onnx"
 FP16_FILE = "generator.fp16.onnx"
-BANK_FILE = "bank.npz"
+BANK_FILE = "bank.safetensors"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,23 @@ def tool_versions() -> dict[str, str | None]:
     return out
 
 
+def preflight(options: ConvertOptions) -> None:
+    """What a late stage needs, checked before minutes of work: TensorRT and a GPU for --engine,
+    ModelOpt for --quantizer modelopt. Raises ConvertError / MissingExtraError."""
+    if options.engine:
+        from edge_t2i.errors import BackendError, MissingExtraError
+        from edge_t2i.runtime.backends.tensorrt import gpu_identity
+
+        try:
+            gpu_identity()
+        except (BackendError, MissingExtraError) as exc:
+            raise ConvertError(f"--engine: cannot build a TensorRT engine here: {exc}") from exc
+    if options.quantizer == "modelopt" and options.precision == "int8":
+        from edge_t2i.errors import require
+
+        require("modelopt.onnx.quantization", "modelopt", "--quantizer modelopt")
+
+
 def _encode_prompts(prompts: list[str]) -> np.ndarray:
     from edge_t2i.models import text_encoder
 
@@ -104,6 +122,7 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
     checkpoint_dir = Path(checkpoint_dir)
     inputs = (checkpoint_dir, *(p for p in (options.prompts, options.calib_prompts, options.eval_prompts) if p))
     _io.claim_output_dir(out, "pack", is_pack, inputs, force)
+    preflight(options)
     model_cfg = ModelConfig.load(checkpoint_dir / "config.json")
     bank_prompts = read_prompts(options.prompts or calib.default_prompts("bank"))
     calib_prompts = read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
@@ -191,6 +210,7 @@ def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict |
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": model_cfg.to_dict(), "io": io, "output_range": [-1.0, 1.0],
         "models": models, "engines": engines, "bank": BANK_FILE, "encoder": encoder,
+        "noise": {"name": PORTABLE_NOISE, "spec": "docs/pack-spec.md#noise"},
         "files": files, "tools": tool_versions(),
         "export": {"opset": options.opset, "parity_max_abs_error": parity},
         "calibration": record.get("calibration"), "gate": record.get("gate"),

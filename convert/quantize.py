@@ -8,6 +8,9 @@ INT8 (TensorRT requires zero points of 0). Default quantizer: ONNX Runtime's
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import re
 import subprocess
@@ -23,6 +26,7 @@ from edge_t2i import _io
 from edge_t2i.calib import CalibrationData
 from edge_t2i.errors import ConvertError, MissingExtraError, did_you_mean
 
+log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZERS = ("ort", "modelopt")
 # Our calibration methods -> `python -m modelopt.onnx.quantization --calibration_method` (its INT8 choices are
@@ -115,12 +119,14 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
             pre = Path(fp32_onnx)
         with _io.atomic_path(out) as tmp:
             try:
-                quantize_static(
-                    str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=list(config.op_types), per_channel=True, reduce_range=False,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    nodes_to_exclude=list(config.exclude), calibrate_method=method, extra_options=extra,
-                )
+                with contextlib.redirect_stdout(io.StringIO()) as chatter:  # the calibrator prints progress
+                    quantize_static(
+                        str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(config.op_types), per_channel=True, reduce_range=False,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(config.exclude), calibrate_method=method, extra_options=extra,
+                    )
+                log.debug("quantize_static: %s", chatter.getvalue().strip())
             except Exception as exc:
                 raise ConvertError(f"INT8 quantization failed: {exc}") from exc
             prune_opset_imports(tmp)

@@ -21,11 +21,16 @@ def write_report(pack: Path, manifest: dict) -> None:
              f"- export parity (ONNX Runtime vs torch): max |err| {manifest['export']['parity_max_abs_error']:.2e}"]
     g = manifest.get("gate")
     if g:
-        lines += ["", "## INT8 quality gate (INT8 vs FP32, same prompts and seeds)", "",
+        lines += ["", "## INT8 quality gate (INT8 vs FP32, same prompts and seeds, paired)", "",
                   f"- result: **{'PASS' if g['passed'] else 'FAIL'}** — {g['reason']}",
-                  f"- images: {g['count']} ({g['eval_prompts']} prompts x {g['config']['seeds_per_prompt']} seeds)", "",
-                  "| attribute | FP32 | INT8 |", "|---|---|---|"]
-        lines += [f"| {k} | {g['fp32'][k]:.1%} | {g['int8'][k]:.1%} |" for k in ("color", "shape", "size", "position", "all")]
+                  f"- images: {g['count']} ({g['eval_prompts']} prompts x {g['config']['seeds_per_prompt']} seeds)",
+                  "- decision: the upper end of the 95% confidence interval of each paired drop (Agresti-Min "
+                  "adjusted Wald) must be at most the margin", "",
+                  "| attribute | FP32 | INT8 | drop | 95% CI | lost / gained | margin |", "|---|---|---|---|---|---|---|"]
+        for key, d in (g.get("drops") or {}).items():
+            margin = g["config"]["max_all_drop" if key == "all" else "max_attribute_drop"]
+            lines.append(f"| {key} | {d['fp32']:.1%} | {d['int8']:.1%} | {d['drop']:+.2%} | "
+                         f"{d['lower']:+.2%} .. {d['upper']:+.2%} | {d['lost']} / {d['gained']} | {margin:.0%} |")
         kept = manifest.get("kept_in_float") or []
         lines += ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
                   f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
@@ -46,8 +51,10 @@ def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
     rows += [f"  {n:<32} {b / 1e6:8.2f} MB" for n, b in sizes.items()]
     g = manifest.get("gate")
     if g:
+        d = (g.get("drops") or {}).get("all", {})
+        ci = f" (drop 95% CI {d['lower']:+.1%} .. {d['upper']:+.1%}, n={d['n']})" if d else ""
         rows.append(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "
-                    f"all-correct FP32 {g['fp32']['all']:.1%} -> INT8 {g['int8']['all']:.1%}")
+                    f"all-correct FP32 {g['fp32']['all']:.1%} -> INT8 {g['int8']['all']:.1%}{ci}")
         if manifest.get("kept_in_float"):
             rows.append(f"  kept in float: {', '.join(k['node'] for k in manifest['kept_in_float'])}")
     rows.append(f"  total {sum(manifest['stage_seconds'].values()):.0f}s  (see report.md, compare.png)")

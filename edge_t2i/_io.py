@@ -54,9 +54,10 @@ def _read_only(folder: Path) -> bool:
 
 
 def _check_overlap(target: Path, inputs: tuple[PathLike, ...], what: str) -> None:
-    here = Path.cwd().resolve()
-    if target == here or target in here.parents:
-        raise OutputError(f"{what} {target} is the current folder or holds it: pick a new folder")
+    for name, place in (("the current folder", Path.cwd()), ("your home folder", Path.home())):
+        place = place.resolve()
+        if target == place or target in place.parents:
+            raise OutputError(f"{what} {target} is {name} or holds it: pick a new folder")
     for item in inputs:
         source = _resolved(item)
         if target == source or target in source.parents or source in target.parents:
@@ -68,17 +69,22 @@ def claim_output_dir(out: PathLike, kind: str, is_ours: Any, inputs: tuple[PathL
     """Check, before any work, that folder `out` may be replaced by a new `kind` (e.g. "pack").
 
     Allowed: a folder that does not exist, an empty one, or one for which `is_ours(path)` is true
-    (this tool's earlier artifact of the same kind); anything else only with `force`. Never, even
-    with `force`: the current folder or one holding it, an input, a folder inside an input or
-    holding one. Returns: the resolved path.
+    (this tool's earlier artifact of the same kind); a folder of other files only with `force`. Never,
+    even with `force`: a folder holding subfolders, the current or the home folder or one holding them,
+    an input, a folder inside an input or holding one. Returns: the resolved path.
     Raises: OutputError (one line naming the path and the reason)."""
     target = _resolved(out)
     _check_overlap(target, inputs, what)
     if target.exists():
         if not target.is_dir():
             raise OutputError(f"{what} {target} exists and is a file, not a {kind} folder")
-        if any(target.iterdir()) and not is_ours(target) and not force:
-            raise OutputError(f"{what} {target} exists and is not a {kind} (add --force to replace it)")
+        if any(target.iterdir()) and not is_ours(target):
+            if not force:
+                raise OutputError(f"{what} {target} exists and is not a {kind} (add --force to replace it)")
+            inner = next((p for p in target.iterdir() if p.is_dir()), None)
+            if inner is not None:  # our artifacts are flat: a tree is someone's project, even with --force
+                raise OutputError(f"{what} {target} holds the folder {inner.name}: --force replaces a folder of "
+                                  "files, never a tree; pick a new folder")
     _check_writable(target, what)
     return target
 
@@ -86,13 +92,18 @@ def claim_output_dir(out: PathLike, kind: str, is_ours: Any, inputs: tuple[PathL
 def claim_output_file(out: PathLike, inputs: tuple[PathLike, ...] = (), what: str = "--out") -> Path:
     """Check, before any work, that file `out` may be written (an existing file is replaced).
 
-    Raises: OutputError if it is a folder, an input, under a regular file, or not writable."""
+    Raises: OutputError if it is a folder or another non-regular file (a device, a FIFO), an input or
+    inside an input folder (a pack, a checkpoint), under a regular file, or not writable."""
     target = _resolved(out)
     if target.is_dir():
         raise OutputError(f"{what} {target} is a folder: give a file name")
+    if target.exists() and not target.is_file():
+        raise OutputError(f"{what} {target} exists and is not a regular file (a device or a pipe): "
+                          "give a file name")
     for item in inputs:
-        if _resolved(item) == target:
-            raise OutputError(f"{what} {target} is an input: pick another file name")
+        source = _resolved(item)
+        if target == source or source in target.parents:
+            raise OutputError(f"{what} {target} is or is inside the input {source}: pick a path outside it")
     _check_writable(target, what)
     return target
 
@@ -135,11 +146,37 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with _name_the_path(target):
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the artifact follows the umask
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask sets as it reads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _name_the_path(target: Path) -> Iterator[None]:
+    """An OSError without a file name (a full disk reports none) gets the artifact's path."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        raise
 
 
 def write_bytes(target: PathLike, data: bytes) -> Path:
@@ -167,6 +204,69 @@ def write_npz(target: PathLike, **arrays: np.ndarray) -> str:
     return digest
 
 
+SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
+MAX_SAFETENSORS_HEADER = 64 << 20
+
+
+def write_safetensors(target: PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
+    """Write float16/float32 arrays in the safetensors format (huggingface/safetensors: an 8-byte
+    little-endian header length, a JSON header padded with spaces to 8 bytes, then the raw little-endian
+    data), atomically. Returns: the file's sha256."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    blobs, offset = [], 0
+    for name, array in tensors.items():
+        code = next(k for k, v in SAFETENSORS_DTYPES.items() if v == array.dtype.newbyteorder("<"))
+        blob = np.ascontiguousarray(array, dtype=SAFETENSORS_DTYPES[code]).tobytes()
+        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    head += b" " * (-len(head) % 8)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+        digest = sha256_file(tmp)
+    return digest
+
+
+def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file holding F16/F32 tensors, checked strictly.
+
+    Raises: ValueError (malformed header, offsets outside the data or overlapping, other dtypes),
+    OSError (unreadable)."""
+    data = Path(path).read_bytes()
+    if len(data) < 8:
+        raise ValueError("shorter than the 8-byte header length")
+    size = int.from_bytes(data[:8], "little")
+    if not 2 <= size <= min(MAX_SAFETENSORS_HEADER, len(data) - 8):
+        raise ValueError(f"header length {size} does not fit the file")
+    header = json.loads(data[8:8 + size].decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError("__metadata__ must map strings to strings")
+    body, tensors, end = memoryview(data)[8 + size:], {}, 0
+    for name, spec in sorted(header.items(), key=lambda kv: kv[1].get("data_offsets", [0])[0]
+                             if isinstance(kv[1], dict) and isinstance(kv[1].get("data_offsets"), list) else 0):
+        if not isinstance(spec, dict) or spec.get("dtype") not in SAFETENSORS_DTYPES:
+            raise ValueError(f"tensor {name!r}: dtype must be one of {sorted(SAFETENSORS_DTYPES)}")
+        shape, offsets = spec.get("shape"), spec.get("data_offsets")
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                 for d in shape)):
+            raise ValueError(f"tensor {name!r}: bad shape {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and offsets[0] == end
+                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise ValueError(f"tensor {name!r}: data offsets {offsets!r} do not follow the previous tensor")
+        dtype = SAFETENSORS_DTYPES[spec["dtype"]]
+        if offsets[1] > len(body) or offsets[1] - offsets[0] != int(np.prod(shape)) * dtype.itemsize:
+            raise ValueError(f"tensor {name!r}: {offsets[1] - offsets[0]} bytes for shape {shape}")
+        tensors[name] = np.frombuffer(body[offsets[0]:offsets[1]], dtype=dtype).reshape(shape)
+        end = offsets[1]
+    if end != len(body):
+        raise ValueError(f"{len(body) - end} bytes after the last tensor")
+    return tensors, metadata
+
+
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     """sha256 hex digest of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
@@ -189,7 +289,9 @@ def atomic_dir(target: PathLike) -> Iterator[Path]:
     sweep_stale(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent))
     try:
-        yield tmp
+        with _name_the_path(target):
+            yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

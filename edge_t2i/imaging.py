@@ -43,8 +43,11 @@ def image_grid(images: np.ndarray, columns: int = 8, labels: list[str] | None = 
 
 
 def save_png(path: _io.PathLike, rgb: np.ndarray):  # noqa: ANN201 - returns Path
-    """Write an RGB uint8 [H, W, 3] image as PNG, atomically. Raises DataError if it cannot be encoded."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    """Write an RGB uint8 [H, W, 3] image, atomically: PNG, or JPEG/WebP/BMP by the file name's suffix.
+    Raises DataError if it cannot be encoded."""
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    ext = f".{suffix}" if suffix in ("jpg", "jpeg", "webp", "bmp") else ".png"
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataError(f"could not encode PNG for {path}")
     return _io.write_bytes(path, buf.tobytes())

@@ -118,6 +118,23 @@ def test_train_refuses_a_folder_that_is_not_a_run(users_folder, tmp_path, capsys
     assert sorted(p.name for p in users_folder.iterdir()) == ["level1.txt"]
 
 
+def test_force_never_replaces_a_tree_or_the_home_folder(pack_dir, tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.c").write_text("int main;")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text(BANK_PROMPTS[0] + "\n")
+    assert main(["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(project), "--force"]) == 2
+    one_line_error(capsys, "holds the folder src", "never a tree")
+    home = tmp_path / "home"
+    (home / "me").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home / "me"))
+    for out in (home / "me", home):
+        assert main(["data", "shapes", "--count", "2", "--out", str(out), "--force"]) == 2
+        one_line_error(capsys, "home folder")
+    assert (project / "src" / "main.c").is_file() and (home / "me").is_dir()
+
+
 def test_an_empty_folder_is_fine(tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["data", "shapes", "--count", "2", "--out", str(tmp_path / "empty")]) == 0
@@ -228,12 +245,7 @@ def test_quantizer_scratch_lives_in_the_tools_own_temporary(tmp_path):
 ])
 def test_bad_numbers_are_refused_up_front(pack_dir, tmp_path, capsys, args, needle):
     args = [a.format(pack=pack_dir, tmp=tmp_path) for a in args]
-    if "--seeds" in args:
-        assert main(args) == 2
-    else:
-        with pytest.raises(SystemExit) as exc:
-            main(args)
-        assert exc.value.code == 2
+    assert main(args) == 2
     one_line_error(capsys, needle)
     assert not any(tmp_path.iterdir())  # no work was done
 
@@ -300,7 +312,7 @@ def test_convert_with_a_bom_prompt_file_banks_the_plain_prompt(checkpoint_dir, p
     bank.write_bytes(("\ufeff" + "\r\n".join(BANK_PROMPTS) + "\r\n").encode("utf-8"))
     files = {**prompt_files, "bank": bank}
     assert main(convert_args(checkpoint_dir, tmp_path / "pack", files)) == 0
-    texts = PromptBank.load(tmp_path / "pack" / "bank.npz").texts
+    texts = PromptBank.load(tmp_path / "pack" / "bank.safetensors").texts
     assert texts == BANK_PROMPTS and not any("\ufeff" in t for t in texts)
 
 
@@ -443,3 +455,142 @@ def test_checkpoint_errors_stay_checkpoint_errors(tmp_path):
 
     with pytest.raises(CheckpointError):
         load_generator(tmp_path / "missing")
+
+
+# ---- found by a fresh user trying to break it ------------------------------------------------
+def test_output_files_inside_an_input_are_refused(pack_dir, checkpoint_dir, tmp_path, capsys):
+    from edge_t2i._io import sha256_file
+
+    data = tmp_path / "data"
+    assert main(["data", "shapes", "--count", "2", "--out", str(data)]) == 0
+    guarded = [pack_dir / "manifest.json", checkpoint_dir / "generator.safetensors", checkpoint_dir / "config.json",
+               data / "metadata.jsonl"]
+    before = {p: sha256_file(p) for p in guarded}
+    cases = [
+        ["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(pack_dir / "manifest.json")],
+        ["sample", str(checkpoint_dir), "--prompt", BANK_PROMPTS[0], "--out", str(checkpoint_dir / "generator.safetensors")],
+        ["bench", str(pack_dir), "--backends", "ort-int8", "--json", str(pack_dir / "manifest.json")],
+        ["quality", str(checkpoint_dir), "--count", "2", "--json", str(checkpoint_dir / "config.json")],
+        ["data", "preview", str(data), "--out", str(data / "metadata.jsonl")],
+    ]
+    for args in cases:
+        assert main(args) == 2, args
+        one_line_error(capsys, "inside the input")
+    assert {p: sha256_file(p) for p in guarded} == before
+
+
+def test_the_prompts_file_is_an_input_too(pack_dir, tmp_path, capsys):
+    folder = tmp_path / "pp"
+    folder.mkdir()
+    prompts = folder / "prompts.txt"
+    prompts.write_text(BANK_PROMPTS[0] + "\n")
+    assert main(["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(folder), "--force"]) == 2
+    one_line_error(capsys, "overlaps the input")
+    assert prompts.read_text() == BANK_PROMPTS[0] + "\n"
+
+
+def test_an_artifact_of_another_kind_is_not_replaced(pack_dir, tmp_path, capsys):
+    dataset, renders = tmp_path / "dataset", tmp_path / "renders"
+    prompts = tmp_path / "p.txt"
+    prompts.write_text(BANK_PROMPTS[0] + "\n")
+    assert main(["data", "shapes", "--count", "3", "--out", str(dataset)]) == 0
+    assert main(["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(renders)]) == 0
+    assert main(["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(dataset)]) == 2
+    one_line_error(capsys, "is not a folder of generated images")
+    assert main(["data", "shapes", "--count", "3", "--out", str(renders)]) == 2
+    one_line_error(capsys, "is not a dataset")
+    assert len(list(dataset.glob("0*.png"))) == 3
+
+
+def test_devices_and_pipes_are_never_replaced(pack_dir, tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(fifo)]) == 2
+    one_line_error(capsys, "not a regular file")
+    assert main(["bench", str(pack_dir), "--backends", "ort-int8", "--json", "/dev/null"]) == 2
+    one_line_error(capsys, "not a regular file")
+    assert fifo.is_fifo() and Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("flag,value", [("--lr-g", "nan"), ("--gp-weight", "inf"), ("--seed", "-1"),
+                                        ("--threads", "-1"), ("--eval-count", "-1"), ("--ngf", "99999999999999999999"),
+                                        ("--align-shift", "99999999999999999999"), ("--align-rotation", "nan")])
+def test_train_numbers_are_checked_up_front(tmp_path, capsys, flag, value):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), flag, value]) == 2
+    one_line_error(capsys, flag)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_config_checks_numbers_from_the_api_too():
+    from edge_t2i.errors import DataError
+    from edge_t2i.train import TrainConfig
+
+    for bad in ({"lr_g": float("nan")}, {"gp_weight": float("inf")}, {"seed": -1}, {"ngf": 10**20},
+                {"steps": 2.5}, {"threads": True}):
+        with pytest.raises(DataError):
+            TrainConfig(data="d", out="o", **bad)
+
+
+def test_a_failed_train_leaves_no_run_folder(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
+    one_line_error(capsys, "imagefolder")
+    assert not (tmp_path / "run").exists()
+
+
+def test_dataset_workers_print_nothing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "edge_t2i", "data", "shapes", "--count", "600", "--out",
+                           str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_closed_pipe_ends_quietly(pack_dir):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edge_t2i", "info", str(pack_dir), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.read(5)  # type: ignore[union-attr]  # like `| head -c 5`
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) in (0, 141) and err == "", err
+
+
+def test_artifacts_follow_the_umask(pack_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(tmp_path / "g.png")]) == 0
+        assert main(["data", "shapes", "--count", "2", "--out", str(tmp_path / "d")]) == 0
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "g.png").stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "d").stat().st_mode & 0o777) == "0o755"
+    assert oct((tmp_path / "d" / "metadata.jsonl").stat().st_mode & 0o777) == "0o644"
+
+
+def test_api_odd_arguments_raise_the_packages_errors(pack_dir):
+    import edge_t2i
+    from edge_t2i.errors import PackError
+
+    with pytest.raises(PackError):
+        edge_t2i.load(None)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        edge_t2i.load(pack_dir, threads=-1)
+    with pytest.raises(InputError):
+        edge_t2i.AsyncPipeline(None)  # type: ignore[arg-type]
+    with edge_t2i.load(pack_dir) as gen:
+        assert gen.generate(BANK_PROMPTS[0], seeds=np.array(3)).shape[0] == 1
+        with pytest.raises(InputError):
+            gen.bank.blend(None, BANK_PROMPTS[0], 0.5)  # type: ignore[arg-type]
+        with pytest.raises(InputError):
+            gen.generate(BANK_PROMPTS[0], seeds="12")  # type: ignore[arg-type]
+        with edge_t2i.AsyncPipeline(gen) as worker:
+            handle = worker.submit("not a prompt in the bank", seeds=[0])
+            with pytest.raises(InputError):
+                handle.result(timeout=30)
+            assert isinstance(worker.last_error, InputError) and worker.latest() is None
+
+
+def test_late_stage_needs_are_checked_before_the_work(checkpoint_dir, prompt_files, tmp_path, capsys):
+    assert main(convert_args(checkpoint_dir, tmp_path / "pack", prompt_files, "--engine")) == 2
+    out = capsys.readouterr()
+    assert "--engine" in out.err and "[export" not in out.err + out.out
+

@@ -85,14 +85,31 @@ def termination_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush of a closed pipe raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 2 user or filesystem error, 128+N on signal N)."""
     parser = build_parser()
-    a = parser.parse_args(argv)
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, one line printed): a code, not an exception
+        return int(exc.code or 0)
     configure_logging(a.verbose)
     try:
         with termination_as_interrupt():
             a.func(a)
+    except BrokenPipeError:  # `edge-t2i ... | head`: the reader left; say nothing more
+        _quiet_stdout()
+        return 128 + 13  # as if killed by SIGPIPE, as other command-line tools end
     except (EdgeT2IError, OSError) as exc:
         if a.debug:
             raise

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs every requested configuration in one process, interleaved so machine drift hits all "
                     "alike, and skips (with the reason) those that cannot run here. Frame time = one end-to-end "
                     "Pipeline.generate call (bank lookup, z, inference, uint8).")
-    p.add_argument("pack")
+    p.add_argument("pack", help="pack folder (manifest.json)")
     p.add_argument("--backends", default="all", help=f"comma list of {', '.join(CONFIGS)} or 'all' (default)")
     p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
     p.add_argument("--seconds", type=float_in(0.01, 3600), default=2.0,

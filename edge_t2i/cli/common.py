@@ -6,6 +6,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from edge_t2i.errors import InputError
@@ -14,6 +15,7 @@ EXIT_USER_ERROR = 2
 MAX_SEEDS = 4096
 MAX_SEED = 2**63 - 1  # numpy's SeedSequence takes any non-negative int; keep it to what C#/C++ can hold
 MAX_THREADS = 256
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")  # what OpenCV encodes by the file name
 
 
 class Parser(argparse.ArgumentParser):
@@ -98,7 +100,9 @@ def prompts_and_seeds(a: argparse.Namespace) -> tuple[list[str], list[int], bool
     """(prompts, seeds, as_folder): --prompt with --seeds makes a grid, --prompts-file one image per line."""
     from edge_t2i.data.prompts import read_prompts
 
-    if bool(a.prompt) == bool(a.prompts_file):
+    if a.prompt is not None and not a.prompt.strip():
+        raise InputError("--prompt is empty: give the text to draw")
+    if (a.prompt is None) == (a.prompts_file is None):
         raise InputError("give exactly one of --prompt or --prompts-file")
     if a.prompt:
         seeds = parse_seeds(a.seeds)
@@ -110,12 +114,15 @@ def prompts_and_seeds(a: argparse.Namespace) -> tuple[list[str], list[int], bool
 def claim_image_output(a: argparse.Namespace, as_folder: bool, inputs: tuple = ()) -> None:
     """Check --out before any image is made: a grid file, or a folder this tool may (re)write."""
     from edge_t2i import _io
-    from edge_t2i.data.imagefolder import is_our_imagefolder
+    from edge_t2i.data.imagefolder import is_our_generated_images
 
+    inputs = (*inputs, *([a.prompts_file] if a.prompts_file else []))
     if as_folder:
-        _io.claim_output_dir(a.out, "folder of generated images", is_our_imagefolder, inputs, a.force)
+        _io.claim_output_dir(a.out, "folder of generated images", is_our_generated_images, inputs, a.force)
     else:
         _io.claim_output_file(a.out, inputs)
+        if Path(a.out).suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(f"--out {a.out}: a grid is an image; end the name with one of {', '.join(IMAGE_SUFFIXES)}")
 
 
 def write_images(a: argparse.Namespace, images, prompts: list[str], seeds: list[int], as_folder: bool,  # noqa: ANN001
@@ -125,5 +132,6 @@ def write_images(a: argparse.Namespace, images, prompts: list[str], seeds: list[
     from edge_t2i.imaging import save_grid
 
     if as_folder:
+        inputs = (*inputs, *([a.prompts_file] if a.prompts_file else []))
         return write_imagefolder(a.out, images, prompts, seeds, force=a.force, inputs=inputs)
     return save_grid(a.out, images, 8)

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pack folder: new, empty, or a pack this tool wrote (replaced atomically when all stages pass)")
     p.add_argument("--force", action="store_true",
                    help="replace --out even if it is not a pack (never the checkpoint or a folder holding it)")
-    p.add_argument("--precision", default="int8", choices=("int8", "fp16", "fp32"))
+    p.add_argument("--precision", default="int8", choices=("int8", "fp16", "fp32"),
+                   help="the model the pack is for; fp32 is always included (default int8)")
     p.add_argument("--prompts", help="prompts for the pack's bank, one a line (default calib/prompts/bank.txt)")
     p.add_argument("--calib-prompts", help="calibration prompts (default calib/prompts/calibration.txt)")
     p.add_argument("--eval-prompts", help="quality-gate prompts (default calib/prompts/eval.txt)")
@@ -30,15 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-method", default=None, choices=("entropy", "minmax", "percentile"),
                    help="activation range calibration (default: percentile with --quantizer ort, entropy with "
                         "modelopt, which has no percentile)")
-    p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"))
+    p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"),
+                   help="ONNX Runtime's quantize_static (default) or NVIDIA ModelOpt (extra `modelopt`)")
     p.add_argument("--quantize-ops", default=None,
                    help="operator types to quantize, comma separated (default: Conv)")
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
     p.add_argument("--min-psnr", type=float_in(0, 100), default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
-    p.add_argument("--max-drop", type=float_in(0, 100), default=1.0,
-                   help="gate: max drop of 'all correct' in points (default 1)")
+    p.add_argument("--max-drop", type=float_in(0, 100), default=2.0,
+                   help="gate margin, in points: the upper end of the 95%% confidence interval of the paired "
+                        "drop of 'all four attributes right' must be at most this (default 2)")
     p.add_argument("--max-attribute-drop", type=float_in(0, 100), default=3.0,
-                   help="gate: max drop of each attribute's accuracy in points (default 3)")
+                   help="gate margin for each attribute's drop, in points (default 3)")
+    p.add_argument("--gate-seeds", type=int_in(1, 256), default=16,
+                   help="seeds per evaluation prompt: 128 prompts x 16 = 2,048 paired images (default 16)")
     p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs tensorrt + a GPU)")
     p.add_argument("--max-batch", type=int_in(1, 1024), default=16,
                    help="largest batch of the engine's profile (default 16)")
@@ -58,7 +63,8 @@ def cmd_convert(a: argparse.Namespace) -> None:
         calib_samples=a.calib_samples, calib_method=a.calib_method or ("entropy" if a.quantizer == "modelopt" else "percentile"), quantizer=a.quantizer, gate=not a.no_gate,
         quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else OPS_TO_QUANTIZE,
         gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0,
-                               max_attribute_drop=a.max_attribute_drop / 100.0), engine=a.engine,
+                               max_attribute_drop=a.max_attribute_drop / 100.0, seeds_per_prompt=a.gate_seeds),
+        engine=a.engine,
         max_batch=a.max_batch, opset=a.opset, with_encoder=a.with_encoder)
     print(f"converting {a.checkpoint} -> {a.out}", flush=True)
     manifest = convert_checkpoint(a.checkpoint, a.out, opts, force=a.force)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output folder: new, empty, or a dataset this tool wrote (replaced atomically)")
     p.add_argument("--force", action="store_true", help="replace --out even if this tool did not write it")
     p.add_argument("--count", type=int_in(1, 10_000_000), default=1000, help="number of images (default 1000)")
-    p.add_argument("--seed", type=int_in(0, 2**62), default=0)
+    p.add_argument("--seed", type=int_in(0, 2**62), default=0, help="the dataset is a function of the seed (default 0)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"),
                    help="train never holds the held-out (shape, color) pairs")
     p.add_argument("--resolution", type=int_in(16, 1024), default=64, help="image side in pixels (default 64)")
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="phrase captions with synonyms and templates never used in training")
     p.set_defaults(func=cmd_shapes)
     p = data.add_parser("preview", help="save a grid of the first images of an imagefolder")
-    p.add_argument("dir")
+    p.add_argument("dir", help="imagefolder (metadata.jsonl + images)")
     p.add_argument("--out", default="preview.png", help="PNG to write (default preview.png)")
     p.add_argument("--count", type=int_in(1, 1024), default=32, help="images in the grid (default 32)")
     p.set_defaults(func=cmd_preview)
@@ -46,5 +46,5 @@ def cmd_preview(a: argparse.Namespace) -> None:
     from edge_t2i.data import read_imagefolder
     from edge_t2i.data.imagefolder import save_preview
 
-    _io.claim_output_file(a.out, what="--out")
+    _io.claim_output_file(a.out, inputs=(a.dir,), what="--out")
     print(save_preview(read_imagefolder(a.dir), a.out, a.count))

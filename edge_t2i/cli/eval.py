@@ -15,8 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_in(1, 10**9), default=None, help="score only the first N images")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("quality", help="oracle figures of a checkpoint: seen pairs, held-out pairs, novel phrasing")
-    p.add_argument("checkpoint")
+    p = sub.add_parser("quality", help="oracle figures of a checkpoint: seen pairs, held-out pairs, novel phrasing",
+                       description="Samples the checkpoint (torch, one image per caption, seed = index) on test-split "
+                                   "captions of the shapes dataset and scores them with the attribute oracle: seen "
+                                   "(shape, color) pairs, held-out pairs, novel phrasings; plus the spread over seeds.")
+    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
     p.add_argument("--count", type=int_in(1, 100_000), default=1000, help="captions of seen pairs (default 1000)")
     p.add_argument("--json", help="also write the figures as JSON")
     p.set_defaults(func=cmd_quality)

@@ -20,9 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads for ONNX Runtime (0: all cores)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("info", help="what a pack holds and which backends can run it here")
-    p.add_argument("pack")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("info", help="what a pack holds and which backends can run it here",
+                       description="Lists the pack's files (size, sha256 check), its bank, its quality gate, and "
+                                   "for each backend whether it runs on this machine and why (not).")
+    p.add_argument("pack", help="pack folder (manifest.json)")
+    p.add_argument("--json", action="store_true", help="print the same as JSON")
     p.set_defaults(func=cmd_info)
 
 
@@ -52,8 +54,12 @@ def cmd_info(a: argparse.Namespace) -> None:
         return
     print(f"pack {Path(a.pack)}: schema {info['schema_version']}, {info['resolution']} px, nz {info['nz']}")
     for name, f in info["files"].items():
-        print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  sha256 {'ok' if f['ok'] else 'MISMATCH'}")
+        state = "sha256 ok" if f["ok"] else "sha256 MISMATCH" if f["exists"] else "MISSING"
+        print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  {state}")
+    broken = [name for name, f in info["files"].items() if not f["ok"]]
     print(f"  bank: {info['bank_prompts']} prompts; encoder: {'yes' if info['encoder'] else 'no'}")
+    if broken:
+        print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):
         g = info["gate"]
         print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, Field, fields
 
+from edge_t2i.cli.common import float_in, int_in
+
 TRAIN_DESCRIPTION = ("Train the DF-GAN-style generator. Under `torchrun --nproc_per_node N` the same command "
                      "trains with DistributedDataParallel.")
 
@@ -22,9 +24,12 @@ def add_config_flags(p: argparse.ArgumentParser, config_type: type) -> None:
         help_text = meta.get("help", "")
         if isinstance(default, bool):
             action = "store_false" if default else "store_true"
-            p.add_argument(flag_name(f), dest=f.name, action=action, default=default, help=help_text)
+            text = f"turn off: {help_text}" if default else help_text
+            p.add_argument(flag_name(f), dest=f.name, action=action, default=default, help=text)
             continue
         kind = type(default)
+        if "range" in meta:  # refused at parse time, in one line, before any work
+            kind = (int_in if kind is int else float_in)(*meta["range"])
         extra = {k: meta[k] for k in ("choices", "metavar", "required") if k in meta}
         shown = "" if meta.get("required") else f" (default {default!r})" if default != "" else ""
         p.add_argument(flag_name(f), dest=f.name, type=kind, default=default, help=help_text + shown, **extra)

@@ -24,18 +24,28 @@ from edge_t2i.progress import progress
 
 METADATA = "metadata.jsonl"
 INFO = "dataset_info.json"
-GENERATOR_PREFIX = "edge-t2i"  # dataset_info.json "generator" of every imagefolder this tool writes
+DATASET_GENERATOR = "edge-t2i shapes"       # dataset_info.json "generator" of `data shapes` folders
+GENERATED_GENERATOR = "edge-t2i generate"    # ... and of folders of generated images (generate, sample)
 MAX_RESOLUTION = 1024
 MAX_COUNT = 10_000_000
 
 
-def is_our_imagefolder(path: Path) -> bool:
-    """Whether `path` is an imagefolder this tool wrote (its dataset_info.json says so)."""
+def _written_by(path: Path, generator: str) -> bool:
     try:
         info = json.loads((path / INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(info, dict) and str(info.get("generator", "")).startswith(GENERATOR_PREFIX)
+    return isinstance(info, dict) and info.get("generator") == generator
+
+
+def is_our_dataset(path: Path) -> bool:
+    """Whether `path` is a dataset `data shapes` wrote (its dataset_info.json says so)."""
+    return _written_by(path, DATASET_GENERATOR)
+
+
+def is_our_generated_images(path: Path) -> bool:
+    """Whether `path` is a folder of generated images `generate`/`sample` wrote."""
+    return _written_by(path, GENERATED_GENERATOR)
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,17 @@ def read_imagefolder(root: str | os.PathLike[str]) -> ImageFolder:
     return ImageFolder(root, tuple(records))
 
 
+def _worker_signals() -> None:
+    """Pool workers take the default signal behaviour, not the CLI's handlers: the pool stops them
+    with SIGTERM, and Ctrl-C is the parent's to handle."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def write_records(root: Path, rows: list[dict]) -> None:
     _io.write_text(root / METADATA, "".join(json.dumps(r) + "\n" for r in rows))
 
@@ -120,7 +141,7 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
         raise DataError(f"resolution must be in 16..{MAX_RESOLUTION} pixels, got {resolution}")
     if split not in shapes.SPLITS:
         raise DataError(f"unknown split '{split}'; valid: {', '.join(shapes.SPLITS)}")
-    _io.claim_output_dir(out, "dataset this tool wrote", is_our_imagefolder, force=force)
+    _io.claim_output_dir(out, "dataset this tool wrote", is_our_dataset, force=force)
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = 250
     with _io.atomic_dir(out) as tmp:
@@ -128,7 +149,8 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
                 for s in range(0, count, chunk)]
         rows: list[dict] = []
         if workers > 1 and len(jobs) > 1:
-            with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+            context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+            with context.Pool(workers, initializer=_worker_signals) as pool:
                 for part in progress(pool.imap(shapes._render_chunk, jobs), total=len(jobs),
                                      desc=f"shapes {split}", disable=not show_progress):
                     rows.extend(part)
@@ -137,7 +159,7 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
                 rows.extend(shapes._render_chunk(job))
         write_records(tmp, rows)
         _io.write_json(tmp / INFO, {
-            "generator": f"{GENERATOR_PREFIX} shapes", "version": 1, "count": count, "seed": seed, "split": split,
+            "generator": DATASET_GENERATOR, "version": 1, "count": count, "seed": seed, "split": split,
             "resolution": resolution, "novel_captions": novel_captions,
             "heldout_pairs": [list(p) for p in vocab.HELDOUT_PAIRS],
             "vocabulary": {"shape": vocab.SHAPES, "color": vocab.COLORS, "size": vocab.SIZES,
@@ -152,7 +174,7 @@ def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: 
     (file_name, text, seed) and dataset_info.json, written atomically, so `edge-t2i eval` can score it.
 
     Raises: OutputError if `out` holds files this tool did not write (without `force`)."""
-    _io.claim_output_dir(out, "folder of generated images", is_our_imagefolder, inputs, force)
+    _io.claim_output_dir(out, "folder of generated images", is_our_generated_images, inputs, force)
     with _io.atomic_dir(out) as tmp:
         rows = []
         for i, (img, text, seed) in enumerate(zip(images, prompts, seeds, strict=True)):
@@ -160,7 +182,7 @@ def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: 
             save_png(tmp / name, img)
             rows.append({"file_name": name, "text": text, "seed": seed})
         write_records(tmp, rows)
-        _io.write_json(tmp / INFO, {"generator": f"{GENERATOR_PREFIX} generate", "count": len(rows)})
+        _io.write_json(tmp / INFO, {"generator": GENERATED_GENERATOR, "count": len(rows)})
     return Path(out)
 
 

@@ -39,8 +39,10 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
     MAX_PROMPT_CHARS characters, or (unless `allow_duplicates`) repeats a prompt
     (compared by `normalize_prompt`)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"prompt file {path} not found")
+    if not path.is_file():
+        raise DataError(f"prompt file {path} is not a regular file (a folder, device or pipe)")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -204,41 +204,48 @@ class Scores:
                 f"position {self.position:.1%}  all {self.all:.1%}{bg}  (n={self.count})")
 
 
+SCORED = (*vocab.ATTRIBUTES, "background")
+
+
+def verdicts(judgements: Iterable[Judgement], expected: Iterable[dict[str, str | None]]) -> dict[str, np.ndarray]:
+    """Per image: int8 [N] for each attribute (1 right, 0 wrong, -1 not named by the caption) and
+    "all" (1 when every named attribute but the background is right). What `score` averages, and what
+    the quality gate pairs image by image."""
+    rows = []
+    for j, exp in zip(judgements, expected, strict=True):
+        row = {a: -1 if exp.get(a) is None else int(getattr(j, a) == exp.get(a)) for a in SCORED}
+        row["all"] = int(all(row[a] != 0 for a in vocab.ATTRIBUTES))
+        rows.append(row)
+    if not rows:
+        raise DataError("nothing to score: no images")
+    return {key: np.array([r[key] for r in rows], np.int8) for key in (*SCORED, "all")}
+
+
 def score(judgements: Iterable[Judgement], expected: Iterable[dict[str, str | None]]) -> Scores:
     """Compare judgements with intended attributes. An attribute the caption does not
-    name is not scored (it counts as correct for `all`)."""
-    hits = {a: [0, 0] for a in (*vocab.ATTRIBUTES, "background")}
-    all_ok = count = 0
-    for j, exp in zip(judgements, expected, strict=True):
-        count += 1
-        ok = True
-        for attr in hits:
-            want = exp.get(attr)
-            if want is None:
-                continue
-            good = getattr(j, attr) == want
-            hits[attr][0] += good
-            hits[attr][1] += 1
-            if attr != "background":
-                ok &= good
-        all_ok += ok
-    if count == 0:
-        raise DataError("nothing to score: no images")
+    name is not scored (it counts as correct for `all`). Raises DataError if there are no images."""
+    v = verdicts(judgements, expected)
 
     def frac(attr: str) -> float:
-        h, n = hits[attr]
-        return h / n if n else 0.0
+        named = v[attr] >= 0
+        return float(v[attr][named].mean()) if named.any() else 0.0
 
-    bg = frac("background") if hits["background"][1] else None
-    return Scores(frac("color"), frac("shape"), frac("size"), frac("position"), all_ok / count, bg, count)
+    bg = frac("background") if (v["background"] >= 0).any() else None
+    return Scores(frac("color"), frac("shape"), frac("size"), frac("position"), float(v["all"].mean()), bg,
+                  len(v["all"]))
 
 
 def score_images(images: np.ndarray | Iterable[np.ndarray], rows: Iterable[dict]) -> Scores:
     """Judge uint8 [N, H, W, 3] images against metadata rows (`objects`, or a caption in `text`).
 
-    The one batch-scoring entry point: the CLI's eval, the gate, quality and training use it.
+    The one batch-scoring entry point: the CLI's eval, quality and training use it.
     Raises: DataError if there are no images or they are not uint8 RGB."""
     return score([judge(img) for img in images], [expected_attributes(r) for r in rows])
+
+
+def image_verdicts(images: np.ndarray | Iterable[np.ndarray], rows: Iterable[dict]) -> dict[str, np.ndarray]:
+    """`verdicts` of uint8 [N, H, W, 3] images against metadata rows (what the gate pairs)."""
+    return verdicts([judge(img) for img in images], [expected_attributes(r) for r in rows])
 
 
 def evaluate_folder(root: str | os.PathLike[str], limit: int | None = None) -> Scores:

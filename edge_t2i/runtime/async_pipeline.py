@@ -9,6 +9,7 @@ while the next one is being made.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ import numpy as np
 
 from edge_t2i.errors import InputError
 from edge_t2i.runtime.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,10 +66,13 @@ class AsyncPipeline:
     `max_queue` (>= 1): queued requests kept; `latest_wins`: a new request drops every queued
     one (a game wants its newest prompt, not a backlog); `generate_kwargs` go to every
     `Pipeline.generate` call (e.g. `bgr=True`). Errors of a request reach its caller through
-    `Handle.result()`. Use as a context manager, or call `close()`.
+    `Handle.result()`, are logged, and the newest stays in `last_error` (`latest()` keeps showing
+    the last good image). Use as a context manager, or call `close()`.
     Raises: InputError if `max_queue` < 1."""
 
     def __init__(self, pipeline: Pipeline, max_queue: int = 2, latest_wins: bool = True, **generate_kwargs: object):
+        if not callable(getattr(pipeline, "generate", None)):
+            raise InputError(f"AsyncPipeline runs a Pipeline (edge_t2i.load(pack)), got {type(pipeline).__name__}")
         if max_queue < 1:
             raise InputError(f"max_queue must be at least 1, got {max_queue}")
         self.pipeline = pipeline
@@ -79,6 +85,7 @@ class AsyncPipeline:
         self._closed = False
         self.latencies: list[float] = []
         self.dropped = 0
+        self.last_error: BaseException | None = None  # a game loop that never calls result() can poll this
         self._worker = threading.Thread(target=self._run, name="edge-t2i-generate", daemon=True)
         self._worker.start()
 
@@ -115,8 +122,10 @@ class AsyncPipeline:
                 handle = self._queue.popleft()
             try:
                 handle._image = self.pipeline.generate(handle.prompts, seeds=handle.seeds, **self.generate_kwargs)  # type: ignore[arg-type]
-            except BaseException as exc:  # delivered to the caller through result()
+            except BaseException as exc:  # delivered to the caller through result(), and kept in last_error
                 handle._error = exc
+                self.last_error = exc
+                log.warning("generation failed: %s", exc)
             handle.finished = time.perf_counter()
             if handle._error is None:
                 self.latencies.append(handle.finished - handle.submitted)

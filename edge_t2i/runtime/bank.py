@@ -6,6 +6,7 @@ closest entry, and `encode` uses the pack's optional ONNX text encoder.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from edge_t2i.errors import InputError, PackError, did_you_mean
 UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
+BANK_FORMAT = "edge-t2i bank v1"
+NORMALIZATION = "nfkc-strip-invisible-casefold-collapse-v1"  # edge_t2i.data.prompts.normalize_prompt
 
 
 def check_policy(policy: object) -> UnknownPolicy:
@@ -90,14 +93,36 @@ class PromptBank:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: TextEncoder | None = None) -> PromptBank:
-        """Read a bank .npz (never with pickle). Raises PackError if it is missing or malformed."""
+        """Read a bank: `bank.safetensors` (the portable format, docs/pack-spec.md) or a legacy `bank.npz`
+        (packs of schema 1; read with allow_pickle=False). Raises PackError if missing or malformed."""
         path = Path(path)
+        if not path.is_file():
+            raise PackError(f"bank {path} not found")
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"PK":  # a zip: the .npz of schema-1 packs
+                return cls._load_npz(path, encoder)
+        try:
+            tensors, meta = _io.read_safetensors(path)
+            prompts = json.loads(meta.get("prompts", "null"))
+        except (OSError, ValueError) as exc:
+            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {exc})") from exc
+        if meta.get("format") != BANK_FORMAT or meta.get("normalization") != NORMALIZATION:
+            raise PackError(f"bank {path}: format {meta.get('format')!r} with normalization "
+                            f"{meta.get('normalization')!r} is not {BANK_FORMAT!r} / {NORMALIZATION!r}: re-convert the pack")
+        emb = tensors.get("embeddings")
+        if not isinstance(prompts, list) or not all(isinstance(t, str) for t in prompts) \
+                or len(prompts) > MAX_BANK_ENTRIES:
+            raise PackError(f"bank {path}: metadata 'prompts' must be a JSON list of strings")
+        if emb is None or emb.ndim != 2 or str(emb.shape[1]) != meta.get("dim"):
+            raise PackError(f"bank {path}: 'embeddings' must be a 2-D tensor of the declared dim {meta.get('dim')}")
+        return cls(prompts, emb.astype(np.float32), meta.get("encoder", "unknown"), encoder)
+
+    @classmethod
+    def _load_npz(cls, path: Path, encoder: TextEncoder | None) -> PromptBank:
         try:
             with np.load(path, allow_pickle=False) as f:
                 texts, emb = f["texts"], f["embeddings"]
                 name = str(f["encoder"]) if "encoder" in f.files else "unknown"
-        except FileNotFoundError:
-            raise PackError(f"bank {path} not found") from None
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {exc})") from exc
         if texts.dtype.kind != "U" or texts.ndim != 1 or len(texts) > MAX_BANK_ENTRIES:
@@ -107,9 +132,11 @@ class PromptBank:
         return cls(texts.tolist(), emb.astype(np.float32), name, encoder)
 
     def save(self, path: str | os.PathLike[str], dtype: type = np.float16) -> Path:
-        """Write the bank as .npz (texts, embeddings as `dtype`, encoder name, dim), atomically."""
-        _io.write_npz(path, texts=np.array(self.texts), embeddings=self.embeddings.astype(dtype),
-                      encoder=np.array(self.encoder_name), dim=np.array(self.dim))
+        """Write the bank as safetensors (docs/pack-spec.md): tensor "embeddings" [N, dim] as `dtype`,
+        metadata format, normalization, encoder, dim and the prompts as a JSON list; atomically."""
+        meta = {"format": BANK_FORMAT, "normalization": NORMALIZATION, "encoder": self.encoder_name,
+                "dim": str(self.dim), "prompts": json.dumps(self.texts, ensure_ascii=False)}
+        _io.write_safetensors(path, {"embeddings": self.embeddings.astype(dtype)}, meta)
         return Path(path)
 
     # ---- lookups -----------------------------------------------------------------
@@ -157,8 +184,11 @@ class PromptBank:
         """Spherical interpolation (slerp) from prompt/embedding `a` (t=0) to `b` (t=1): float32 [dim], unit length.
 
         Raises: InputError (t outside [0, 1], or a prompt `lookup` refuses under `policy`)."""
-        if not 0.0 <= float(t) <= 1.0:
-            raise InputError(f"blend t must be in [0, 1], got {t}")
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not 0.0 <= float(t) <= 1.0:
+            raise InputError(f"blend t must be a number in [0, 1], got {t!r}")
+        for end in (a, b):
+            if not isinstance(end, (str, np.ndarray)):
+                raise InputError(f"blend takes prompts or embeddings [{self.dim}], got {type(end).__name__}")
         ea = self.lookup(a, policy) if isinstance(a, str) else np.asarray(a, np.float32)
         eb = self.lookup(b, policy) if isinstance(b, str) else np.asarray(b, np.float32)
         return slerp(ea, eb, float(t))

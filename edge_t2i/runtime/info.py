@@ -28,7 +28,8 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
     for name, digest in m.files.items():
         path = m.path(name)
         exists = path.is_file()
-        files[name] = {"bytes": path.stat().st_size if exists else 0, "ok": exists and sha256_file(path) == digest}
+        files[name] = {"bytes": path.stat().st_size if exists else 0, "exists": exists,
+                       "ok": exists and sha256_file(path) == digest}
     from edge_t2i.runtime.backends.onnxruntime import available_providers
     from edge_t2i.runtime.backends.tensorrt import engine_fits, gpu_identity
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from edge_t2i._io import sha256_file
 from edge_t2i.errors import PackError
+from edge_t2i.runtime import noise as noise_kinds
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: portable bank (safetensors) and noise (splitmix64-polar-v1); 1 still reads
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DIM = 4096            # largest sane declared dimension (noise size, embedding size, image side)
@@ -82,6 +83,7 @@ class Manifest:
     bank: str | None
     encoder: dict[str, str] | None    # {"model": file, "tokenizer": file}
     files: dict[str, str]             # name -> sha256
+    noise: str = noise_kinds.LEGACY   # the seed -> z generator the pack's images assume (runtime/noise.py)
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -123,15 +125,7 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     model = raw.get("model")
     if not isinstance(model, dict):
         raise PackError("manifest model: expected an object")
-    files_raw = raw.get("files")
-    if not isinstance(files_raw, dict) or not files_raw:
-        raise PackError("manifest files: expected an object of file name -> {sha256}")
-    files = {}
-    for name, entry in files_raw.items():
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise PackError(f"manifest files[{name!r}]: expected a sha256 hex digest")
-        files[safe_name(name, "files")] = digest
+    files = _parse_files(raw.get("files"))
     io = raw.get("io")
     if not isinstance(io, dict):
         raise PackError("manifest io: expected an object with inputs and outputs")
@@ -166,8 +160,31 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         nz=_int(model.get("nz"), "model.nz"),
         embedding_dim=_int(model.get("cond_dim"), "model.cond_dim"),
         inputs=inputs, outputs=outputs, models=models, engines=engines, bank=bank, encoder=encoder,
-        files=files,
+        files=files, noise=_parse_noise(raw.get("noise")),
     )
+
+
+def _parse_files(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise PackError("manifest files: expected an object of file name -> {sha256}")
+    files = {}
+    for name, entry in raw.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise PackError(f"manifest files[{name!r}]: expected a sha256 hex digest")
+        files[safe_name(name, "files")] = digest
+    return files
+
+
+def _parse_noise(raw: object) -> str:
+    """The pack's noise generator; packs without the field (schema 1) assume NumPy's PCG64."""
+    if raw is None:
+        return noise_kinds.LEGACY
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if name not in noise_kinds.KINDS:
+        raise PackError(f"manifest noise: {name!r} is not a generator this runtime knows "
+                        f"({', '.join(noise_kinds.KINDS)}): upgrade edge-t2i")
+    return str(name)
 
 
 PACK_FORMAT = "edge-t2i pack"
@@ -185,7 +202,11 @@ def is_pack(path: Path) -> bool:
 
 
 def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
+    if not isinstance(pack_dir, (str, os.PathLike)):
+        raise PackError(f"a pack is a folder path, got {type(pack_dir).__name__}")
     root = Path(pack_dir)
+    if root.is_file():
+        raise PackError(f"{root} is a file: a pack is a folder with {MANIFEST}")
     if not root.is_dir():
         raise PackError(f"pack {root} not found (expected a folder with {MANIFEST})")
     path = root / MANIFEST

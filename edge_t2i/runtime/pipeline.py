@@ -21,7 +21,7 @@ from edge_t2i.imaging import to_uint8
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.bank import PromptBank, UnknownPolicy, check_policy
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest, read_manifest, verify_file
-from edge_t2i.runtime.noise import noise
+from edge_t2i.runtime.noise import PORTABLE, noise
 
 log = logging.getLogger(__name__)
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime")
@@ -129,7 +129,7 @@ class Pipeline:
             if batch == 1 and len(seed_list) > 1:  # one prompt, many seeds
                 emb = np.repeat(emb, len(seed_list), axis=0)
                 batch = len(seed_list)
-            z = noise(seed_list, self.nz)
+            z = noise(seed_list, self.nz, self.manifest.noise)
         z = self._check(np.asarray(z), "z", (batch, self.nz))
         out = self._infer({"z": z, "embedding": emb})
         return out if raw else to_uint8(out, bgr)
@@ -138,9 +138,13 @@ class Pipeline:
     def _seed_list(seeds: Sequence[int] | int | None, batch: int) -> list[int]:
         if seeds is None:
             return list(range(batch))
-        if isinstance(seeds, (int, np.integer)):
+        if isinstance(seeds, np.ndarray) and seeds.ndim == 0:
+            seeds = seeds.item()
+        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
             return [int(seeds)] * batch
-        seed_list = list(seeds)
+        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+            raise InputError(f"seeds must be an integer or a sequence of integers, got {type(seeds).__name__}")
+        seed_list = list(seeds)  # type: ignore[arg-type]  # a bool seed is refused by noise()
         if len(seed_list) == 1:
             return seed_list * batch
         if len(seed_list) != batch and batch != 1:
@@ -235,6 +239,8 @@ def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str
     `warm_up`: run batch 1 once so the first frame is not the slow one.
     Raises: PackError (not a pack, malformed or newer manifest, altered files), BackendError,
     MissingExtraError (e.g. TensorRT asked for but not installed)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
+        raise InputError(f"threads must be an integer in 0..256 (0: all cores), got {threads!r}")
     manifest = read_manifest(pack_dir)
     be, choice = select_backend(manifest, backend, precision, threads)
     log.debug("%s %s (%s)", choice.backend, choice.precision, choice.reason)
@@ -245,14 +251,14 @@ def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str
 
 
 def render(backend: backends.Backend, embeddings: np.ndarray, seeds: Sequence[int], nz: int,
-           batch: int = 64) -> np.ndarray:
+           batch: int = 64, noise_kind: str = PORTABLE) -> np.ndarray:
     """uint8 [N, H, W, 3] images from a bare backend (no pack): row i from embeddings[i] and seeds[i],
     in batches of `batch`. What the quality gate, `sample` and `quality` use to render many images.
 
     Raises: InputError (bad seeds), BackendError (inference failed)."""
     if len(embeddings) != len(seeds):
         raise InputError(f"{len(embeddings)} embeddings but {len(seeds)} seeds")
-    z = noise(seeds, nz)
+    z = noise(seeds, nz, noise_kind)
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
     chunks = [backend.infer({"z": z[i:i + batch], "embedding": emb[i:i + batch]})["image"]
               for i in range(0, len(z), batch)]

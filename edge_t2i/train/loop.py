@@ -216,8 +216,6 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
         raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // d.world))
     run = _io.claim_output_dir(cfg.out, "training run", is_run, inputs=(cfg.data,))
-    if d.main:
-        run.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg, d.main)
     trainer = Trainer(cfg, d, aux=data.labels is not None)
     if resume:
@@ -226,7 +224,8 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
         raise CheckpointError(f"{run} already holds a run: pass --resume to continue it, or pick another --out")
     else:
         trainer.start(data)
-    if d.main:
+    if d.main:  # the run folder appears only once the data loaded and the models were built
+        run.mkdir(parents=True, exist_ok=True)
         _io.write_json(run / "train_config.json", asdict(cfg))
     return d, run, data, trainer
 

@@ -1,6 +1,9 @@
 """The CLI end to end on tiny inputs: outputs that chain (sample/generate -> eval), one-line errors."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,21 @@ def test_parse_seeds():
     for bad in ("a-b", "-3", "7-3", "1,,2", ""):
         with pytest.raises(InputError):
             parse_seeds(bad)
+
+
+def test_console_script_smoke(tmp_path):
+    """The installed `edge-t2i` entry point (the other CLI tests call main() in-process): exit 0 on --help,
+    exit 2 and one line on a user error."""
+    exe = shutil.which("edge-t2i", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the edge-t2i console script is not installed in this environment")
+    ok = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "convert" in ok.stdout
+    bad = subprocess.run([exe, "convert", str(tmp_path / "missing"), "--out", str(tmp_path / "p")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and bad.stderr.startswith("edge-t2i: error:")
+    assert "not found" in bad.stderr and not (tmp_path / "p").exists()
 
 
 def test_data_shapes_then_eval_json(tmp_path, capsys):

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,10 @@ from edge_t2i.convert import gate
 from edge_t2i.convert.export import export_onnx
 from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
 from edge_t2i.data.prompts import normalize_prompt, read_prompts
+from edge_t2i.data.vocab import ATTRIBUTES
 from edge_t2i.errors import ConvertError, DataError
+from edge_t2i.eval import oracle
+from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +57,7 @@ def test_symmetric_int8_zero_points_for_tensorrt(pack_dir):
 
 def test_manifest_records_what_the_gate_measured_and_files_match(pack_dir):
     m = json.loads((pack_dir / "manifest.json").read_text())
-    assert m["schema_version"] == 1
+    assert m["schema_version"] == 2 and m["noise"]["name"] == "splitmix64-polar-v1"
     for name, entry in m["files"].items():
         assert sha256_file(pack_dir / name) == entry["sha256"]
     assert m["calibration"]["sha256"] == sha256_file(pack_dir / "calibration.npz")
@@ -112,8 +114,11 @@ def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, t
     fp32 = pack_dir / "generator.fp32.onnx"
     good = calib.CalibrationData.load(pack_dir / "calibration.npz")
     bad = calib.CalibrationData(good.z * 50.0, good.embedding * 50.0, good.batch_size)
-    es = gate.EvalSet([f"p{i}" for i in range(8)], good.embedding[:8], list(range(100, 108)), [{"text": ""}] * 8)
-    cfg = gate.GateConfig(min_psnr_db=40.0)
+    bank = PromptBank.load(pack_dir / "bank.safetensors")  # real captions: every attribute of every row is scored
+    es = gate.EvalSet.build(bank.texts[:4], bank.embeddings[:4], gate.GateConfig(seeds_per_prompt=2))
+    for row in es.rows:
+        assert all(oracle.expected_attributes(row)[a] is not None for a in ATTRIBUTES), row
+    cfg = gate.GateConfig(min_psnr_db=40.0, max_all_drop=1.0, max_attribute_drop=1.0)  # PSNR decides here
     ref = gate.render(fp32, es, 100)
     results = {}
     for name, data in (("good", good), ("bad", bad)):
@@ -121,6 +126,11 @@ def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, t
         results[name] = gate.judge(ref, gate.render(out, es, 100), es, cfg)
     assert results["good"].passed, results["good"].reason
     assert not results["bad"].passed and "PSNR" in results["bad"].reason
+    for r in results.values():  # not vacuous: 'all' needs every attribute right (with no caption it would be 1.0)
+        expected = oracle.score_images(ref, es.rows).as_dict()
+        assert r.count == 8 and r.fp32 == {k: expected[k] for k in ("all", *ATTRIBUTES)}
+        for scores in (r.fp32, r.int8):
+            assert scores["all"] <= min(scores[a] for a in ATTRIBUTES), scores
     ranking = sensitivity(fp32, tmp_path / "bad.onnx", good, quantizable_nodes(fp32))
     assert len(ranking) == len(quantizable_nodes(fp32))
     assert ranking[0][1] <= ranking[-1][1]
@@ -138,10 +148,13 @@ def test_gate_failure_keeps_layers_in_float_or_fails_honestly(checkpoint_dir, pr
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
 
 
-def run_cli(*args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "edge_t2i", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def run_cli(capsys, *args) -> tuple[int, str]:
+    """`edge-t2i ARGS` in this process: (exit code, stderr). The real entry point is tested in tests/cli."""
+    from edge_t2i.cli import main
+
+    capsys.readouterr()
+    rc = main(list(args))
+    return rc, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make_bad,msg", [
@@ -150,20 +163,23 @@ def run_cli(*args, timeout=300):
      "resolution must be one of"),
     (lambda d: (d / "ck2").mkdir() or (d / "ck2" / "config.json").write_text("{oops") and d / "ck2", "not valid JSON"),
 ])
-def test_cli_bad_checkpoint_is_one_line_and_nonzero(tmp_path, make_bad, msg):
-    proc = run_cli("convert", str(make_bad(tmp_path)), "--out", str(tmp_path / "pack"))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and msg in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_cli_bad_checkpoint_is_one_line_and_nonzero(tmp_path, capsys, make_bad, msg):
+    rc, err = run_cli(capsys, "convert", str(make_bad(tmp_path)), "--out", str(tmp_path / "pack"))
+    assert rc == 2
+    assert "Traceback" not in err and msg in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("edge-t2i: error:")
+    assert not (tmp_path / "pack").exists()
 
 
-def test_cli_empty_prompt_file(tmp_path, checkpoint_dir):
+def test_cli_empty_prompt_file(tmp_path, checkpoint_dir, capsys):
     (tmp_path / "empty.txt").write_text("\n# nothing\n")
-    proc = run_cli("convert", str(checkpoint_dir), "--out", str(tmp_path / "p"), "--prompts", str(tmp_path / "empty.txt"))
-    assert proc.returncode == 2 and "holds no prompts" in proc.stderr and "Traceback" not in proc.stderr
+    rc, err = run_cli(capsys, "convert", str(checkpoint_dir), "--out", str(tmp_path / "p"),
+                      "--prompts", str(tmp_path / "empty.txt"))
+    assert rc == 2 and "holds no prompts" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()
 
 
-def test_weights_for_another_architecture(tmp_path, checkpoint_dir):
+def test_weights_for_another_architecture(tmp_path, checkpoint_dir, capsys):
     import shutil
 
     bad = tmp_path / "other"
@@ -171,8 +187,9 @@ def test_weights_for_another_architecture(tmp_path, checkpoint_dir):
     cfg = json.loads((bad / "config.json").read_text())
     cfg["model"]["ngf"] = 16
     (bad / "config.json").write_text(json.dumps(cfg))
-    proc = run_cli("convert", str(bad), "--out", str(tmp_path / "p"))
-    assert proc.returncode == 2 and "config.json implies" in proc.stderr
+    rc, err = run_cli(capsys, "convert", str(bad), "--out", str(tmp_path / "p"))
+    assert rc == 2 and "config.json implies" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_interrupted_convert_leaves_previous_pack_intact(pack_dir, checkpoint_dir, prompt_files, tmp_path):
@@ -194,7 +211,6 @@ def test_interrupted_convert_leaves_previous_pack_intact(pack_dir, checkpoint_di
     after = {p.name: sha256_file(p) for p in target.iterdir()}
     assert after == before
     read_manifest(target)  # still a valid pack
-    time.sleep(0.1)
 
 
 def test_gate_checks_each_attribute_not_only_all():
@@ -202,13 +218,14 @@ def test_gate_checks_each_attribute_not_only_all():
     'all attributes' limit is left wide open."""
     from edge_t2i.data.shapes import iter_samples
 
-    samples = list(iter_samples(40, seed=3, split="test", resolution=64))
+    samples = list(iter_samples(400, seed=3, split="test", resolution=64))
     fp32 = np.stack([s.image for s in samples])
     int8 = fp32.copy()
-    int8[:4] = 255 - int8[:4]  # inverted colours: hue off by 180 degrees, black <-> white backgrounds
-    es = gate.EvalSet([s.text for s in samples], np.zeros((40, 384), np.float32), list(range(40)),
+    int8[:40] = 255 - int8[:40]  # inverted colours: hue off by 180 degrees, black <-> white backgrounds
+    es = gate.EvalSet([s.text for s in samples], np.zeros((400, 384), np.float32), list(range(400)),
                       [{"text": s.text} for s in samples])
     loose = gate.GateConfig(min_psnr_db=0.0, max_all_drop=1.0)
     result = gate.judge(fp32, int8, es, loose)
-    assert not result.passed and "color dropped 10.0% > 3%" in result.reason
+    assert not result.passed and "'color' dropped +10.0%" in result.reason, result.reason
+    assert "'all'" not in result.reason  # the wide-open 'all' margin holds
     assert gate.judge(fp32, fp32.copy(), es, loose).passed

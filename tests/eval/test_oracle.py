@@ -13,6 +13,7 @@ def test_samples():
     return list(iter_samples(2000, seed=7, split="test", resolution=64))
 
 
+@pytest.mark.slow
 def test_at_least_99_percent_on_2000_real_test_images(test_samples):
     judgements = [oracle.judge(s.image) for s in test_samples]
     expected = [{**vars(s.objects[0]), "background": s.background} for s in test_samples]
@@ -59,9 +60,17 @@ def test_blob_is_not_a_shape():
     assert oracle.judge(img).shape in (oracle.UNKNOWN,)
 
 
-@settings(max_examples=60, deadline=None)
+TRANSPOSED = {"top-left": "top-left", "top": "left", "top-right": "bottom-left", "left": "top", "center": "center",
+              "right": "bottom", "bottom-left": "top-right", "bottom": "right", "bottom-right": "bottom-right"}
+
+
+# derandomized: the same 60 images every run (a tie between two equally large blobs could otherwise
+# make the transposed image pick the other blob)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 12))
 def test_generated_looking_garbage_never_crashes(seed, blobs):
+    """Garbage never crashes the oracle, and what it reads follows the image: transposing the image
+    (x <-> y) transposes the position it reports, and keeps the rest of the judgement."""
     r = np.random.default_rng(seed)
     img = np.full((64, 64, 3), r.integers(0, 256), np.uint8)
     import cv2
@@ -71,7 +80,19 @@ def test_generated_looking_garbage_never_crashes(seed, blobs):
         cv2.fillPoly(img, [pts], tuple(int(c) for c in r.integers(0, 256, 3)))
     img[r.random((64, 64)) < 0.02] = 255
     j = oracle.judge(img)
-    assert j.position in (*POSITIONS, oracle.UNKNOWN)
+    t = oracle.judge(np.ascontiguousarray(img.transpose(1, 0, 2)))
+    assert t.position == TRANSPOSED.get(j.position, oracle.UNKNOWN)
+    assert (t.size, t.background) == (j.size, j.background)
+
+
+def test_position_is_read_in_each_cell():
+    import cv2
+
+    for i, position in enumerate(POSITIONS):
+        row, col = divmod(i, 3)
+        img = np.full((64, 64, 3), 128, np.uint8)
+        cv2.circle(img, (10 + 22 * col, 10 + 22 * row), 6, (255, 0, 0), -1)
+        assert oracle.judge(img).position == position
 
 
 def test_expected_attributes_from_caption_when_no_objects():

@@ -10,6 +10,8 @@ from edge_t2i._io import sha256_file
 from edge_t2i.runtime import load
 from edge_t2i.runtime.encoder import OnnxTextEncoder
 
+pytestmark = pytest.mark.slow  # exporting the text encoder to ONNX takes a few seconds
+
 
 @pytest.fixture(scope="module")
 def encoder_files(tmp_path_factory):

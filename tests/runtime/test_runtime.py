@@ -60,9 +60,27 @@ def test_generate_shapes_rgb_bgr_and_seed_reproducibility(gen):
     assert grid.shape[0] == 4 and not np.array_equal(grid[0], grid[1])
 
 
-def test_noise_is_numpy_seeded_and_stable():
-    z = noise([3], 4)
-    assert np.array_equal(z[0], np.random.default_rng(3).standard_normal(4, dtype=np.float32))
+def test_new_packs_use_the_portable_noise_and_old_ones_numpys(pack_dir, tmp_path):
+    import json
+    import shutil
+
+    from edge_t2i.runtime.noise import LEGACY, PORTABLE
+
+    with edge_t2i.load(pack_dir, precision="fp32") as gen:
+        assert gen.manifest.noise == PORTABLE
+        a = gen.generate(BANK_PROMPTS[0], seeds=[3], raw=True)
+        assert np.array_equal(a, gen.generate(BANK_PROMPTS[0], z=noise([3], gen.nz, PORTABLE), raw=True))
+    old = tmp_path / "old"
+    shutil.copytree(pack_dir, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["noise"]  # what schema-1 packs look like
+    manifest["schema_version"] = 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with edge_t2i.load(old, precision="fp32") as gen:
+        assert gen.manifest.noise == LEGACY
+        b = gen.generate(BANK_PROMPTS[0], seeds=[3], raw=True)
+        z = np.random.default_rng(3).standard_normal(gen.nz, dtype=np.float32)[None]
+        assert np.array_equal(b, gen.generate(BANK_PROMPTS[0], z=z, raw=True)) and not np.array_equal(a, b)
 
 
 def test_ort_fp32_matches_torch_fp32(pack_dir, checkpoint_dir):
@@ -70,7 +88,7 @@ def test_ort_fp32_matches_torch_fp32(pack_dir, checkpoint_dir):
 
     from edge_t2i.models.checkpoint import load_generator
 
-    emb = PromptBank.load(pack_dir / "bank.npz").embeddings[:4]
+    emb = PromptBank.load(pack_dir / "bank.safetensors").embeddings[:4]
     z = noise([0, 1, 2, 3], 100)
     with load(pack_dir, precision="fp32") as g:
         ours = g.generate(emb, z=z, raw=True)
@@ -80,14 +98,14 @@ def test_ort_fp32_matches_torch_fp32(pack_dir, checkpoint_dir):
 
 
 def test_bank_exact_lookup_normalises_case_and_whitespace(pack_dir):
-    bank = PromptBank.load(pack_dir / "bank.npz")
+    bank = PromptBank.load(pack_dir / "bank.safetensors")
     assert len(bank) == len(BANK_PROMPTS) and bank.dim == 384
     e = bank.lookup("  A small RED circle   in the top-left ")
     assert np.array_equal(e, bank.embeddings[0])
 
 
 def test_bank_nearest_and_policies(pack_dir):
-    bank = PromptBank.load(pack_dir / "bank.npz")
+    bank = PromptBank.load(pack_dir / "bank.safetensors")
     match = bank.nearest(bank.embeddings[3] + 0.01)
     assert match.prompt == BANK_PROMPTS[3] and match.similarity > 0.95
     with pytest.raises(InputError, match="not in the bank"):
@@ -99,7 +117,7 @@ def test_bank_nearest_and_policies(pack_dir):
 
 
 def test_blend_is_spherical_and_ends_at_the_prompts(pack_dir):
-    bank = PromptBank.load(pack_dir / "bank.npz")
+    bank = PromptBank.load(pack_dir / "bank.safetensors")
     a, b = BANK_PROMPTS[0], BANK_PROMPTS[1]
     ea, eb = bank.lookup(a), bank.lookup(b)
     assert np.allclose(bank.blend(a, b, 0.0), ea / np.linalg.norm(ea), atol=1e-3)
@@ -127,7 +145,7 @@ def test_bad_inputs_give_clear_errors(gen):
         gen.generate(np.zeros((1000, 384), np.float32))
     with pytest.raises(InputError, match="seeds"):
         gen.generate(BANK_PROMPTS[:2], seeds=[1, 2, 3])
-    with pytest.raises(InputError, match="non-negative"):
+    with pytest.raises(InputError, match="0..2\\^64-1"):
         gen.generate(BANK_PROMPTS[0], seeds=[-1])
 
 
@@ -152,7 +170,7 @@ def test_altered_or_missing_file_is_refused(pack_copy):
         fh.write(b"\0")
     with pytest.raises(PackError, match="sha256"):
         load(pack_copy)
-    (pack_copy / "bank.npz").unlink()
+    (pack_copy / "bank.safetensors").unlink()
     with pytest.raises(PackError, match="missing"):
         load(pack_copy, precision="fp32")
 

@@ -62,6 +62,7 @@ def test_refuses_to_overwrite_a_run_without_resume(tiny_data, tmp_path):
         train(cfg(tiny_data, tmp_path / "r", 2))
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny_data, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(
@@ -82,8 +83,9 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny_data, tmp_path):
         "flat = torch.cat([p.detach().flatten() for m in (t.G, t.D, t.E) for p in m.parameters()])\n"
         "torch.save(flat, os.path.join(sys.argv[1], f\"rank{os.environ['RANK']}.pt\"))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "29517", str(script), str(tmp_path)],
+    # --standalone: a c10d rendezvous on localhost with a free port (no fixed port to collide with)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)

@@ -1,0 +1,600 @@
+// edge-t2i in the browser: run a pack (docs/pack-spec.md) with ONNX Runtime Web.
+//
+// A reference implementation for engines that are not Python: everything the Python runtime does for
+// a prompt in the bank and a seed is here, in plain JavaScript, in the order the spec gives it:
+//
+//   1. noise        seed -> z, "splitmix64-polar-v1", bit for bit the Python floats
+//   2. prompts      the lookup key (NFKC, invisible characters removed, lower case, whitespace collapsed)
+//   3. bank         bank.safetensors -> prompts + float32 embeddings
+//   4. blend        slerp between two embeddings, as edge_t2i/runtime/bank.py `slerp`
+//   5. pixels       the generator's float [B, 3, H, W] in [-1, 1] -> uint8 RGB [H, W, 3]
+//   6. pack         manifest.json, sha256 checks, one ONNX Runtime session per precision
+//   7. page         prompt pickers, blend slider, seed, a live 4x2 grid, images/s
+//
+// `window.edgeT2I` exposes the pieces (noise, generate, the current embedding...) for tests.
+// `ort` is the global of ort.webgpu.min.js (onnxruntime-web), loaded by index.html before this module.
+
+/* global ort */
+
+// ---------------------------------------------------------------------------------------------------
+// 1. Noise: seed -> z ("splitmix64-polar-v1")
+//
+// Seeds are unsigned 64-bit integers. JavaScript Numbers are doubles (exact integers only up to 2^53),
+// so the 64-bit integer arithmetic uses BigInt, reduced modulo 2^64 after every + and *. Everything
+// else is double arithmetic in the order written: JavaScript never fuses a*b+c, and Math.sqrt is
+// correctly rounded, so the doubles are the ones Python/NumPy computes.
+// ---------------------------------------------------------------------------------------------------
+
+const MASK64 = 0xFFFFFFFFFFFFFFFFn;          // 2^64 - 1
+const GAMMA = 0x9E3779B97F4A7C15n;           // SplitMix64's increment (the golden ratio)
+const MIX1 = 0xBF58476D1CE4E5B9n;
+const MIX2 = 0x94D049BB133111EBn;
+const LN2 = 0.6931471805599453;              // the double nearest ln 2
+const LN_TERMS = 20;                         // terms of the atanh series in portableLn
+const NOISE_NAME = "splitmix64-polar-v1";
+
+/** A seed (BigInt, safe-integer Number, or decimal string) as a BigInt in 0..2^64-1; RangeError otherwise. */
+function toSeed(seed) {
+  let s;
+  if (typeof seed === "bigint") s = seed;
+  else if (typeof seed === "number" && Number.isSafeInteger(seed)) s = BigInt(seed);
+  else if (typeof seed === "string" && /^\s*\d+\s*$/.test(seed)) s = BigInt(seed.trim());
+  else throw new RangeError(`a seed must be an integer in 0..2^64-1, got ${String(seed)}`);
+  if (s < 0n || s > MASK64) throw new RangeError(`a seed must be an integer in 0..2^64-1, got ${s}`);
+  return s;
+}
+
+/** SplitMix64 (Steele, Lea, Flood, OOPSLA 2014): a 64-bit state, one 64-bit output per call. */
+class SplitMix64 {
+  constructor(seed) {
+    this.state = toSeed(seed);
+  }
+
+  next() {
+    this.state = (this.state + GAMMA) & MASK64;
+    let x = this.state;
+    x = ((x ^ (x >> 30n)) * MIX1) & MASK64;
+    x = ((x ^ (x >> 27n)) * MIX2) & MASK64;
+    return x ^ (x >> 31n);
+  }
+
+  /** A double in [0, 1): the top 53 bits times 2^-53 (both steps exact). */
+  uniform() {
+    return Number(this.next() >> 11n) * 2 ** -53;
+  }
+}
+
+// frexp reads a double's bits: a Float64Array and a BigUint64Array over the same 8 bytes.
+const f64 = new Float64Array(1);
+const u64 = new BigUint64Array(f64.buffer);
+const EXPONENT_BITS = 0x7FF0000000000000n;
+
+/** [m, e] with x = m * 2^e and m in [0.5, 1), for a finite x > 0 (C's frexp; exact). */
+function frexp(x) {
+  let shift = 0;
+  f64[0] = x;
+  if ((u64[0] & EXPONENT_BITS) === 0n) {  // subnormal: scale into the normal range first (exact)
+    f64[0] = x * 2 ** 64;
+    shift = -64;
+  }
+  const bits = u64[0];
+  const biased = Number((bits & EXPONENT_BITS) >> 52n);   // x = 1.f * 2^(biased - 1023)
+  u64[0] = (bits & ~EXPONENT_BITS & MASK64) | (1022n << 52n);  // same sign and fraction, 0.1f in binary
+  return [f64[0], biased - 1022 + shift];
+}
+
+/** ln(s) for s in (0, 1) from +, -, *, / only (never Math.log, whose last bit varies by engine):
+ * s = m * 2^e, ln m = 2 atanh(t) with t = (m - 1) / (m + 1), Horner over the terms 1 / (2k + 1). */
+function portableLn(s) {
+  const [m, e] = frexp(s);
+  const t = (m - 1.0) / (m + 1.0);
+  const t2 = t * t;
+  let p = 1.0 / (2 * LN_TERMS + 1);
+  for (let k = LN_TERMS - 1; k >= 0; k--) p = p * t2 + 1.0 / (2 * k + 1);
+  return e * LN2 + (2.0 * t) * p;
+}
+
+/** z for one seed: Float32Array [nz] of standard normals (Marsaglia's polar method on SplitMix64). */
+function noise(seed, nz) {
+  const rng = new SplitMix64(seed);
+  const out = new Float32Array(nz);
+  let n = 0;
+  while (n < nz) {
+    const a = 2.0 * rng.uniform() - 1.0;
+    const b = 2.0 * rng.uniform() - 1.0;
+    const s = a * a + b * b;
+    if (s <= 0.0 || s >= 1.0) continue;  // outside the unit disc: reject the pair
+    const f = Math.sqrt((-2.0 * portableLn(s)) / s);
+    out[n++] = Math.fround(a * f);        // round each to binary32
+    if (n < nz) out[n++] = Math.fround(b * f);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 2. Prompts: the lookup key ("nfkc-strip-invisible-casefold-collapse-v1")
+// ---------------------------------------------------------------------------------------------------
+
+const INVISIBLE = /[\u200B\u200C\u200D\u2060\uFEFF]/g;
+// Python's \s (str.isspace) is JavaScript's \s plus the information separators U+001C..U+001F and NEL.
+const WHITESPACE = /[\s\x1C-\x1F\x85]+/g;
+
+/** The comparison key of a prompt: NFKC, zero-width characters removed, lower case, whitespace runs
+ * -> one space, trimmed. toLowerCase stands in for Python's str.casefold: they agree on the bank's
+ * ASCII prompts and on most letters (not on e.g. "ß", which casefold turns into "ss"). */
+function normalizePrompt(text) {
+  return String(text).normalize("NFKC").replace(INVISIBLE, "").toLowerCase().replace(WHITESPACE, " ").trim();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 3. Bank: bank.safetensors -> {prompts, embeddings (Float32Array rows * dim), index}
+// ---------------------------------------------------------------------------------------------------
+
+/** An IEEE half-precision bit pattern as a Number (exact: every half is a float32 and a double). */
+function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1F;
+  const fraction = h & 0x3FF;
+  if (exponent === 0) return sign * fraction * 2 ** -24;               // zero or subnormal
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** Parse bank.safetensors: u64 little-endian header length N, N bytes of JSON, then the tensor bytes. */
+function parseBank(buffer) {
+  const view = new DataView(buffer);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > buffer.byteLength - 8) throw new Error("bank: header length past the end of the file");
+  const header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(buffer, 8, headerLength)));
+  const meta = header.__metadata__ || {};
+  if (meta.format !== "edge-t2i bank v1") throw new Error(`bank: format ${meta.format} is not "edge-t2i bank v1"`);
+  const info = header.embeddings;
+  const [rows, dim] = info.shape;
+  const [begin, end] = info.data_offsets;
+  const width = { F16: 2, F32: 4 }[info.dtype];
+  if (!width) throw new Error(`bank: embeddings of dtype ${info.dtype} (expected F16 or F32)`);
+  if (end - begin !== rows * dim * width || 8 + headerLength + end > buffer.byteLength) {
+    throw new Error("bank: embeddings' data_offsets do not match their shape");
+  }
+  const data = new DataView(buffer, 8 + headerLength + begin, end - begin);
+  const embeddings = new Float32Array(rows * dim);
+  for (let i = 0; i < rows * dim; i++) {
+    embeddings[i] = width === 2 ? halfToFloat(data.getUint16(2 * i, true)) : data.getFloat32(4 * i, true);
+  }
+  const prompts = JSON.parse(meta.prompts);
+  if (prompts.length !== rows) throw new Error(`bank: ${prompts.length} prompts but ${rows} embeddings`);
+  const keys = prompts.map(normalizePrompt);
+  return { prompts, keys, embeddings, rows, dim, index: new Map(keys.map((k, i) => [k, i])) };
+}
+
+/** Row i of the bank as a Float32Array [dim] (a view, not a copy). */
+function bankRow(bank, i) {
+  return bank.embeddings.subarray(i * bank.dim, (i + 1) * bank.dim);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 4. Blend: spherical interpolation, as edge_t2i/runtime/bank.py `slerp` (PromptBank.blend)
+// ---------------------------------------------------------------------------------------------------
+
+function norm(v) {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
+  return Math.sqrt(sum);
+}
+
+/** From direction a (t = 0) to b (t = 1) along the great circle; the result is unit length. */
+function slerp(a, b, t) {
+  const na = Math.max(norm(a), 1e-12);
+  const nb = Math.max(norm(b), 1e-12);
+  const ua = Array.from(a, (x) => x / na);
+  const ub = Array.from(b, (x) => x / nb);
+  let dot = 0;
+  for (let i = 0; i < ua.length; i++) dot += ua[i] * ub[i];
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot)));
+  let out;
+  if (omega < 1e-6) {  // (nearly) the same direction: linear is exact enough and avoids 0 / 0
+    out = ua.map((x, i) => (1 - t) * x + t * ub[i]);
+  } else {
+    const sa = Math.sin((1 - t) * omega);
+    const sb = Math.sin(t * omega);
+    const so = Math.sin(omega);
+    out = ua.map((x, i) => (sa * x + sb * ub[i]) / so);
+  }
+  const n = Math.max(norm(out), 1e-12);
+  return Float32Array.from(out, (x) => x / n);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 5. Pixels: p = round((clamp(x, -1, 1) + 1) * 127.5), round half to even, CHW -> HWC
+// ---------------------------------------------------------------------------------------------------
+
+/** Round to the nearest integer, ties to the even one (NumPy's rint; Math.round rounds ties up). */
+function roundHalfEven(v) {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** One output value -> one byte. Python computes in float32 (x + 1, then * 127.5, each rounded to
+ * binary32); Math.fround reproduces that (a double result rounded to float32 is the float32 result). */
+function toByte(x) {
+  const c = Math.min(1, Math.max(-1, x));
+  return roundHalfEven(Math.fround(Math.fround(c + 1) * 127.5));
+}
+
+/** Image b of a float32 [B, 3, H, W] output as uint8 RGB [H * W * 3] (row-major, channels last). */
+function toUint8(data, b, height, width) {
+  const plane = height * width;
+  const base = b * 3 * plane;
+  const out = new Uint8Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = toByte(data[base + c * plane + p]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 6. Pack: manifest, sha256 checks, sessions
+// ---------------------------------------------------------------------------------------------------
+
+const PACK = new URL("pack/", location.href);  // serve.py: the pack's files (those in its manifest)
+const ORT_DIST = new URL("ort/", location.href); // serve.py: onnxruntime-web's dist folder
+const params = new URLSearchParams(location.search);
+
+async function fetchBytes(name) {
+  const response = await fetch(new URL(name, PACK));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Check a file's bytes against manifest.files[name].sha256; crypto.subtle exists only in secure
+ * contexts (https, localhost), so elsewhere the check is skipped (returns false). */
+async function verify(manifest, name, bytes) {
+  const want = manifest.files && manifest.files[name] && manifest.files[name].sha256;
+  if (!want) throw new Error(`${name} is not in the manifest's files`);
+  if (!(globalThis.crypto && crypto.subtle)) return false;
+  const got = hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (got !== want) throw new Error(`${name}: sha256 ${got} does not match the manifest (${want})`);
+  return true;
+}
+
+function checkManifest(m) {
+  if (m.schema_version > 2) throw new Error(`pack schema ${m.schema_version} is newer than this page (2)`);
+  const name = m.noise && m.noise.name;
+  if (name !== NOISE_NAME) throw new Error(`pack noise ${name} is not ${NOISE_NAME}: re-convert the pack`);
+  if (!m.bank) throw new Error("the pack has no prompt bank");
+  const inputs = m.io.inputs.map((x) => x.name);
+  const outputs = m.io.outputs.map((x) => x.name);
+  if (!inputs.includes("z") || !inputs.includes("embedding") || !outputs.includes("image")) {
+    throw new Error(`the generator's IO is ${inputs} -> ${outputs}, not z, embedding -> image`);
+  }
+  return { nz: m.model.nz, dim: m.model.cond_dim, resolution: m.model.resolution };
+}
+
+const pack = { manifest: null, spec: null, bank: null, verified: [] };
+const sessions = new Map();  // precision -> Promise<{session, backend}>
+let backendNote = "";
+
+/** Use WebGPU where the browser has an adapter (and ?backend=wasm does not say otherwise). */
+async function webgpuAvailable() {
+  if (params.get("backend") === "wasm" || !navigator.gpu) return false;
+  try {
+    return (await navigator.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function createSession(bytes) {
+  if (await webgpuAvailable()) {
+    try {
+      const session = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
+      return { session, backend: "webgpu" };
+    } catch (err) {
+      console.info("WebGPU session failed, using WebAssembly:", err);  // silent fallback
+    }
+  }
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+  return { session, backend: "wasm" };
+}
+
+/** The session for a precision (int8 | fp16 | fp32), made on first use: fetch, sha256, create. */
+function getSession(precision) {
+  if (!sessions.has(precision)) {
+    const make = async () => {
+      const file = pack.manifest.models[precision];
+      if (!file) throw new Error(`the pack has no ${precision} model`);
+      const bytes = await fetchBytes(file);
+      if (await verify(pack.manifest, file, bytes)) pack.verified.push(file);
+      return createSession(new Uint8Array(bytes));
+    };
+    sessions.set(precision, make().catch((err) => {
+      sessions.delete(precision);  // let a later call try again
+      throw err;
+    }));
+  }
+  return sessions.get(precision);
+}
+
+// One run at a time: an ONNX Runtime Web session does not take concurrent runs.
+let queue = Promise.resolve();
+function exclusive(task) {
+  const result = queue.then(task);
+  queue = result.catch(() => {});
+  return result;
+}
+
+/** Run the generator: embeddings Float32Array [B * dim], seeds [B] -> Float32Array [B, 3, H, W].
+ * A WebGPU session that fails to run is replaced by a WebAssembly one, once. */
+async function infer(precision, embeddings, seeds) {
+  const { session, backend } = await getSession(precision);
+  try {
+    return await runSession(session, embeddings, seeds);
+  } catch (err) {
+    if (backend !== "webgpu") throw err;
+    console.info("WebGPU run failed, using WebAssembly:", err);
+    const bytes = new Uint8Array(await fetchBytes(pack.manifest.models[precision]));
+    const wasm = ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] })
+      .then((s) => ({ session: s, backend: "wasm" }));
+    sessions.set(precision, wasm);
+    backendNote = " (WebGPU failed)";
+    return runSession((await wasm).session, embeddings, seeds);
+  }
+}
+
+async function runSession(session, embeddings, seeds) {
+  const { nz, dim } = pack.spec;
+  const batch = seeds.length;
+  const z = new Float32Array(batch * nz);
+  seeds.forEach((seed, i) => z.set(noise(seed, nz), i * nz));
+  const feeds = {
+    z: new ort.Tensor("float32", z, [batch, nz]),
+    embedding: new ort.Tensor("float32", embeddings, [batch, dim]),
+  };
+  const { image } = await exclusive(() => session.run(feeds));
+  return image.getData();  // float32 [batch, 3, H, W] (copied from the GPU where it ran there)
+}
+
+/** One image for a prompt in the bank: uint8 RGB [H * W * 3], what `edge_t2i.load(pack, precision)
+ * .generate(prompt, seeds=[seed])[0]` gives (up to the last bit of the two ONNX Runtimes). */
+async function generate(promptText, seed, precision = "int8") {
+  await ready;
+  const i = pack.bank.index.get(normalizePrompt(promptText));
+  if (i === undefined) throw new Error(`prompt ${JSON.stringify(promptText)} is not in the bank`);
+  const data = await infer(precision, bankRow(pack.bank, i), [toSeed(seed)]);
+  return toUint8(data, 0, pack.spec.resolution, pack.spec.resolution);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 7. The page
+// ---------------------------------------------------------------------------------------------------
+
+const GRID = 8;  // the seed and the next 7, 4 x 2
+const $ = (id) => document.getElementById(id);
+const state = { a: 0, b: 1, t: 0, seed: 0n, precision: "int8", embedding: null, seeds: [] };
+const timings = [];  // {images, ms} of the last updates
+let renders = 0;
+
+function setStatus(text, kind = "") {
+  $("status").textContent = text;
+  $("status").className = kind;
+}
+
+/** Fill a prompt list with the bank entries whose key contains every word of the search. */
+function filterList(select, query, selected) {
+  const words = normalizePrompt(query).split(" ").filter(Boolean);
+  const { prompts, keys } = pack.bank;
+  const options = [];
+  keys.forEach((key, i) => {
+    if (words.every((w) => key.includes(w))) options.push(new Option(prompts[i], String(i), false, i === selected));
+  });
+  select.replaceChildren(...options);
+  return options.length;
+}
+
+function setupPicker(letter) {
+  const search = $(`search-${letter}`);
+  const select = $(`prompt-${letter}`);
+  const count = $(`count-${letter}`);
+  const refresh = () => {
+    const n = filterList(select, search.value, state[letter]);
+    count.textContent = `${n} of ${pack.bank.rows}`;
+  };
+  search.addEventListener("input", refresh);
+  search.addEventListener("keydown", (event) => {  // Enter picks the first match
+    if (event.key === "Enter" && select.options.length) {
+      select.selectedIndex = 0;
+      select.dispatchEvent(new Event("change"));
+    }
+  });
+  select.addEventListener("change", () => {
+    if (select.value === "") return;
+    state[letter] = Number(select.value);
+    requestRender();
+  });
+  refresh();
+}
+
+function makeGrid() {
+  const size = pack.spec.resolution;
+  const cells = [];
+  for (let i = 0; i < GRID; i++) {
+    const figure = document.createElement("figure");
+    const canvas = document.createElement("canvas");
+    canvas.width = size;
+    canvas.height = size;
+    figure.append(canvas, document.createElement("figcaption"));
+    cells.push(figure);
+  }
+  $("grid").replaceChildren(...cells);
+}
+
+function drawCell(i, rgb, seed) {
+  const figure = $("grid").children[i];
+  const canvas = figure.querySelector("canvas");
+  const image = new ImageData(canvas.width, canvas.height);
+  for (let p = 0, q = 0; p < rgb.length; p += 3, q += 4) {
+    image.data[q] = rgb[p];
+    image.data[q + 1] = rgb[p + 1];
+    image.data[q + 2] = rgb[p + 2];
+    image.data[q + 3] = 255;
+  }
+  canvas.getContext("2d").putImageData(image, 0, 0);
+  figure.querySelector("figcaption").textContent = `seed ${seed}`;
+}
+
+function showSpeed() {
+  const images = timings.reduce((sum, x) => sum + x.images, 0);
+  const ms = timings.reduce((sum, x) => sum + x.ms, 0);
+  const last = timings[timings.length - 1];
+  $("fps").textContent = `${(1000 * images / ms).toFixed(1)} images/s over the last ${timings.length} ` +
+    `updates (${last.ms.toFixed(0)} ms for the last ${last.images})`;
+}
+
+/** Render the grid for the current state: embedding = slerp(A, B, t), seeds seed .. seed + 7 (mod 2^64). */
+async function renderGrid() {
+  const { a, b, t, seed, precision } = state;
+  const embedding = slerp(bankRow(pack.bank, a), bankRow(pack.bank, b), t);
+  const seeds = Array.from({ length: GRID }, (_, i) => (seed + BigInt(i)) & MASK64);
+  const batch = new Float32Array(GRID * pack.spec.dim);
+  for (let i = 0; i < GRID; i++) batch.set(embedding, i * pack.spec.dim);
+  const start = performance.now();
+  const data = await infer(precision, batch, seeds);
+  const ms = performance.now() - start;
+  const size = pack.spec.resolution;
+  seeds.forEach((s, i) => drawCell(i, toUint8(data, i, size, size), s));
+  Object.assign(state, { embedding, seeds });
+  timings.push({ images: GRID, ms });
+  if (timings.length > 10) timings.shift();
+  showSpeed();
+  renders += 1;
+}
+
+// Live updates without a backlog: changes during a render are coalesced into one more render.
+let pending = false;
+let rendering = false;
+async function requestRender() {
+  pending = true;
+  if (rendering) return;
+  rendering = true;
+  try {
+    while (pending) {
+      pending = false;
+      await renderGrid();
+    }
+    document.body.dataset.state = "ready";
+  } catch (err) {
+    setStatus(String(err), "error");
+    document.body.dataset.state = "error";
+    console.error(err);
+  } finally {
+    rendering = false;
+  }
+}
+
+function readSeed() {
+  try {
+    state.seed = toSeed($("seed").value);
+    $("seed").setCustomValidity("");
+    return true;
+  } catch (err) {
+    $("seed").setCustomValidity(err.message);
+    return false;
+  }
+}
+
+function setupControls() {
+  const precision = $("precision");
+  const order = ["int8", "fp16", "fp32"].filter((p) => pack.manifest.models[p]);
+  precision.replaceChildren(...order.map((p) => new Option(p.toUpperCase(), p)));
+  state.precision = order.includes(params.get("precision")) ? params.get("precision") : order[0];
+  precision.value = state.precision;
+  precision.addEventListener("change", () => {
+    state.precision = precision.value;
+    setStatus(`loading the ${state.precision} model...`);
+    requestRender().then(() => showBackend());
+  });
+  state.b = Math.min(1, pack.bank.rows - 1);
+  setupPicker("a");
+  setupPicker("b");
+  const blend = $("blend");
+  blend.addEventListener("input", () => {
+    state.t = Number(blend.value);
+    $("blend-value").textContent = state.t.toFixed(2);
+    requestRender();
+  });
+  $("seed").addEventListener("input", () => readSeed() && requestRender());
+  $("random-seed").addEventListener("click", () => {
+    $("seed").value = String(crypto.getRandomValues(new Uint32Array(1))[0]);
+    if (readSeed()) requestRender();
+  });
+}
+
+async function showBackend() {
+  const session = sessions.get(state.precision);
+  if (!session) return;
+  const { backend } = await session;
+  const checked = pack.verified.length ? `sha256 checked: ${pack.verified.join(", ")}` : "sha256 not checked (not a secure context)";
+  setStatus(`${state.precision.toUpperCase()} on ${backend === "webgpu" ? "WebGPU" : "WebAssembly"}${backendNote}; ${checked}`);
+}
+
+async function loadPack() {
+  ort.env.wasm.wasmPaths = ORT_DIST.href;
+  // Threads need SharedArrayBuffer, which needs cross-origin isolation (serve.py sends COOP/COEP headers).
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  const response = await fetch(new URL("manifest.json", PACK));
+  if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
+  pack.manifest = await response.json();
+  pack.spec = checkManifest(pack.manifest);
+  const bankBytes = await fetchBytes(pack.manifest.bank);
+  if (await verify(pack.manifest, pack.manifest.bank, bankBytes)) pack.verified.push(pack.manifest.bank);
+  pack.bank = parseBank(bankBytes);
+  if (pack.bank.dim !== pack.spec.dim) throw new Error(`bank dim ${pack.bank.dim} != model cond_dim ${pack.spec.dim}`);
+  const { resolution, nz } = pack.spec;
+  $("pack-info").textContent = `${resolution}x${resolution} px, nz ${nz}, ${pack.bank.rows} prompts, ` +
+    `${ort.env.wasm.numThreads} wasm thread${ort.env.wasm.numThreads > 1 ? "s" : ""}`;
+  if (!navigator.gpu) backendNote = " (this browser has no WebGPU)";
+  else if (!(await webgpuAvailable())) backendNote = params.get("backend") === "wasm" ? " (asked for)" : " (no WebGPU adapter)";
+  makeGrid();
+  setupControls();
+  setStatus(`loading the ${state.precision} model...`);
+  await getSession(state.precision);
+  await showBackend();
+}
+
+const ready = loadPack();
+ready.then(() => requestRender(), (err) => {
+  setStatus(`could not load the pack: ${err.message || err}`, "error");
+  document.body.dataset.state = "error";
+  console.error(err);
+});
+
+window.edgeT2I = {
+  ready,
+  noise,                                   // (seed, nz) -> Float32Array [nz]
+  splitmix64: (seed, count) => {           // the first `count` SplitMix64 outputs from `seed`, as hex
+    const rng = new SplitMix64(seed);
+    return Array.from({ length: count }, () => rng.next().toString(16).padStart(16, "0"));
+  },
+  portableLn,
+  normalizePrompt,
+  parseBank,
+  slerp,
+  toUint8,
+  generate,                                // (prompt, seed, precision) -> Promise<Uint8Array [H * W * 3]>
+  currentEmbedding: () => state.embedding, // the blend the grid shows: slerp(A, B, t)
+  state: () => {                           // the page's state, JSON-friendly (seeds as decimal strings)
+    const { embedding, ...rest } = state;
+    return { ...rest, seed: String(state.seed), seeds: state.seeds.map(String), renders };
+  },
+  settled: async () => {                   // resolves with state() once no update is pending or running
+    await ready;
+    while (rendering || pending) await new Promise((resolve) => setTimeout(resolve, 10));
+    return window.edgeT2I.state();
+  },
+  backend: async (precision = state.precision) => (await getSession(precision)).backend,
+  get pack() { return pack; },
+};

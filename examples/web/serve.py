@@ -1,0 +1,143 @@
+"""Serve the web page for a pack: `python examples/web/serve.py PACK [--port 8000] [--host 127.0.0.1]`.
+
+Standard library only. Serves
+  /            the page (index.html, app.js, style.css of this folder),
+  /pack/NAME   the pack's manifest.json and the files its manifest lists (nothing else of the folder),
+  /ort/NAME    onnxruntime-web's dist files (`npm ci` in this folder installs them into node_modules),
+with no directory listings and no paths: a NAME with a slash, "..", or anything not on those lists is a 404.
+It sends the cross-origin isolation headers (COOP/COEP), so the page may run ONNX Runtime's WebAssembly
+on several threads (browsers allow that on https and on localhost/127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+HERE = Path(__file__).resolve().parent
+ORT_DIST = HERE / "node_modules" / "onnxruntime-web" / "dist"
+PAGE = {"": "index.html", "index.html": "index.html", "app.js": "app.js", "style.css": "style.css"}
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".json": "application/json", ".wasm": "application/wasm", ".map": "application/json",
+    ".onnx": "application/octet-stream", ".safetensors": "application/octet-stream",
+    ".png": "image/png", ".md": "text/markdown; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+}
+
+
+def read_pack(pack: Path) -> set[str]:
+    """The names /pack/ serves: manifest.json and every file the manifest lists. Raises SystemExit if
+    the folder is not a pack."""
+    try:
+        manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{pack} is not a pack: cannot read manifest.json ({exc})") from exc
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise SystemExit(f"{pack}/manifest.json has no 'files'")
+    names = {n for n in files if isinstance(n, str) and PLAIN_NAME.match(n) and (pack / n).is_file()}
+    return names | {"manifest.json"}
+
+
+def resolve(path: str, pack: Path, pack_names: set[str]) -> Path | None:
+    """The file a request path stands for, or None (404)."""
+    parts = unquote(urlsplit(path).path).split("/")[1:]
+    if len(parts) == 1 and parts[0] in PAGE:
+        return HERE / PAGE[parts[0]]
+    if len(parts) != 2 or not PLAIN_NAME.match(parts[1]):
+        return None
+    folder, name = parts
+    if folder == "pack" and name in pack_names:
+        return pack / name
+    if folder == "ort" and (ORT_DIST / name).is_file():
+        return ORT_DIST / name
+    return None
+
+
+def make_handler(pack: Path, pack_names: set[str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "edge-t2i-web"
+
+        def do_GET(self) -> None:
+            self.send(body=True)
+
+        def do_HEAD(self) -> None:
+            self.send(body=False)
+
+        def send(self, body: bool) -> None:
+            file = resolve(self.path, pack, pack_names)
+            if file is None:
+                self.send_error(HTTPStatus.NOT_FOUND)
+                return
+            try:
+                data = file.read_bytes()
+            except OSError:
+                self.send_error(HTTPStatus.NOT_FOUND)
+                return
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", TYPES.get(file.suffix, "application/octet-stream"))
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.end_headers()
+            if body:
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            if not self.server.quiet:  # type: ignore[attr-defined]
+                super().log_message(format, *args)
+
+    return Handler
+
+
+def make_server(pack: str | Path, host: str = "127.0.0.1", port: int = 8000,
+                quiet: bool = False) -> ThreadingHTTPServer:
+    """An HTTP server for `pack` (not started: call serve_forever). Port 0 picks a free one.
+    Raises SystemExit if the folder is not a pack or onnxruntime-web is not installed."""
+    pack = Path(pack).resolve()
+    names = read_pack(pack)
+    if not (ORT_DIST / "ort.webgpu.min.js").is_file():
+        raise SystemExit(f"onnxruntime-web is not installed: run `npm ci` in {HERE}")
+    server = ThreadingHTTPServer((host, port), make_handler(pack, names))
+    server.daemon_threads = True
+    server.quiet = quiet  # type: ignore[attr-defined]
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pack", help="a pack folder (with manifest.json), e.g. build/shapes64")
+    parser.add_argument("--port", type=int, default=8000, help="port (0: any free one; default 8000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    args = parser.parse_args(argv)
+    try:
+        server = make_server(args.pack, args.host, args.port, args.quiet)
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        raise SystemExit(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    host, port = server.server_address[:2]
+    shown = f"[{host}]" if ":" in str(host) else host
+    print(f"serving {Path(args.pack).resolve()} at http://{shown}:{port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

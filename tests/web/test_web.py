@@ -1,0 +1,234 @@
+"""The web page (examples/web) in a real browser: headless Chromium through Selenium, against the Python
+runtime. Its JavaScript noise must equal Python's bit for bit, its images must be the Python runtime's
+(within 2/255: two builds of ONNX Runtime), its blend slider must be PromptBank.blend.
+
+Skipped, with the reason, where Chromium, chromedriver, selenium or examples/web/node_modules are missing
+(Debian: apt-get install chromium chromium-driver; cd examples/web && npm ci)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import struct
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_t2i.data.prompts import normalize_prompt
+from edge_t2i.runtime.bank import PromptBank
+from edge_t2i.runtime.noise import noise
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "examples" / "web"
+SEEDS = [0, 1, 42, 2**53 + 1, 2**64 - 1]
+MAX_PIXEL_DIFF = 2  # of 255
+
+
+def _load_helpers():
+    spec = importlib.util.spec_from_file_location("edge_t2i_web_screenshot", WEB / "screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+web = _load_helpers()
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest):
+    """serve.py on a free port with the tiny pack; yields the page's URL."""
+    if not web.ORT_JS.is_file():  # checked before the pack is built
+        pytest.skip(f"onnxruntime-web is not installed: run `npm ci` in {WEB}")
+    with web.served(request.getfixturevalue("pack_dir")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(request: pytest.FixtureRequest):
+    """Headless Chromium showing the page, its first grid drawn; yields the WebDriver."""
+    why = web.missing()
+    if why is not None:
+        pytest.skip(why)
+    with web.chromium() as driver:
+        driver.get(request.getfixturevalue("server"))
+        web.wait_until_ready(driver)
+        yield driver
+
+
+def call(driver, expression: str, *args):
+    """Evaluate an async JavaScript expression (arguments as args[0], ...) and return its value."""
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const args = Array.from(arguments).slice(0, -1);"
+        f"(async () => ({expression}))().then((value) => done({{value}}), (err) => done({{error: String(err)}}));",
+        *args)
+    assert "error" not in result, result["error"]
+    return result["value"]
+
+
+def spec_vectors() -> tuple[dict[int, list[int]], list[int]]:
+    """docs/pack-spec.md's test vectors: {seed: first 8 binary32 bit patterns}, SplitMix64 from state 0."""
+    text = (ROOT / "docs" / "pack-spec.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (0|42|2\^64 - 1) \| `([0-9a-f ]+)`", text, re.M)
+    vectors = {2**64 - 1 if s == "2^64 - 1" else int(s): [int(h, 16) for h in bits.split()] for s, bits in rows}
+    mix = re.search(r"`next\(\)` = `([0-9a-f]+)`, `([0-9a-f]+)`, `([0-9a-f]+)`", text)
+    assert len(vectors) == 3 and mix, "the test vectors of docs/pack-spec.md moved"
+    return vectors, [int(h, 16) for h in mix.groups()]
+
+
+# ---- noise -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("nz", [100, 7])
+def test_js_noise_equals_python_bit_for_bit(page, nz):
+    js = call(page, "args[0].map((s) => Array.from(new Uint32Array(window.edgeT2I.noise(s, args[1]).buffer)))",
+              [str(s) for s in SEEDS], nz)
+    py = noise(SEEDS, nz).view(np.uint32)
+    for seed, row_js, row_py in zip(SEEDS, js, py, strict=True):
+        assert row_js == row_py.tolist(), f"seed {seed}: JavaScript noise differs from Python's"
+
+
+def test_js_noise_gives_the_spec_test_vectors(page):
+    vectors, mix = spec_vectors()
+    for seed, bits in vectors.items():
+        js = call(page, "Array.from(new Uint32Array(window.edgeT2I.noise(args[0], 8).buffer))", str(seed))
+        assert js == bits, f"seed {seed}"
+    assert call(page, "window.edgeT2I.splitmix64(0n, 3)") == [f"{x:016x}" for x in mix]
+    # seeds as Numbers and BigInts are the same seeds; out-of-range ones are refused
+    same = "[42, 42n, '42'].map((s) => Array.from(window.edgeT2I.noise(s, 4)))"
+    assert len({tuple(row) for row in call(page, same)}) == 1
+    with pytest.raises(AssertionError, match="RangeError"):
+        call(page, "window.edgeT2I.noise((1n << 64n).toString(), 4)")
+
+
+# ---- prompts and bank -----------------------------------------------------------------------------------
+def test_js_prompt_keys_and_bank_equal_python(page, pack_dir):
+    texts = ["  A Small  RED circle\tin the TOP-left ", "ａ ｌａｒｇｅ blue\u200b star", "café\u00a0au\x1clait",
+             "cafe\u0301", "\ufeffpink\u2060 cross\n\n", "Ｓｔａｒ\u3000①"]
+    assert call(page, "args[0].map(window.edgeT2I.normalizePrompt)", texts) == [normalize_prompt(t) for t in texts]
+    bank = PromptBank.load(pack_dir / "bank.safetensors")
+    js = call(page, "{prompts: window.edgeT2I.pack.bank.prompts, emb: Array.from(window.edgeT2I.pack.bank.embeddings)}")
+    assert js["prompts"] == bank.texts
+    assert np.array_equal(np.array(js["emb"], np.float32).reshape(bank.embeddings.shape), bank.embeddings)
+
+
+# ---- images --------------------------------------------------------------------------------------------
+def compare_pixels(driver, pack_dir: Path, precision: str, cases: list[tuple[int, int]]) -> int:
+    """Max difference (of 255) between the page's `generate` and the Python runtime's, over (bank row, seed)."""
+    import edge_t2i
+
+    pipe = edge_t2i.load(pack_dir, precision=precision, backend="onnxruntime")
+    worst = 0
+    for row, seed in cases:
+        prompt = pipe.bank.texts[row]
+        js = call(driver, "Array.from(await window.edgeT2I.generate(args[0], args[1], args[2]))",
+                  prompt, str(seed), precision)
+        py = pipe.generate(prompt, seeds=[seed])[0]
+        diff = int(np.abs(np.array(js, np.int16).reshape(py.shape) - py.astype(np.int16)).max())
+        assert diff <= MAX_PIXEL_DIFF, f"{precision} {prompt!r} seed {seed}: max difference {diff}/255"
+        worst = max(worst, diff)
+    return worst
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_page_pixels_equal_the_python_runtime(page, pack_dir, precision):
+    cases = [(0, 0), (3, 42), (5, 2**64 - 1), (7, 2**53 + 1)]
+    worst = compare_pixels(page, pack_dir, precision, cases)
+    backend = call(page, "window.edgeT2I.backend(args[0])", precision)
+    print(f"\n{precision} on {backend}: page vs Python max pixel difference {worst}/255 over {len(cases)} images")
+    assert backend == "wasm"  # headless Chromium with --disable-gpu has no WebGPU adapter: the page falls back
+
+
+@pytest.mark.slow
+def test_page_pixels_on_webgpu_equal_the_python_runtime(request):
+    """The WebGPU path, on Chromium's software WebGPU (SwiftShader): catches a WebGPU build of ONNX Runtime
+    Web that computes wrong images (ort.min.js's JSEP WebGPU was 138/255 off on INT8 in 1.30.0)."""
+    why = web.missing()
+    if why is not None:
+        pytest.skip(why)
+    with web.chromium(software_webgpu=True) as driver:
+        driver.get(request.getfixturevalue("server"))
+        web.wait_until_ready(driver)
+        if call(driver, "window.edgeT2I.backend('int8')") != "webgpu":
+            pytest.skip("this Chromium has no software WebGPU adapter (SwiftShader)")
+        for precision in ("int8", "fp32"):
+            worst = compare_pixels(driver, request.getfixturevalue("pack_dir"), precision, [(1, 3), (6, 2**64 - 1)])
+            assert call(driver, "window.edgeT2I.backend(args[0])", precision) == "webgpu"
+            print(f"\n{precision} on webgpu (SwiftShader): max pixel difference {worst}/255")
+
+
+def test_the_blend_slider_is_prompt_bank_blend_and_the_grid_shows_it(page, pack_dir, tmp_path):
+    import edge_t2i
+
+    a, b, t, seed = 2, 5, 0.37, 2**64 - 3  # the grid's seeds wrap: 2^64-3, 2^64-2, 2^64-1, 0, 1, ...
+    page.execute_script("""
+        const [a, b, t, seed] = arguments;
+        const pick = (id, value) => {
+          const el = document.getElementById(id);
+          el.value = value;
+          el.dispatchEvent(new Event('change'));
+        };
+        pick('precision', 'int8');
+        pick('prompt-a', String(a));
+        pick('prompt-b', String(b));
+        const set = (id, value) => {
+          const el = document.getElementById(id);
+          el.value = value;
+          el.dispatchEvent(new Event('input'));
+        };
+        set('seed', seed);
+        set('blend', String(t));
+    """, a, b, t, str(seed))
+    state = web.settle(page)
+    assert (state["a"], state["b"], state["t"], state["precision"]) == (a, b, t, "int8")
+    seeds = [(seed + i) % 2**64 for i in range(8)]
+    assert state["seeds"] == [str(s) for s in seeds]
+
+    pipe = edge_t2i.load(pack_dir, precision="int8", backend="onnxruntime")
+    expected = pipe.bank.blend(pipe.bank.texts[a], pipe.bank.texts[b], t)
+    got = np.array(call(page, "Array.from(window.edgeT2I.currentEmbedding())"), np.float32)
+    assert np.abs(got - expected).max() <= 1e-6
+
+    # the grid's canvases hold the Python runtime's images of that blend and those seeds
+    cells = page.execute_script("""
+        return Array.from(document.querySelectorAll('#grid canvas'), (c) => {
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          return Array.from(d.filter((_, i) => i % 4 !== 3));
+        });""")
+    py = pipe.generate(np.repeat(expected[None], 8, axis=0), seeds=seeds)
+    diff = np.abs(np.array(cells, np.int16).reshape(py.shape) - py.astype(np.int16)).max()
+    assert diff <= MAX_PIXEL_DIFF, f"grid vs Python: max difference {diff}/255"
+    assert "images/s" in page.find_element("id", "fps").text
+
+    shot = tmp_path / "web.png"
+    page.save_screenshot(str(shot))
+    width, height = struct.unpack(">II", shot.read_bytes()[16:24])  # PNG IHDR
+    assert width >= 800 and height >= 500
+
+
+# ---- the server -------------------------------------------------------------------------------------------
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), b""
+
+
+def test_serve_serves_the_page_pack_and_runtime_and_nothing_else(server, pack_dir):
+    status, headers, body = _get(server)
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"app.js" in body
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    status, headers, body = _get(server + "pack/manifest.json")
+    assert status == 200 and body == (pack_dir / "manifest.json").read_bytes()
+    status, _, body = _get(server + "pack/bank.safetensors")
+    assert status == 200 and body == (pack_dir / "bank.safetensors").read_bytes()
+    status, headers, _ = _get(server + "ort/ort-wasm-simd-threaded.asyncify.wasm")
+    assert status == 200 and headers["Content-Type"] == "application/wasm"
+    status, headers, _ = _get(server + "ort/ort-wasm-simd-threaded.asyncify.mjs")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert (pack_dir / "report.md").is_file()  # in the folder, not in the manifest's files
+    for path in ["pack/report.md", "pack/", "ort/", "pack", "pack/..%2fmanifest.json", "pack/%2e%2e",
+                 "pack/../tiny/manifest.json", "ort/../package.json", "serve.py", "..%2f..%2fetc%2fpasswd",
+                 "node_modules/onnxruntime-web/package.json", "pack/.%2fmanifest.json"]:
+        assert _get(server + path)[0] == 404, path
