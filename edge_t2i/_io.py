@@ -239,15 +239,17 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
     size = int.from_bytes(data[:8], "little")
     if not 2 <= size <= min(MAX_SAFETENSORS_HEADER, len(data) - 8):
         raise ValueError(f"header length {size} does not fit the file")
-    header = json.loads(data[8:8 + size].decode("utf-8"))
+    try:
+        header = json.loads(data[8:8 + size].decode("utf-8"))
+    except RecursionError:
+        raise ValueError("header nests too deeply") from None
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise ValueError("__metadata__ must map strings to strings")
     body, tensors, end = memoryview(data)[8 + size:], {}, 0
-    for name, spec in sorted(header.items(), key=lambda kv: kv[1].get("data_offsets", [0])[0]
-                             if isinstance(kv[1], dict) and isinstance(kv[1].get("data_offsets"), list) else 0):
+    for name, spec in sorted(header.items(), key=_start_offset):
         if not isinstance(spec, dict) or spec.get("dtype") not in SAFETENSORS_DTYPES:
             raise ValueError(f"tensor {name!r}: dtype must be one of {sorted(SAFETENSORS_DTYPES)}")
         shape, offsets = spec.get("shape"), spec.get("data_offsets")
@@ -265,6 +267,13 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
     if end != len(body):
         raise ValueError(f"{len(body) - end} bytes after the last tensor")
     return tensors, metadata
+
+
+def _start_offset(item: tuple[str, Any]) -> int:
+    """Sort key of a header entry: its first data offset when that is an integer (checked after)."""
+    offsets = item[1].get("data_offsets") if isinstance(item[1], dict) else None
+    first = offsets[0] if isinstance(offsets, list) and offsets else 0
+    return first if isinstance(first, int) and not isinstance(first, bool) else 0
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:

@@ -73,6 +73,8 @@ class PromptBank:
             raise PackError(f"bank: {len(texts)} texts but embeddings of shape {embeddings.shape}")
         if not np.isfinite(embeddings).all():
             raise PackError("bank: embeddings contain NaN or inf")
+        if not texts:
+            raise PackError("bank: it holds no prompts")
         self.texts = list(texts)
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
@@ -104,8 +106,8 @@ class PromptBank:
         try:
             tensors, meta = _io.read_safetensors(path)
             prompts = json.loads(meta.get("prompts", "null"))
-        except (OSError, ValueError) as exc:
-            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {exc})") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
         if meta.get("format") != BANK_FORMAT or meta.get("normalization") != NORMALIZATION:
             raise PackError(f"bank {path}: format {meta.get('format')!r} with normalization "
                             f"{meta.get('normalization')!r} is not {BANK_FORMAT!r} / {NORMALIZATION!r}: re-convert the pack")

@@ -28,7 +28,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 def safe_name(name: object, where: str) -> str:
     """A file name the manifest may use: no folders, no '..', no absolute paths."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise PackError(f"manifest {where}: {name!r} is not a plain file name inside the pack")
     return name
 
@@ -129,8 +129,11 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     io = raw.get("io")
     if not isinstance(io, dict):
         raise PackError("manifest io: expected an object with inputs and outputs")
-    inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io.get("inputs") or []))
-    outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io.get("outputs") or []))
+    for key in ("inputs", "outputs"):
+        if not isinstance(io.get(key), list):
+            raise PackError(f"manifest io.{key}: expected a list of tensors")
+    inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io["inputs"]))
+    outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io["outputs"]))
     if [t.name for t in inputs] != ["z", "embedding"] or [t.name for t in outputs] != ["image"]:
         raise PackError("manifest io: expected inputs [z, embedding] and output [image]")
     models_raw = raw.get("models")
@@ -218,6 +221,8 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackError(f"{path} is not valid JSON ({exc})") from exc
+    except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
+        raise PackError(f"{path} nests too deeply to be a manifest") from None
     return parse_manifest(root, raw)
 
 

@@ -24,6 +24,7 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
+@pytest.mark.slow
 def test_console_script_smoke(tmp_path):
     """The installed `edge-t2i` entry point (the other CLI tests call main() in-process): exit 0 on --help,
     exit 2 and one line on a user error."""
@@ -101,6 +102,7 @@ def test_user_errors_are_one_line_exit_2(pack_dir, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("edge-t2i: error:"), err
 
 
+@pytest.mark.slow
 def test_quality_on_a_tiny_checkpoint(checkpoint_dir, tmp_path):
     from edge_t2i.eval.quality import evaluate_generator
 

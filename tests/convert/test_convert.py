@@ -136,6 +136,7 @@ def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, t
     assert ranking[0][1] <= ranking[-1][1]
 
 
+@pytest.mark.slow
 def test_gate_failure_keeps_layers_in_float_or_fails_honestly(checkpoint_dir, prompt_files, tmp_path):
     from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
 
@@ -213,6 +214,7 @@ def test_interrupted_convert_leaves_previous_pack_intact(pack_dir, checkpoint_di
     read_manifest(target)  # still a valid pack
 
 
+@pytest.mark.slow
 def test_gate_checks_each_attribute_not_only_all():
     """INT8 images that lose the colour of a tenth of the objects fail on 'color' even when the
     'all attributes' limit is left wide open."""
