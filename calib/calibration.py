@@ -48,15 +48,18 @@ class CalibrationData:
             yield {"z": self.z[s], "embedding": self.embedding[s]}
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the .npz atomically; returns its sha256."""
-        return _io.write_npz(path, z=self.z, embedding=self.embedding, batch_size=np.array(self.batch_size))
+        """Write safetensors (float32 "z" and "embedding", metadata batch_size) atomically; returns its sha256."""
+        return _io.write_safetensors(path, {"z": self.z.astype(np.float32), "embedding": self.embedding.astype(np.float32)},
+                                     {"format": "edge-t2i calibration v1", "batch_size": str(self.batch_size)})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CalibrationData:
+        """Read what `save` wrote. Raises DataError if it is missing or malformed."""
         try:
-            with np.load(path, allow_pickle=False) as f:
-                return cls(f["z"].astype(np.float32), f["embedding"].astype(np.float32), int(f["batch_size"]))
-        except (OSError, ValueError, KeyError) as exc:
+            tensors, meta = _io.read_safetensors(path)
+            return cls(tensors["z"].astype(np.float32), tensors["embedding"].astype(np.float32),
+                       int(meta["batch_size"]))
+        except (OSError, ValueError, KeyError, RecursionError) as exc:
             raise DataError(f"calibration data {path} is unreadable ({exc})") from exc
 
 

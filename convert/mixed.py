@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from edge_t2i.convert.pack import ConvertOptions, Stages
 
 INT8_FILE = "generator.int8.onnx"
-CALIB_FILE = "calibration.npz"
+CALIB_FILE = "calibration.safetensors"
 COMPARE_FILES = (".compare_fp32.npy", ".compare_int8.npy")  # 16 images each, for report.py's compare.png
 EXCLUDE_STEPS = tuple(range(1, 17))  # keep the most sensitive layers in float one at a time, up to 16
 

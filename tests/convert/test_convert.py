@@ -58,9 +58,11 @@ def test_symmetric_int8_zero_points_for_tensorrt(pack_dir):
 def test_manifest_records_what_the_gate_measured_and_files_match(pack_dir):
     m = json.loads((pack_dir / "manifest.json").read_text())
     assert m["schema_version"] == 2 and m["noise"]["name"] == "splitmix64-polar-v1"
+    # nothing Python-only in a pack: JSON, ONNX, safetensors (docs/pack-spec.md)
+    assert {p.suffix for p in pack_dir.iterdir()} <= {".json", ".onnx", ".safetensors", ".md", ".png", ".plan"}
     for name, entry in m["files"].items():
         assert sha256_file(pack_dir / name) == entry["sha256"]
-    assert m["calibration"]["sha256"] == sha256_file(pack_dir / "calibration.npz")
+    assert m["calibration"]["sha256"] == sha256_file(pack_dir / "calibration.safetensors")
     assert set(m["tools"]) >= {"torch", "onnx", "onnxruntime", "tensorrt"}
     g = m["gate"]
     assert {"psnr_db", "fp32", "int8", "passed", "count"} <= set(g)
@@ -112,7 +114,7 @@ def test_bad_calibration_fails_the_gate_and_sensitivity_ranks_layers(pack_dir, t
     """Calibrating on inputs 50x too large makes every int8 step too coarse: under the same gate
     (40 dB here: the tiny random model draws near-flat images) good calibration passes, bad fails."""
     fp32 = pack_dir / "generator.fp32.onnx"
-    good = calib.CalibrationData.load(pack_dir / "calibration.npz")
+    good = calib.CalibrationData.load(pack_dir / "calibration.safetensors")
     bad = calib.CalibrationData(good.z * 50.0, good.embedding * 50.0, good.batch_size)
     bank = PromptBank.load(pack_dir / "bank.safetensors")  # real captions: every attribute of every row is scored
     es = gate.EvalSet.build(bank.texts[:4], bank.embeddings[:4], gate.GateConfig(seeds_per_prompt=2))

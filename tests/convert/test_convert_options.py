@@ -239,7 +239,7 @@ def fake_modelopt(monkeypatch):
 
 @pytest.fixture(scope="module")
 def calib_data(pack_dir):
-    return calib.CalibrationData.load(pack_dir / "calibration.npz")
+    return calib.CalibrationData.load(pack_dir / "calibration.safetensors")
 
 
 @pytest.mark.parametrize("ours,theirs", [("minmax", "max"), ("entropy", "entropy")])
