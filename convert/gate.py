@@ -25,6 +25,8 @@ from edge_t2i.eval import oracle
 from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edge_t2i.runtime.pipeline import render as render_backend
 
+MIN_POWERED_IMAGES = 1024  # below this, even identical models may not bound a drop under 2 points
+
 
 @dataclass(frozen=True)
 class GateConfig:
@@ -110,6 +112,11 @@ def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, c
             problems.append(f"'{key}' dropped {d.drop:+.1%} (95% CI {d.lower:+.1%} to {d.upper:+.1%}; "
                             f"the upper end must be <= {margin:.0%})")
     d_all = drops["all"]
+    undecided = [k for k, d in drops.items()
+                 if d.drop <= (config.max_all_drop if k == "all" else config.max_attribute_drop) < d.upper]
+    if undecided and d_all.n < MIN_POWERED_IMAGES:  # the drop itself is within the margin, its interval is not
+        problems.append(f"only {d_all.n} paired images: too few to bound the drop within the margin; use more "
+                        f"--eval-prompts or --gate-seeds (the default gate has {128 * GateConfig().seeds_per_prompt})")
     reason = "; ".join(problems) or (
         f"PSNR {value:.1f} dB >= {config.min_psnr_db:g} dB; 'all' drop {d_all.drop:+.1%} (95% CI {d_all.lower:+.1%} "
         f"to {d_all.upper:+.1%}) <= {config.max_all_drop:.0%}; each attribute's <= {config.max_attribute_drop:.0%}")
