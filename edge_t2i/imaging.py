@@ -42,15 +42,20 @@ def image_grid(images: np.ndarray, columns: int = 8, labels: list[str] | None = 
     return grid
 
 
-def save_png(path: _io.PathLike, rgb: np.ndarray):  # noqa: ANN201 - returns Path
-    """Write an RGB uint8 [H, W, 3] image, atomically: PNG, or JPEG/WebP/BMP by the file name's suffix.
+def encode_image(path: _io.PathLike, rgb: np.ndarray) -> bytes:
+    """The bytes of an RGB uint8 [H, W, 3] image: PNG, or JPEG/WebP/BMP by the file name's suffix.
     Raises DataError if it cannot be encoded."""
     suffix = str(path).lower().rsplit(".", 1)[-1]
     ext = f".{suffix}" if suffix in ("jpg", "jpeg", "webp", "bmp") else ".png"
     ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise DataError(f"could not encode PNG for {path}")
-    return _io.write_bytes(path, buf.tobytes())
+        raise DataError(f"could not encode an image for {path}")
+    return buf.tobytes()
+
+
+def save_png(path: _io.PathLike, rgb: np.ndarray):  # noqa: ANN201 - returns Path
+    """Write an RGB uint8 [H, W, 3] image atomically (format by suffix, see `encode_image`)."""
+    return _io.write_bytes(path, encode_image(path, rgb))
 
 
 def save_grid(path: _io.PathLike, images: np.ndarray, columns: int = 8):  # noqa: ANN201 - returns Path

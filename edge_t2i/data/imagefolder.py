@@ -19,7 +19,7 @@ import numpy as np
 from edge_t2i import _io
 from edge_t2i.data import shapes, vocab
 from edge_t2i.errors import DataError
-from edge_t2i.imaging import save_png
+from edge_t2i.imaging import encode_image
 from edge_t2i.progress import progress
 
 METADATA = "metadata.jsonl"
@@ -179,7 +179,7 @@ def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: 
         rows = []
         for i, (img, text, seed) in enumerate(zip(images, prompts, seeds, strict=True)):
             name = f"{i:05d}.png"
-            save_png(tmp / name, img)
+            (tmp / name).write_bytes(encode_image(name, img))  # the folder is the atomic unit
             rows.append({"file_name": name, "text": text, "seed": seed})
         write_records(tmp, rows)
         _io.write_json(tmp / INFO, {"generator": GENERATED_GENERATOR, "count": len(rows)})
