@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ import numpy as np
 from edge_t2i.errors import OutputError
 
 PathLike = str | os.PathLike[str]
+# Files that make a folder an artifact of this tool (any of the sets), where single-file outputs (grids,
+# --json, --plot) are never written: a pack, an imagefolder, a checkpoint, a training run.
+ARTIFACT_MARKERS = (("manifest.json",), ("metadata.jsonl",), ("config.json", "generator.safetensors"),
+                    ("train_config.json",))
 _TMP_SUFFIX = ".tmp"
 
 
@@ -64,7 +68,7 @@ def _check_overlap(target: Path, inputs: tuple[PathLike, ...], what: str) -> Non
             raise OutputError(f"{what} {target} overlaps the input {source}: pick a folder outside it")
 
 
-def claim_output_dir(out: PathLike, kind: str, is_ours: Any, inputs: tuple[PathLike, ...] = (),
+def claim_output_dir(out: PathLike, kind: str, is_ours: Callable[[Path], bool], inputs: tuple[PathLike, ...] = (),
                      force: bool = False, what: str = "--out") -> Path:
     """Check, before any work, that folder `out` may be replaced by a new `kind` (e.g. "pack").
 
@@ -77,7 +81,7 @@ def claim_output_dir(out: PathLike, kind: str, is_ours: Any, inputs: tuple[PathL
     _check_overlap(target, inputs, what)
     if target.exists():
         if not target.is_dir():
-            raise OutputError(f"{what} {target} exists and is a file, not a {kind} folder")
+            raise OutputError(f"{what} {target} exists and is not a folder")
         if any(target.iterdir()) and not is_ours(target):
             if not force:
                 raise OutputError(f"{what} {target} exists and is not a {kind} (add --force to replace it)")
@@ -104,8 +108,20 @@ def claim_output_file(out: PathLike, inputs: tuple[PathLike, ...] = (), what: st
         source = _resolved(item)
         if target == source or source in target.parents:
             raise OutputError(f"{what} {target} is or is inside the input {source}: pick a path outside it")
+    marker = next((m for m in ARTIFACT_MARKERS if all((target.parent / f).is_file() for f in m)), None)
+    if marker is not None and not (marker == ("manifest.json",) and not _holds_pack(target.parent)):
+        raise OutputError(f"{what} {target} is inside {target.parent}, which holds {' + '.join(marker)}: a pack, "
+                          "checkpoint, dataset or run folder is not a place for other output; pick a path outside it")
     _check_writable(target, what)
     return target
+
+
+def _holds_pack(folder: Path) -> bool:
+    """A manifest.json of this tool's pack format (many tools write a manifest.json)."""
+    try:
+        return b'"edge-t2i pack"' in (folder / "manifest.json").read_bytes()[:1 << 22]
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

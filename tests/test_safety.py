@@ -479,6 +479,21 @@ def test_output_files_inside_an_input_are_refused(pack_dir, checkpoint_dir, tmp_
     assert {p: sha256_file(p) for p in guarded} == before
 
 
+def test_output_files_never_land_inside_another_artifact(pack_dir, checkpoint_dir, tmp_path, capsys):
+    """Not only the command's own input: any pack, checkpoint, dataset or run folder is off limits."""
+    import shutil
+
+    other = tmp_path / "other-pack"
+    shutil.copytree(pack_dir, other)
+    before = (other / "manifest.json").read_bytes()
+    for args in (["quality", str(checkpoint_dir), "--count", "2", "--json", str(other / "manifest.json")],
+                 ["bench", str(pack_dir), "--backends", "ort-int8", "--json", str(other / "bench.json")],
+                 ["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(checkpoint_dir / "g.png")]):
+        assert main(args) == 2, args
+        one_line_error(capsys, "which holds")
+    assert (other / "manifest.json").read_bytes() == before and not (other / "bench.json").exists()
+
+
 def test_the_prompts_file_is_an_input_too(pack_dir, tmp_path, capsys):
     folder = tmp_path / "pp"
     folder.mkdir()
