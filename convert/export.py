@@ -7,6 +7,7 @@ output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimension.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,20 +38,26 @@ def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[s
     torch = require("torch", "convert", "ONNX export")
     onnx = require("onnx", "convert", "ONNX export")
     from edge_t2i.models.checkpoint import load_generator
+    from edge_t2i.models.networks import Affine
 
     if not 13 <= opset <= 23:
         raise ConvertError(f"--opset must be between 13 and 23, got {opset}")
     model = load_generator(checkpoint_dir)
+    for module in model.modules():  # the fusion's multiply-add as one BatchNormalization (same arithmetic)
+        if isinstance(module, Affine):
+            module.as_batch_norm = True
     cfg = model.config
     z = torch.randn(parity_batch, cfg.nz, generator=torch.Generator().manual_seed(seed))
     emb = torch.nn.functional.normalize(torch.randn(parity_batch, cfg.cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
     with _io.atomic_path(out) as tmp:
         try:
-            torch.onnx.export(
-                model, (z, emb), str(tmp), input_names=["z", "embedding"], output_names=["image"],
-                dynamic_axes={"z": {0: "batch"}, "embedding": {0: "batch"}, "image": {0: "batch"}},
-                opset_version=opset, do_constant_folding=True, dynamo=False,
-            )
+            with warnings.catch_warnings():  # Affine reads the (static) feature side as ints on purpose
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                torch.onnx.export(
+                    model, (z, emb), str(tmp), input_names=["z", "embedding"], output_names=["image"],
+                    dynamic_axes={"z": {0: "batch"}, "embedding": {0: "batch"}, "image": {0: "batch"}},
+                    opset_version=opset, do_constant_folding=True, dynamo=False,
+                )
             proto = onnx.load(str(tmp))
             onnx.checker.check_model(proto, full_check=True)
         except Exception as exc:

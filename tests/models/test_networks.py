@@ -74,9 +74,10 @@ def test_only_edge_friendly_ops_in_the_exported_graph(tmp_path, checkpoint_dir):
     path = export_onnx(checkpoint_dir, tmp_path / "g.onnx").path
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     allowed = {"Gemm", "MatMul", "Conv", "Resize", "Mul", "Add", "LeakyRelu", "Relu", "Tanh", "Clip", "Reshape",
-               "Unsqueeze", "Slice", "Constant", "Shape", "Gather", "Concat", "Identity"}
+               "Unsqueeze", "Slice", "Constant", "Concat", "Identity", "BatchNormalization"}
     assert ops <= allowed, ops - allowed
     assert "ConvTranspose" not in ops
+    assert "BatchNormalization" in ops  # the fusion's multiply-add, one pass (Affine.as_batch_norm)
 
 
 @pytest.mark.parametrize("bad", [{"resolution": 48}, {"ngf": 0}, {"architecture": "stylegan"}])
@@ -88,3 +89,39 @@ def test_config_validation(bad):
 def test_config_rejects_unknown_keys():
     with pytest.raises(CheckpointError, match="unknown model config keys"):
         ModelConfig.from_dict({"resolution": 64, "n_layer": 12})
+
+
+def _reference_block(block, x, cond):
+    """GBlock in DF-GAN's written order: upsample first, every operation at the output resolution."""
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    h = block.conv2(block.fuse2(block.conv1(block.fuse1(up, cond)), cond))
+    return (block.shortcut(up) if block.shortcut is not None else up) + h
+
+
+def test_low_resolution_fusion_is_the_same_function_as_upsampling_first():
+    """GBlock runs the first fusion and the shortcut before upsampling (cheaper); nearest upsampling
+    commutes with per-pixel operations, so the result must equal DF-GAN's order bit for bit."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=32, ngf=4)
+    g = NetG(cfg).eval()
+    for block in g.blocks:  # move the fusions away from the identity they start at
+        for p in block.parameters():
+            p.data.add_(0.3 * torch.randn_like(p))
+    x, cond = torch.randn(3, g.c0, 4, 4), torch.randn(3, cfg.cond_dim + cfg.noise_in_fusion)
+    for block in g.blocks:
+        fast, ref = block(x, cond), _reference_block(block, x, cond)
+        assert fast.shape == ref.shape and torch.equal(fast, ref)
+        x = fast
+
+
+def test_batch_norm_form_of_the_fusion_equals_multiply_add(monkeypatch):
+    """The export writes x * gamma + beta as one BatchNormalization over [1, B*C, H, W]."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(resolution=32, ngf=4)
+    g = NetG(cfg).eval()
+    for p in g.parameters():
+        p.data.add_(0.2 * torch.randn_like(p))
+    z, emb = torch.randn(5, cfg.nz), torch.randn(5, cfg.cond_dim)
+    plain = g(z, emb)
+    monkeypatch.setattr(NetG.__module__ + ".Affine.as_batch_norm", True)
+    assert torch.allclose(g(z, emb), plain, atol=1e-6)  # a batch of 5: each sample keeps its own gamma, beta
