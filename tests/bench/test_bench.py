@@ -132,3 +132,27 @@ def test_openvino_peer_runs_the_pack_models_like_onnx_runtime(pack_dir):
     ov8 = OpenVinoBackend(pack_dir / "generator.int8.onnx", "int8", threads=1)
     assert np.abs(ov8.infer(feeds)["image"] - ref).mean() < 0.1  # INT8, possibly bf16 inside: close, not equal
     assert "OpenVINO CPU (int8 model" in ov8.describe()
+
+
+def test_synthetic_bench_measures_fp32_and_int8_of_random_generators(tmp_path, capsys):
+    from edge_t2i.cli import main
+
+    out_json, out_png = tmp_path / "s.json", tmp_path / "s.png"
+    assert main(["bench", "--synthetic", "32", "--ngf", "4", "--batch", "1", "--seconds", "0.1",
+                 "--threads", "1", "--json", str(out_json), "--plot", str(out_png)]) == 0
+    result = json.loads(out_json.read_text())
+    (row,) = result["rows"]
+    assert row["resolution"] == 32 and row["batch"] == 1 and row["macs_per_image"] > 0
+    assert row["int8_gain"] == pytest.approx(row["int8_images_per_s"] / row["fp32_images_per_s"], rel=1e-2)
+    assert row["int8_mb"] < row["fp32_mb"]  # int8 weights
+    assert out_png.stat().st_size > 1000 and "GMAC/img" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,match", [(["--synthetic", "48"], "among 32, 64"),
+                                        (["PACK", "--synthetic", "64"], "not both"),
+                                        ([], "give a pack folder")])
+def test_synthetic_bench_argument_errors(args, match, capsys, pack_dir):
+    from edge_t2i.cli import main
+
+    assert main(["bench", *[str(pack_dir) if a == "PACK" else a for a in args]]) == 2
+    assert match in capsys.readouterr().err
