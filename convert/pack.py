@@ -51,7 +51,7 @@ class ConvertOptions:
     engine: bool = False
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
-    with_encoder: bool = False
+    with_encoder: bool = True          # the text encoder (INT8 ONNX + tokenizer) for prompts not in the bank
     seed: int = 0
 
     def __post_init__(self) -> None:

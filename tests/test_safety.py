@@ -37,7 +37,7 @@ def one_line_error(capsys: pytest.CaptureFixture, *needles: str) -> str:
 def convert_args(checkpoint: Path, out: Path, prompt_files: dict[str, Path], *extra: str) -> list[str]:
     return ["convert", str(checkpoint), "--out", str(out), "--prompts", str(prompt_files["bank"]),
             "--calib-prompts", str(prompt_files["calib"]), "--eval-prompts", str(prompt_files["eval"]),
-            "--precision", "fp32", *extra]
+            "--precision", "fp32", "--no-encoder", *extra]
 
 
 @pytest.fixture

@@ -391,7 +391,7 @@ def test_gate_fallback_keeps_layers_in_float_until_it_passes(checkpoint_dir, pro
 
     monkeypatch.setattr(mixed, "quantize_int8", quantize)
     monkeypatch.setattr(gate_mod, "judge", judge)
-    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),
+    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]), with_encoder=False,
                           eval_prompts=str(prompt_files["eval"]), calib_samples=32,
                           gate_config=gate_mod.GateConfig(seeds_per_prompt=1))
     manifest = convert_checkpoint(checkpoint_dir, tmp_path / "pack", opts, quiet=True)
