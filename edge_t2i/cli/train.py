@@ -42,6 +42,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_flags(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.set_defaults(func=cmd_train)
+    q = sub.add_parser(
+        "adapt", help="add a text adapter so the generator reads what people type (minutes on a CPU)",
+        description="Writes a copy of CHECKPOINT with an attribute bottleneck in front of the generator "
+                    "(edge_t2i/train/adapter.py): sentences in phrasings the GAN never saw are mapped onto the "
+                    "training caption with the same attributes. The GAN's weights are unchanged.")
+    q.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
+    q.add_argument("--out", required=True, help="the new checkpoint folder")
+    q.add_argument("--steps", type=int_in(1, 200_000), default=1500, help="classifier training steps (default 1500)")
+    q.add_argument("--augment", type=int_in(1, 32), default=5,
+                   help="augmentation phrasings per attribute tuple (default 5)")
+    q.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="seed (default 0)")
+    q.add_argument("--force", action="store_true", help="replace a --out folder of files this tool did not write")
+    q.set_defaults(func=cmd_adapt)
+
+
+def cmd_adapt(a: argparse.Namespace) -> None:
+    from edge_t2i.train.adapter import adapt_checkpoint
+
+    record = adapt_checkpoint(a.checkpoint, a.out, a.steps, a.augment, a.seed, a.force)
+    acc = ", ".join(f"{k} {v:.1%}" for k, v in record["val_accuracy"].items())
+    print(f"checkpoint: {a.out} (attributes read from held-back sentences: {acc})")
 
 
 def cmd_train(a: argparse.Namespace) -> None:

@@ -3,8 +3,9 @@
 Two disjoint sets, both over the dataset's attributes (data/vocab.py):
 - AUGMENT: sentence patterns, synonyms and extra words used to train the text adapter
   (train/adapter.py), on top of the dataset's own training phrasings (data/captions.py);
-- HELDOUT: the held-out phrasing set, other patterns, synonyms and word orders that never enter
-  training; `edge-t2i quality` scores the generator on it.
+- HELDOUT: the held-out phrasing set, other sentence patterns, word orders and extra words that
+  never enter training, with each attribute named half the time by a held-out synonym and half
+  the time by its plain word; `edge-t2i quality` scores the generator on it.
 Neither uses the dataset's NOVEL phrasings (northwest, mauve, quadrate, ...), which stay a third,
 harder test. `tests/data/test_phrasings.py` checks that no held-out or novel template or synonym
 appears in AUGMENT.
@@ -78,7 +79,12 @@ AUGMENT_TEMPLATES = (
     "create a picture with a {size} {color} {shape} {where}",
     "a {size} {shape} which is {color}, {where}{bg}",
 )
-AUGMENT_WHERE = ("in the {pos}", "at the {pos}", "{pos}", "towards the {pos}", "on the {pos}", "in the {pos} area")
+AUGMENT_WHERE = ("in the {pos}", "at the {pos}", "{pos}", "towards the {pos}", "on the {pos}", "in the {pos} area",
+                 "close to the {pos}", "around the {pos}", "at the {pos} of the image", "placed in the {pos}",
+                 "in the {pos} part", "positioned {pos}")
+# Words around the sentence that carry no attribute: the adapter must learn to look past them.
+AUGMENT_PREFIX = ("", "", "", "ok, ", "hey, ", "now ", "quickly, ", "for my game: ", "next one: ", "also ")
+AUGMENT_SUFFIX = ("", "", "", " thanks", " please", " for a sprite", " in flat style", " right now", " again", "!")
 AUGMENT_BG = (" on a {bg} background", " against {bg}", " with a {bg} background", ", background {bg}")
 
 HELDOUT_TEMPLATES = (
@@ -92,13 +98,21 @@ HELDOUT_TEMPLATES = (
     "give me one {color} {shape} ({size}) {where}{bg}",
 )
 HELDOUT_WHERE = ("near the {pos}", "by the {pos}", "over in the {pos}")
+HELDOUT_SYNONYM_RATE = 0.5  # share of attribute words drawn from the held-out synonyms
 HELDOUT_BG = (" and make the background {bg}", " on {bg}")
 
 
 def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
+    """AUGMENT: the training synonyms and the augmentation ones; HELDOUT: the held-out synonyms only."""
     train, _novel = SYNONYMS[attr][value]
     augment, held = EXTRA[attr][value]
     return held if heldout else train + augment
+
+
+def _heldout_word(rng: np.random.Generator, attr: str, value: str) -> str:
+    """Half the time a held-out synonym, else the plain word (as people mostly type "red", "star")."""
+    options = EXTRA[attr][value][1] if rng.random() < HELDOUT_SYNONYM_RATE else (value.replace("-", " "),)
+    return options[int(rng.integers(len(options)))]
 
 
 def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position: str,
@@ -106,15 +120,17 @@ def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position
     """One caption of these attributes in the AUGMENT (heldout=False) or HELDOUT phrasing, seeded by `rng`;
     the background is named only when `background` is given and the template has a place for it."""
     pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
-    words = {a: pick(_words(a, v, heldout)) for a, v in (("shape", shape), ("color", color), ("size", size),
-                                                          ("position", position))}
+    word = (lambda a, v: _heldout_word(rng, a, v)) if heldout else (lambda a, v: pick(_words(a, v, False)))
+    words = {a: word(a, v) for a, v in (("shape", shape), ("color", color), ("size", size), ("position", position))}
     where = pick(HELDOUT_WHERE if heldout else AUGMENT_WHERE).format(pos=words["position"])
     bg = ""
     if background is not None:
-        bg = pick(HELDOUT_BG if heldout else AUGMENT_BG).format(bg=pick(_words("background", background, heldout)))
+        bg = pick(HELDOUT_BG if heldout else AUGMENT_BG).format(bg=word("background", background))
     template = pick(HELDOUT_TEMPLATES if heldout else AUGMENT_TEMPLATES)
     if background is not None and "{bg}" not in template:  # name it anyway: the caller asked for it
         template += "{bg}"
     text = template.format(size=words["size"], color=words["color"], shape=words["shape"], where=where,
                            where_cap=where[0].upper() + where[1:], bg=bg)
+    if not heldout:
+        text = pick(AUGMENT_PREFIX) + text + pick(AUGMENT_SUFFIX)
     return re.sub(r"\s+", " ", text).strip()

@@ -27,6 +27,7 @@ class ModelConfig:
     text_in_fc: bool = True   # the first linear sees [z, embedding]: text can choose the layout
     text_norm: bool = False   # standardise the embedding (training-set mean/std, stored as buffers)
     noise_in_fusion: int = 0  # leading noise dimensions the deep-fusion MLPs see next to the sentence
+    text_adapter: tuple[int, ...] = ()  # class counts of the attribute adapter's groups (networks.TextAdapter); (): none
     architecture: str = ARCHITECTURE
     version: int = 1
 
@@ -39,6 +40,12 @@ class ModelConfig:
                 raise CheckpointError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.noise_in_fusion, int) or not 0 <= self.noise_in_fusion <= self.nz:
             raise CheckpointError(f"noise_in_fusion must be in 0..nz ({self.nz}), got {self.noise_in_fusion!r}")
+        if isinstance(self.text_adapter, list):  # from JSON
+            object.__setattr__(self, "text_adapter", tuple(self.text_adapter))
+        groups = self.text_adapter
+        if not isinstance(groups, tuple) or len(groups) > 16 or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 1024 for n in groups):
+            raise CheckpointError(f"text_adapter must be a list of up to 16 class counts in 2..1024, got {groups!r}")
         if self.architecture != ARCHITECTURE:
             raise CheckpointError(f"architecture '{self.architecture}' is not '{ARCHITECTURE}'")
         if not 1.0 <= self.output_scale <= 2.0:

@@ -63,6 +63,35 @@ class Affine(nn.Module):
         return x * h[:, : self.channels] + h[:, self.channels :]
 
 
+class TextAdapter(nn.Module):
+    """Attribute bottleneck on the standardised sentence embedding e [B, cond_dim] -> [B, cond_dim].
+
+    A linear classifier per attribute group (`groups`: class counts, e.g. shape 6, color 8, size 2,
+    position 9, background 4 incl. "none") reads e; the groups' softmaxes (sharpened by SHARPNESS)
+    multiply into a distribution over every attribute tuple (outer product, first group slowest), which
+    mixes `table`'s rows: the standardised embeddings of the canonical training caption of each tuple.
+    A sentence the generator was never trained on is thus replaced by the training caption with the same
+    attributes. Trained after the GAN, alone (train/adapter.py). Export: Gemm, Slice, Softmax, Mul,
+    Flatten, MatMul."""
+
+    SHARPNESS = 4.0
+
+    def __init__(self, cond_dim: int, groups: tuple[int, ...]):
+        super().__init__()
+        self.groups = tuple(groups)
+        self.heads = nn.Linear(cond_dim, sum(self.groups))
+        self.register_buffer("table", torch.zeros(math.prod(self.groups), cond_dim))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        logits = self.heads(e) * self.SHARPNESS
+        probs, start = None, 0
+        for n in self.groups:
+            p = torch.softmax(logits[:, start:start + n], dim=1)
+            probs = p if probs is None else (probs[:, :, None] * p[:, None, :]).flatten(1)
+            start += n
+        return probs @ self.table
+
+
 class Fusion(nn.Module):
     """DF-GAN's deep fusion: Affine -> LeakyReLU -> Affine -> LeakyReLU."""
 
@@ -129,6 +158,7 @@ class NetG(nn.Module):
             # shapes captions, per-dimension std 0.04), so raw, the text pathways learn ~20x slower than z.
             self.register_buffer("text_scale", torch.ones(config.cond_dim))
             self.register_buffer("text_shift", torch.zeros(config.cond_dim))
+        self.text_adapter = TextAdapter(config.cond_dim, config.text_adapter) if config.text_adapter else None
 
     @torch.no_grad()
     def set_text_stats(self, embeddings: torch.Tensor, min_std: float = 1e-2) -> None:
@@ -142,6 +172,8 @@ class NetG(nn.Module):
     def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         if self.config.text_norm:
             embedding = embedding * self.text_scale + self.text_shift  # Mul + Add in the export
+        if self.text_adapter is not None:
+            embedding = self.text_adapter(embedding)
         h = torch.cat([z, embedding], dim=1) if self.config.text_in_fc else z
         x = self.fc(h).view(-1, self.c0, 4, 4)  # static shape: no Shape/Gather ops in the export
         # As in DF-GAN's code, noise can steer the fusion too: a shift in the last blocks is a
