@@ -114,7 +114,8 @@ def random_background(rng: np.random.Generator) -> str:
 def draw_image(rng: np.random.Generator, obj: ShapeObject, background: str, resolution: int) -> np.ndarray:
     """uint8 [resolution, resolution, 3] RGB: `obj` on a flat `background`, with the jitter the dataset draws
     from `rng` (radius within its size class, centre within its cell, rotation within +-ROTATION_JITTER
-    degrees, colour within HUE_JITTER). Raises DataError for an unknown shape."""
+    degrees, colour within HUE_JITTER), the same draws in the same order as `render_sample`.
+    Raises DataError for an unknown shape (sizes, positions, colours and backgrounds: vocab's names)."""
     lo, hi = vocab.SIZE_RADIUS[obj.size]
     radius = float(rng.uniform(lo, hi)) * resolution
     center = _cell_center(rng, obj.position, radius, resolution)

@@ -26,7 +26,7 @@ Definitions (issue 13; the same in checkpoints/shapes64/README.md):
 - second object: an image with more than one coloured foreground component: at least
   `oracle.MIN_AREA_FRACTION` of the image (the oracle's speckle limit) and a median HSV
   saturation of at least `oracle.MIN_SATURATION`. Every object colour of the data is saturated
-  (>= 0.5) and every background is gray, so a light or dark patch (a blotch, measured by the
+  (>= 0.5) and every background achromatic, so a light or dark patch (a blotch, measured by the
   background deviation) is not an object.
 """
 
