@@ -15,12 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_in(1, 10**9), default=None, help="score only the first N images")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("quality", help="oracle figures of a checkpoint: seen pairs, held-out pairs, novel phrasing",
+    p = sub.add_parser("quality", help="issue 13's figures of a checkpoint against their targets",
                        description="Samples the checkpoint (torch, one image per caption, seed = index) on test-split "
                                    "captions of the shapes dataset and scores them with the attribute oracle: seen "
-                                   "(shape, color) pairs, held-out pairs, novel phrasings; plus the spread over seeds.")
+                                   "(shape, color) pairs, held-out pairs, held-out phrasings, novel phrasings, named "
+                                   "backgrounds; clean images (blotchy backgrounds, background deviation, halo, second "
+                                   "objects) over the seen set; position, rotation and background over 32 seeds of "
+                                   "six captions against real images. Prints each figure next to its target.")
     p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
-    p.add_argument("--count", type=int_in(1, 100_000), default=1000, help="captions of seen pairs (default 1000)")
+    p.add_argument("--count", type=int_in(1, 100_000), default=1000, help="captions of seen pairs (default 1000; the other sets take half)")
     p.add_argument("--json", help="also write the figures as JSON")
     p.set_defaults(func=cmd_quality)
 
@@ -39,17 +42,25 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def cmd_quality(a: argparse.Namespace) -> None:
     from edge_t2i import _io
-    from edge_t2i.eval.quality import evaluate_generator
+    from edge_t2i.eval.quality import SETS, evaluate_generator
+    from edge_t2i.eval.targets import format_targets
 
     if a.json:
         _io.claim_output_file(a.json, inputs=(a.checkpoint,), what="--json")
     r = evaluate_generator(a.checkpoint, a.count)
-    for name in ("seen", "heldout_pairs", "novel_phrasing"):
+    print("oracle accuracy (one image per caption, seed = caption index; background: captions that name one)")
+    for name in SETS:
         s = r[name]
-        print(f"{name:<15} n={r['count'][name]:<5} color {s['color']:.1%}  shape {s['shape']:.1%}  "
-              f"size {s['size']:.1%}  position {s['position']:.1%}  all {s['all']:.1%}")
+        bg = f"  background {s['background']:.1%}" if s["background"] is not None else ""
+        print(f"{name:<17} n={r['count'][name]:<5} color {s['color']:.1%}  shape {s['shape']:.1%}  "
+              f"size {s['size']:.1%}  position {s['position']:.1%}  all {s['all']:.1%}{bg}")
     print("diversity (mean pairwise L1 over 16 seeds, 0..255):",
           ", ".join(f"{p!r}: {v}" for p, v in r["diversity_l1"].items()))
+    print()
+    print(format_targets(r["targets"]))
+    met = sum(row["met"] is True for row in r["targets"])
+    unmeasured = sum(row["met"] is None for row in r["targets"])
+    print(f"\n{met} of {len(r['targets'])} targets met" + (f" ({unmeasured} not measurable)" if unmeasured else ""))
     if a.json:
         _io.write_text(a.json, json.dumps(r, indent=2) + "\n")
 

@@ -106,6 +106,30 @@ def _cell_center(rng: np.random.Generator, position: str, radius: float, side: i
     return out[0], out[1]
 
 
+def random_background(rng: np.random.Generator) -> str:
+    """The dataset's background rule: black, white or gray with equal probability, whatever the caption."""
+    return vocab.BACKGROUNDS[rng.integers(len(vocab.BACKGROUNDS))]
+
+
+def draw_image(rng: np.random.Generator, obj: ShapeObject, background: str, resolution: int) -> np.ndarray:
+    """uint8 [resolution, resolution, 3] RGB: `obj` on a flat `background`, with the jitter the dataset draws
+    from `rng` (radius within its size class, centre within its cell, rotation within +-ROTATION_JITTER
+    degrees, colour within HUE_JITTER), the same draws in the same order as `render_sample`.
+    Raises DataError for an unknown shape (sizes, positions, colours and backgrounds: vocab's names)."""
+    lo, hi = vocab.SIZE_RADIUS[obj.size]
+    radius = float(rng.uniform(lo, hi)) * resolution
+    center = _cell_center(rng, obj.position, radius, resolution)
+    angle = float(rng.uniform(-vocab.ROTATION_JITTER, vocab.ROTATION_JITTER))
+    hue, sat, val = vocab.COLOR_HSV[obj.color]
+    rgb = vocab.hsv_to_rgb(hue + rng.uniform(-vocab.HUE_JITTER, vocab.HUE_JITTER),
+                           min(1.0, sat + rng.uniform(-0.05, 0.05)),
+                           min(1.0, val + rng.uniform(-0.05, 0.05)))
+    image = np.empty((resolution, resolution, 3), np.uint8)
+    image[:] = vocab.BACKGROUND_RGB[background]
+    draw_object(image, obj.shape, rgb, center, radius, angle)
+    return image
+
+
 def render_sample(rng: np.random.Generator, resolution: int, split: str,
                   novel_captions: bool = False) -> ShapeSample:
     """Draw one random captioned sample from `rng` (split decides the (shape, color) pairs)."""
@@ -118,22 +142,10 @@ def render_sample(rng: np.random.Generator, resolution: int, split: str,
             break
     size = vocab.SIZES[rng.integers(2)]
     position = vocab.POSITIONS[rng.integers(9)]
-    background = vocab.BACKGROUNDS[rng.integers(3)]
-
-    lo, hi = vocab.SIZE_RADIUS[size]
-    radius = float(rng.uniform(lo, hi)) * resolution
-    center = _cell_center(rng, position, radius, resolution)
-    angle = float(rng.uniform(-vocab.ROTATION_JITTER, vocab.ROTATION_JITTER))
-    hue, sat, val = vocab.COLOR_HSV[color]
-    rgb = vocab.hsv_to_rgb(hue + rng.uniform(-vocab.HUE_JITTER, vocab.HUE_JITTER),
-                           min(1.0, sat + rng.uniform(-0.05, 0.05)),
-                           min(1.0, val + rng.uniform(-0.05, 0.05)))
-
-    image = np.empty((resolution, resolution, 3), np.uint8)
-    image[:] = vocab.BACKGROUND_RGB[background]
-    draw_object(image, shape, rgb, center, radius, angle)
-    text = make_caption(rng, shape, color, size, position, background, novel=novel_captions)
+    background = random_background(rng)
     obj = ShapeObject(shape, color, size, position)
+    image = draw_image(rng, obj, background, resolution)
+    text = make_caption(rng, shape, color, size, position, background, novel=novel_captions)
     return ShapeSample(image, text, (obj,), background, is_heldout)
 
 

@@ -78,6 +78,12 @@ def _background(img: np.ndarray) -> tuple[np.ndarray, str]:
     return bg, name
 
 
+def background_name(img: np.ndarray) -> str:
+    """The background a uint8 [H, W, 3] RGB image shows, from its border median: black, white, gray, or
+    UNKNOWN (a coloured border)."""
+    return _background(img)[1]
+
+
 def _largest_component(mask: np.ndarray) -> np.ndarray | None:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
@@ -139,20 +145,29 @@ def _unit_area(shape: str) -> float:
     return abs(float((x * np.roll(y, -1) - np.roll(x, -1) * y).sum())) / 2
 
 
+def object_component(image: np.ndarray) -> np.ndarray | None:
+    """uint8 [H, W]: the object as `judge` sees it in a uint8 [H, W, 3] image, or None without foreground.
+
+    The largest 8-connected component of the pixels that differ from the border background by more than
+    half the object's contrast (the 99.5th percentile of `background_difference`; at least
+    FOREGROUND_DIFF), opened with a 2x2 square from 48 px up (speckle and 1 px bridges)."""
+    diff = background_difference(image)
+    # Half the object's contrast: anti-aliased rims count as object only when more
+    # than half covered, whatever the contrast between object and background.
+    threshold = max(FOREGROUND_DIFF, 0.5 * float(np.percentile(diff, 99.5)))
+    mask = (diff > threshold).astype(np.uint8)
+    if image.shape[0] >= 48:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    return _largest_component(mask)
+
+
 def judge(image: np.ndarray) -> Judgement:
     """Judge one uint8 RGB image [H, W, 3]. Never raises on odd content."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise DataError(f"oracle expects uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}")
     side = image.shape[0]
     _, bg_name = _background(image)
-    diff = background_difference(image)
-    # Half the object's contrast: anti-aliased rims count as object only when more
-    # than half covered, whatever the contrast between object and background.
-    threshold = max(FOREGROUND_DIFF, 0.5 * float(np.percentile(diff, 99.5)))
-    mask = (diff > threshold).astype(np.uint8)
-    if side >= 48:
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    comp = _largest_component(mask)
+    comp = object_component(image)
     total = image.shape[0] * image.shape[1]
     if comp is None or not (MIN_AREA_FRACTION * total <= comp.sum() <= MAX_AREA_FRACTION * total):
         return Judgement(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, bg_name)

@@ -102,14 +102,24 @@ def test_user_errors_are_one_line_exit_2(pack_dir, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("edge-t2i: error:"), err
 
 
-@pytest.mark.slow
-def test_quality_on_a_tiny_checkpoint(checkpoint_dir, tmp_path):
-    from edge_t2i.eval.quality import evaluate_generator
+def test_quality_prints_each_figure_next_to_its_target(monkeypatch, tmp_path, capsys):
+    from edge_t2i.eval import quality, targets
+    from tests.eval.test_quality import constructed_result
 
-    r = evaluate_generator(checkpoint_dir, count=8)
-    assert set(r) == {"seen", "heldout_pairs", "novel_phrasing", "diversity_l1", "count"}
-    assert r["count"]["seen"] == 8 and 0.0 <= r["seen"]["all"] <= 1.0
-    assert all(v > 1.0 for v in r["diversity_l1"].values())
+    result = constructed_result()
+    result["diversity_l1"] = {p: 50.0 for p in quality.DIVERSITY_PROMPTS}
+    result["targets"] = targets.target_rows(result)
+    calls = []
+    monkeypatch.setattr(quality, "evaluate_generator", lambda ckpt, count: calls.append(count) or result)
+    (tmp_path / "ckpt").mkdir()
+    assert main(["quality", str(tmp_path / "ckpt"), "--count", "100", "--json", str(tmp_path / "q.json")]) == 0
+    out = capsys.readouterr().out
+    assert calls == [100]
+    assert "heldout_phrasing  n=50" in out and "background 70.0%" in out
+    blotchy = next(line for line in out.splitlines() if line.startswith("blotchy backgrounds"))
+    assert "29.5%" in blotchy and "0.0%" in blotchy and "<= 3%" in blotchy and "NO" in blotchy
+    assert "5 of 13 targets met" in out
+    assert json.loads((tmp_path / "q.json").read_text())["targets"] == result["targets"]
 
 
 def test_diversity_catches_a_collapsed_generator(checkpoint_dir, tmp_path):
