@@ -34,14 +34,7 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
     Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq"} records.
     Raises: ConvertError if the gate still fails with EXCLUDE_STEPS[-1] layers in float (unless
     the gate is off), or a stage fails."""
-    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed)
-    digest = data.save(pack / CALIB_FILE)
-    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
-                   "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
-                   "batch_size": data.batch_size, "method": options.calib_method,
-                   "quantizer": options.quantizer, "seed": options.seed}
-    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_embeddings)} prompts, sha256 {digest[:12]}")
-
+    data, calibration = calibrate(pack, nz, calib_embeddings, options, st)
     eval_set = gate_mod.EvalSet.build(eval_prompts, eval_embeddings, options.gate_config)
     fp32_images = gate_mod.render(fp32, eval_set, nz)
     int8 = pack / INT8_FILE
@@ -65,6 +58,19 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
     gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts,
                    "config": asdict(options.gate_config), "eval_prompts": len(eval_prompts)}
     return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8)}
+
+
+def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: ConvertOptions,
+              st: Stages) -> tuple[calib.CalibrationData, dict]:
+    """The calibration data, saved in the pack as CALIB_FILE, and the manifest's record of it."""
+    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed)
+    digest = data.save(pack / CALIB_FILE)
+    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
+                   "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
+                   "batch_size": data.batch_size, "method": options.calib_method,
+                   "quantizer": options.quantizer, "seed": options.seed}
+    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_embeddings)} prompts, sha256 {digest[:12]}")
+    return data, calibration
 
 
 def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData, options: ConvertOptions,
@@ -91,8 +97,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
 
 
 def _brief(result: gate_mod.GateResult) -> dict:
-    return {"psnr_db": result.psnr_db, "all_fp32": result.fp32["all"], "all_int8": result.int8["all"],
-            "passed": result.passed}
+    return result.brief()  # each gate's result says what an attempt records (gate.py, fidelity.py)
 
 
 def _first_batches(data: calib.CalibrationData, n: int) -> calib.CalibrationData:
