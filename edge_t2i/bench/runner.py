@@ -64,21 +64,30 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> Path | None:
+def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> tuple[Path | None, dict, str]:
+    """(checkpoint, extra torch-backend arguments, why there is none) for the torch peers: this project's
+    checkpoint folder, or the DF-GAN checkpoint file a `--arch dfgan` pack came from; none for a pack
+    converted from an ONNX model."""
+    model = manifest.raw.get("model") or {}
+    arch = model.get("architecture")
+    if arch == "onnx":
+        return None, {}, "the pack was converted from an ONNX model: there is no torch network to run"
     for cand in (checkpoint, manifest.raw.get("source_checkpoint")):
-        if cand and (Path(cand) / "config.json").is_file():
-            return Path(cand)
-    return None
+        if arch == "dfgan" and cand and Path(cand).is_file():
+            return Path(cand), {"dfgan": {k: model[k] for k in ("resolution", "ngf", "nz", "cond_dim")}}, ""
+        if arch != "dfgan" and cand and (Path(cand) / "config.json").is_file():
+            return Path(cand), {}, ""
+    return None, {}, "no checkpoint (pass --checkpoint) for the torch reference"
 
 
 def build_configs(manifest: Manifest, names: list[str], threads: int,
                   checkpoint: str | None) -> tuple[list[Config], list[dict]]:
     configs, skipped = [], []
-    ckpt = _checkpoint_for(manifest, checkpoint)
+    ckpt, torch_args, no_ckpt = _checkpoint_for(manifest, checkpoint)
     for name in names:
         if name in ("torch", "torch-compile"):
             if ckpt is None:
-                skipped.append({"config": name, "reason": "no checkpoint (pass --checkpoint) for the torch reference"})
+                skipped.append({"config": name, "reason": no_ckpt})
                 continue
             try:
                 import torch  # noqa: F401
@@ -87,10 +96,11 @@ def build_configs(manifest: Manifest, names: list[str], threads: int,
                 continue
 
             def make(c: str = name, p: Path = ckpt) -> Pipeline:
-                b = backends.create("torch", checkpoint_dir=p, compile=(c == "torch-compile"), threads=threads)
+                b = backends.create("torch", checkpoint_dir=p, compile=(c == "torch-compile"), threads=threads,
+                                    **torch_args)
                 return Pipeline(manifest, b, Choice(c, "fp32", "reference"), load_bank(manifest))
 
-            configs.append(Config(name, name, "fp32", make, ckpt / "generator.safetensors"))
+            configs.append(Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors"))
         elif name == "ort-fp32":  # the peer: ONNX Runtime with default session options
             def make_peer() -> Pipeline:
                 b = backends.create("onnxruntime", model_path=verify_file(manifest, manifest.models["fp32"]),
