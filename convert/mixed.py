@@ -61,9 +61,11 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
 
 
 def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: ConvertOptions,
-              st: Stages) -> tuple[calib.CalibrationData, dict]:
-    """The calibration data, saved in the pack as CALIB_FILE, and the manifest's record of it."""
-    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed)
+              st: Stages, batch_size: int = 8) -> tuple[calib.CalibrationData, dict]:
+    """The calibration data (read in batches of `batch_size`), saved in the pack as CALIB_FILE, and the
+    manifest's record of it."""
+    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed,
+                                     batch_size=batch_size)
     digest = data.save(pack / CALIB_FILE)
     calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
                    "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),

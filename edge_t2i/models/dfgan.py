@@ -157,7 +157,10 @@ class DFGANGenerator(nn.Module):
 def generator_state(obj: object, where: object) -> dict:
     """The NetG state dict inside what the public code saves: {'model': {'netG': sd}}, {'netG': sd}, or a
     bare state dict; a DDP `module.` prefix is removed. Raises CheckpointError for anything else."""
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and "netG" in obj["model"]:
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        if "netG" not in obj["model"]:
+            raise CheckpointError(f"{where}: its 'model' holds no 'netG' (it holds {sorted(map(str, obj['model']))[:5]}): "
+                                  "expected a DF-GAN checkpoint {'model': {'netG': state_dict, ...}}")
         obj = obj["model"]["netG"]
     elif isinstance(obj, dict) and "netG" in obj:
         obj = obj["netG"]
@@ -167,9 +170,8 @@ def generator_state(obj: object, where: object) -> dict:
     state = {}
     for key, value in obj.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            what = "model" if isinstance(obj.get("model"), dict) else "state dict"
-            raise CheckpointError(f"{where}: {key!r} is a {type(value).__name__}, not a tensor: expected a {what} of "
-                                  "NetG weights ({'model': {'netG': state_dict}} or a bare state dict)")
+            raise CheckpointError(f"{where}: {key!r} holds a {type(value).__name__}, not a tensor: expected NetG's state "
+                                  "dict (a DF-GAN checkpoint {'model': {'netG': state_dict}}, or the bare state dict)")
         state[key[len("module."):] if key.startswith("module.") else key] = value
     return state
 
