@@ -172,7 +172,7 @@ def calibration_batch_size(resolution: int) -> int:
     (at least 1), so the activations ONNX Runtime's calibrator holds at once (quantize.CALIB_CHUNK batches)
     stay near those of a 64 px model: measured with the DF-GAN NetG at 256 px, ngf 32, 4 batches of 8
     held 6.2 GB resident, about 190 MB a sample; 16 batches of 8 would not fit a 32 GB machine."""
-    return max(1, 8 * 64 * 64 // (resolution * resolution))
+    return min(8, max(1, 8 * 64 * 64 // (resolution * resolution)))
 
 
 def int8_stages_without_oracle(fp32: Path, pack: Path, nz: int, resolution: int, calib_embeddings: np.ndarray,
