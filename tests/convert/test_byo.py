@@ -353,3 +353,14 @@ def test_parse_io_forms_and_errors(tmp_path):
                              (str(spec), "0,1", "given twice"), (str(tmp_path / "no.json"), None, "not found")]:
         with pytest.raises(ConvertError, match=message):
             parse_io(io, rng)
+
+
+def test_a_bank_written_by_the_safetensors_package_reads(tmp_path):
+    """The documented way (docs/pack-spec.md): safetensors.numpy.save_file with the prompts in the metadata."""
+    from safetensors.numpy import save_file
+
+    vectors = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    save_file({"embeddings": vectors}, str(tmp_path / "b.safetensors"),
+              metadata={"prompts": json.dumps(["a", "b", "c"]), "encoder": "mine"})
+    bank = read_user_bank(tmp_path / "b.safetensors")
+    assert bank.prompts == ["a", "b", "c"] and bank.encoder == "mine" and np.array_equal(bank.embeddings, vectors)
