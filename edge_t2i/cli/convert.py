@@ -88,6 +88,8 @@ def source_kind(a: argparse.Namespace) -> str:
     is_onnx = a.checkpoint.lower().endswith(".onnx")
     if a.arch is not None and is_onnx:
         raise InputError(f"--arch {a.arch} takes a checkpoint; {a.checkpoint} is an ONNX model (drop --arch)")
+    if a.arch is not None and a.io is not None:
+        raise InputError(f"--io is only for an ONNX model, not a checkpoint of --arch {a.arch}")
     kind = "onnx" if is_onnx or a.io is not None else a.arch or "edge"
     only = {"dfgan": ("resolution", "ngf", "nz", "cond_dim"), "onnx": ("io", "image_range"),
             "byo": ("bank_embeddings", "gate_images", "min_ssim"), "edge": ("max_drop", "max_attribute_drop",

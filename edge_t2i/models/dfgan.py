@@ -80,22 +80,25 @@ def block_channels(ngf: int, resolution: int) -> list[tuple[int, int]]:
     return list(zip(widths[:-1], widths[1:]))
 
 
+def _mlp(cond_dim: int, last: nn.Linear) -> nn.Sequential:
+    """Linear(cond_dim -> C) -> ReLU -> `last` (C -> C), named linear1 / relu1 / linear2 as in the public code."""
+    return nn.Sequential(OrderedDict([("linear1", nn.Linear(cond_dim, last.in_features)), ("relu1", nn.ReLU()),
+                                      ("linear2", last)]))
+
+
 class Affine(nn.Module):
     """gamma(cond) * x + beta(cond), per sample and channel; gamma and beta are two-layer MLPs
     (Linear -> ReLU -> Linear, hidden width = channels), initialised to gamma 1, beta 0."""
 
     def __init__(self, cond_dim: int, channels: int):
         super().__init__()
-        for name in ("fc_gamma", "fc_beta"):
-            setattr(self, name, nn.Sequential(OrderedDict([
-                ("linear1", nn.Linear(cond_dim, channels)),
-                ("relu1", nn.ReLU()),
-                ("linear2", nn.Linear(channels, channels)),
-            ])))
-        nn.init.zeros_(self.fc_gamma.linear2.weight)
-        nn.init.ones_(self.fc_gamma.linear2.bias)
-        nn.init.zeros_(self.fc_beta.linear2.weight)
-        nn.init.zeros_(self.fc_beta.linear2.bias)
+        gamma_out, beta_out = nn.Linear(channels, channels), nn.Linear(channels, channels)
+        nn.init.zeros_(gamma_out.weight)
+        nn.init.ones_(gamma_out.bias)
+        nn.init.zeros_(beta_out.weight)
+        nn.init.zeros_(beta_out.bias)
+        self.fc_gamma = _mlp(cond_dim, gamma_out)
+        self.fc_beta = _mlp(cond_dim, beta_out)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         # Broadcasting (not expand(x.size())) keeps Shape ops out of the exported graph; same arithmetic.
@@ -215,7 +218,7 @@ def resolve_config(state: dict, resolution: int | None = None, ngf: int | None =
     Raises: CheckpointError (a value not given that the shapes do not tell, or an invalid value)."""
     implied = infer_config(state)
     given = {"resolution": resolution, "ngf": ngf, "nz": nz, "cond_dim": cond_dim}
-    values = {}
+    values: dict[str, int] = {}
     for name, value in given.items():
         if value is None:
             if implied is None:
@@ -223,7 +226,7 @@ def resolve_config(state: dict, resolution: int | None = None, ngf: int | None =
                                       "like DF-GAN's NetG): give --resolution, --ngf, --nz and --cond-dim")
             value = getattr(implied, name)
         values[name] = value
-    return DFGANConfig(**values)
+    return DFGANConfig(values["resolution"], values["ngf"], values["nz"], values["cond_dim"])
 
 
 def build_checked(state: dict, config: DFGANConfig, where: object) -> DFGANGenerator:

@@ -290,6 +290,8 @@ def test_flags_that_do_not_fit_the_source_are_refused(checkpoint_dir, dfgan_ckpt
         ["convert", str(dfgan_ckpt), "--arch", "dfgan", "--image-range", "0,1", "--bank-embeddings", "b",
          "--out", out], capsys)
     assert "is an ONNX model (drop --arch)" in run_error(["convert", "m.onnx", "--arch", "dfgan", "--out", out], capsys)
+    assert "--io is only for an ONNX model, not a checkpoint of --arch edge" in run_error(
+        ["convert", str(checkpoint_dir), "--arch", "edge", "--io", "z=a,embedding=b,image=c", "--out", out], capsys)
     assert "--with-encoder adds this project's MiniLM encoder" in run_error(
         ["convert", str(dfgan_ckpt), "--arch", "dfgan", "--bank-embeddings", "b", "--with-encoder", "--out", out],
         capsys)
@@ -364,3 +366,26 @@ def test_a_bank_written_by_the_safetensors_package_reads(tmp_path):
               metadata={"prompts": json.dumps(["a", "b", "c"]), "encoder": "mine"})
     bank = read_user_bank(tmp_path / "b.safetensors")
     assert bank.prompts == ["a", "b", "c"] and bank.encoder == "mine" and np.array_equal(bank.embeddings, vectors)
+
+
+def test_minimum_onnxruntime_runs_the_byo_packs(dfgan_pack, user_pack, tmp_path):
+    """As tests/test_min_onnxruntime.py: the declared minimum ONNX Runtime loads what these conversions write."""
+    import subprocess
+
+    from tests.test_min_onnxruntime import PYTHON, SCRIPT
+
+    if not PYTHON:
+        pytest.skip("set EDGE_T2I_MIN_ORT_PYTHON to a python with the minimum onnxruntime")
+    for pack, nz in ((dfgan_pack, 100), (user_pack, 64)):
+        models = sorted(str(p) for p in pack.glob("generator.*.onnx"))
+        rng = np.random.default_rng(0)
+        feeds = {"z": rng.standard_normal((2, nz), dtype=np.float32),
+                 "embedding": rng.standard_normal((2, 256), dtype=np.float32)}
+        np.savez(tmp_path / "inputs.npz", **feeds)
+        proc = subprocess.run([PYTHON, "-c", SCRIPT, str(tmp_path / "inputs.npz"), *models], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(proc.stdout)
+        for m in models:
+            here = ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(["image"], feeds)[0]
+            assert np.abs(np.array(result[m], np.float32) - here).max() < 1e-3, m
