@@ -72,8 +72,8 @@ def add_byo_args(p: argparse.ArgumentParser) -> None:
                    help="DF-GAN sentence vector size (default: from the checkpoint)")
     g.add_argument("--io", help="which inputs/outputs of the ONNX model are the noise, the sentence vector and the "
                                 "image: z=NAME,embedding=NAME,image=NAME, or a JSON file with those keys")
-    g.add_argument("--image-range", help="the ONNX model's image value range LO,HI (default -1,1); rescaled to "
-                                         "[-1, 1] in the pack")
+    g.add_argument("--image-range", help="the ONNX model's image value range LO,HI, e.g. 0,1 or 0,255 (default "
+                                         "-1,1; a negative LO as --image-range=-2,2); rescaled to [-1, 1] in the pack")
     g.add_argument("--bank-embeddings", help="prompts and vectors from your text encoder: safetensors with "
                                              "'embeddings' float32 [N, d] and the prompts as JSON (docs/pack-spec.md)")
     g.add_argument("--gate-images", type=int_in(16, 1 << 20), default=None,

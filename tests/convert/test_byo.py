@@ -389,3 +389,26 @@ def test_minimum_onnxruntime_runs_the_byo_packs(dfgan_pack, user_pack, tmp_path)
         for m in models:
             here = ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(["image"], feeds)[0]
             assert np.abs(np.array(result[m], np.float32) - here).max() < 1e-3, m
+
+
+def test_a_failing_gate_keeps_the_most_sensitive_layers_in_float(work, bank256):
+    """PSNR >= 100 dB (identical images) fails until every Conv is in float: the mixed-precision loop of the
+    oracle gate, driven by the gate without an oracle."""
+    ckpt = example("make_dfgan_checkpoint").make_checkpoint(work / "g32.pth", resolution=32, ngf=4)
+    opts = ConvertOptions(calib_samples=8, fidelity_config=FidelityConfig(min_psnr_db=100.0, images=16))
+    m = convert_dfgan(ckpt, work / "mixed", bank256, options=opts, quiet=True)
+    convs = m["qdq_nodes"]["Conv"]
+    assert m["gate"]["passed"] and len(m["kept_in_float"]) == convs == 10 and m["qdq_nodes"]["Conv_with_qdq_inputs"] == 0
+    assert [a["passed"] for a in m["gate"]["attempts"]] == [False] * convs + [True]
+    assert all("psnr_lower" in a for a in m["gate"]["attempts"])
+    assert m["kept_in_float"][0]["node"] in (work / "mixed" / "report.md").read_text()
+
+
+def test_no_gate_keeps_a_failing_int8_and_says_so(work, dfgan_ckpt, bank256, capsys):
+    out = work / "nogate"
+    assert main(["convert", str(dfgan_ckpt), "--arch", "dfgan", "--bank-embeddings", str(bank256), "--out", str(out),
+                 "--gate-images", "16", "--calib-samples", "8", "--min-ssim", "1", "--no-gate"]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert not m["gate"]["passed"] and not m["gate"]["enforced"] and m["gate"]["decided_by"] == "ssim"
+    assert "**FAIL**, decided by **SSIM**" in (out / "report.md").read_text()
+    assert "gate: FAIL (decided by SSIM)" in capsys.readouterr().out
