@@ -121,9 +121,11 @@ def convert_onnx_model(model_path: str | os.PathLike[str], out: str | os.PathLik
     def make_fp32(tmp: Path, st: Stages) -> tuple[GeneratorInfo, float, dict]:
         res = import_onnx(path, tmp / FP32_FILE, spec, bank.dim, bank.embeddings[:4], seed=options.seed)
         st.done("import", f"{FP32_FILE}: {res.resolution} px, nz {res.nz}, embedding {res.cond_dim}; output "
-                          f"{res.output_min:.2f}..{res.output_max:.2f}; vs {path.name} max |err| {res.max_abs_error:.2e}")
+                          f"{res.output_min:.2f}..{res.output_max:.2f}; vs {path.name} max |err| {res.max_abs_error:.2e}"
+                          + (f"; note: {res.note}" if res.note else ""))
         info = GeneratorInfo("onnx", res.resolution, res.nz, res.cond_dim, {"user_io": spec.as_dict()})
-        return info, res.max_abs_error, {"reference": f"the user's ONNX model {path.name}", "opset": res.opset}
+        return info, res.max_abs_error, {"reference": f"the user's ONNX model {path.name}", "opset": res.opset,
+                                         "ir_version": res.ir_version, "note": res.note}
 
     return build_pack(out, bank, make_fp32, options, quiet, path)
 

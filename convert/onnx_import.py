@@ -30,6 +30,7 @@ from edge_t2i.errors import ConvertError, did_you_mean, require
 STANDARD = ("z", "embedding", "image")
 MIN_OPSET = 13          # per-channel Q/DQ (QuantizeLinear with an axis) needs opset 13
 PARITY_TOLERANCE = 1e-4
+MIN_ORT_READS = (9, 20)  # (IR version, opset) the declared minimum ONNX Runtime (1.17) reads
 RANGE_SLACK = 0.25      # outputs may overshoot the declared range by a quarter of its width (tanh-free models)
 MAX_OUTSIDE = 0.01      # ... on at most this fraction of the sample pixels
 
@@ -127,6 +128,16 @@ class ImportResult:
     max_abs_error: float     # the written model vs the user's (rescaled), ONNX Runtime, same inputs
     output_min: float        # the written model's output range on the sample inputs
     output_max: float
+    ir_version: int = 0
+
+    @property
+    def note(self) -> str:
+        """Why the declared minimum ONNX Runtime cannot read this model, or ""."""
+        if self.ir_version <= MIN_ORT_READS[0] and self.opset <= MIN_ORT_READS[1]:
+            return ""
+        return (f"the model is ONNX IR {self.ir_version}, opset {self.opset}: newer than ONNX Runtime 1.17 reads "
+                f"(IR {MIN_ORT_READS[0]}, opset {MIN_ORT_READS[1]}); devices need a newer ONNX Runtime, or export "
+                "with opset_version=17 (torch.onnx.export(..., dynamo=False))")
 
 
 def import_onnx(src: str | os.PathLike[str], dst: str | os.PathLike[str], spec: IOSpec, embedding_dim: int,
@@ -154,7 +165,7 @@ def import_onnx(src: str | os.PathLike[str], dst: str | os.PathLike[str], spec: 
     with _io.atomic_path(dst) as tmp:
         onnx.save(model, str(tmp))
         resolution, err, lo, hi = verify(Path(src), tmp, spec, nz, sample_embeddings, seed)
-    return ImportResult(Path(dst), nz, cond_dim, resolution, opset, err, lo, hi)
+    return ImportResult(Path(dst), nz, cond_dim, resolution, opset, err, lo, hi, int(model.ir_version))
 
 
 def _graph_inputs(graph) -> list:  # noqa: ANN001 - onnx.GraphProto
@@ -242,8 +253,12 @@ def prune(graph) -> None:  # noqa: ANN001 - onnx.GraphProto
     del graph.node[:]
     graph.node.extend(keep)
     initializers = [i for i in graph.initializer if i.name in needed]
+    dropped = {i.name for i in graph.initializer} - {i.name for i in initializers}
+    inputs = [i for i in graph.input if i.name not in dropped]  # older exporters list initializers as inputs too
     del graph.initializer[:]
     graph.initializer.extend(initializers)
+    del graph.input[:]
+    graph.input.extend(inputs)
 
 
 def _all_names(graph) -> set[str]:  # noqa: ANN001

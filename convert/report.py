@@ -23,6 +23,8 @@ def write_report(pack: Path, manifest: dict) -> None:
              f"- engines: {', '.join(e['file'] for e in manifest['engines']) or 'none built (no TensorRT/GPU here)'}",
              f"- export parity (ONNX Runtime vs {manifest['export'].get('reference', 'torch')}): max |err| "
              f"{manifest['export']['parity_max_abs_error']:.2e}"]
+    if manifest["export"].get("note"):
+        lines.append(f"- note: {manifest['export']['note']}")
     g = manifest.get("gate")
     if g and g.get("kind") == "fidelity":
         lines += fidelity_section(manifest)

@@ -168,6 +168,7 @@ def test_user_onnx_pack_runs_and_matches_the_users_model(user_pack, user_onnx, b
         "z": "noise", "embedding": "sentence", "image": "rgb", "image_range": [0.0, 1.0]}
     graph = onnx.load(str(user_pack / "generator.fp32.onnx")).graph
     assert [i.name for i in graph.input] == ["z", "embedding"] and [o.name for o in graph.output] == ["image"]
+    assert m["export"]["note"] == "" and m["export"]["ir_version"] <= 9  # torch.onnx.export(dynamo=False), opset 17
 
 
 def test_bench_measures_an_onnx_pack_without_torch_peers(user_pack):
@@ -225,6 +226,9 @@ def test_a_json_io_spec_with_a_range_and_standard_names_inside(work):
     graph = onnx.load(str(out / "generator.fp32.onnx")).graph
     assert [o.name for o in graph.output] == ["image"] and not any(n.op_type == "Relu" for n in graph.node)
     assert "image_inner" in {o for n in graph.node for o in n.output}  # the user's inner `image`, renamed
+    m = json.loads((out / "manifest.json").read_text())
+    ir = onnx.load(str(model)).ir_version
+    assert (f"IR {ir}, opset 17: newer than ONNX Runtime 1.17 reads" in m["export"]["note"]) == (ir > 9)
 
 
 def run_error(argv: list[str], capsys) -> str:  # noqa: ANN001
