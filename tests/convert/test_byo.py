@@ -109,7 +109,7 @@ def test_the_calibration_and_gate_halves_share_no_prompt(bank256):
 def test_bench_measures_a_dfgan_pack_with_its_torch_peer(dfgan_pack):
     from edge_t2i.bench.runner import run_bench
 
-    result = run_bench(dfgan_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=1,
+    result = run_bench(dfgan_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=0,
                        show=lambda _: None)
     assert {r["config"] for r in result["rows"]} == {"torch", "ort-fp32", "ort-int8"}
     assert all(r["images_per_s"] > 0 for r in result["rows"]) and result["macs_per_image"] > 0
@@ -174,7 +174,7 @@ def test_user_onnx_pack_runs_and_matches_the_users_model(user_pack, user_onnx, b
 def test_bench_measures_an_onnx_pack_without_torch_peers(user_pack):
     from edge_t2i.bench.runner import run_bench
 
-    result = run_bench(user_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=1,
+    result = run_bench(user_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=0,
                        show=lambda _: None)
     assert {r["config"] for r in result["rows"]} == {"ort-fp32", "ort-int8"}
     assert result["skipped"] == [{"config": "torch", "reason": "the pack was converted from an ONNX model: there "
