@@ -22,7 +22,14 @@ import numpy as np
 from edge_t2i import _io
 from edge_t2i.convert import fidelity
 from edge_t2i.convert.bank_input import UserBank, read_user_bank
-from edge_t2i.convert.mixed import COMPARE_FILES, INT8_FILE, calibrate, keep_sensitive_in_float
+from edge_t2i.convert.mixed import (
+    COMPARE_FILES,
+    INT8_CPU_FILE,
+    INT8_FILE,
+    PROBE_IMAGES,
+    calibrate,
+    keep_sensitive_in_float,
+)
 from edge_t2i.convert.pack import (
     BANK_FILE,
     FP16_FILE,
@@ -34,9 +41,10 @@ from edge_t2i.convert.pack import (
     preflight,
     to_fp16,
 )
-from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantize_int8
+from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantize_int8, to_u8_activations
 from edge_t2i.convert.report import write_report
 from edge_t2i.errors import ConvertError, require
+from edge_t2i.runtime import cpu
 from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import MANIFEST, is_pack
 
@@ -131,9 +139,9 @@ def convert_onnx_model(model_path: str | os.PathLike[str], out: str | os.PathLik
 
 
 def _check_options(options: ConvertOptions) -> None:
-    if options.with_encoder:
-        raise ConvertError("--with-encoder adds this project's MiniLM encoder; a generator with its own text encoder "
-                           "gets its prompts from --bank-embeddings only")
+    """Prompt files are for this project's MiniLM bank. (Nor does the MiniLM encoder go into these packs,
+    whatever `with_encoder` says: their vectors come from the user's encoder, so the pack knows its bank's
+    prompts, and other prompts arrive as embeddings.)"""
     given = [flag for flag, value in (("--prompts", options.prompts), ("--calib-prompts", options.calib_prompts),
                                       ("--eval-prompts", options.eval_prompts)) if value]
     if given:
@@ -179,10 +187,10 @@ def calibration_batch_size(resolution: int) -> int:
 
 def int8_stages_without_oracle(fp32: Path, pack: Path, nz: int, resolution: int, calib_embeddings: np.ndarray,
                                eval_embeddings: np.ndarray, options: ConvertOptions, st: Stages) -> dict:
-    """Calibration data -> INT8 Q/DQ -> the oracle-free gate (convert/fidelity.py) -> mixed precision,
-    as mixed.int8_stages does for this project's generators.
+    """Calibration data -> INT8 Q/DQ -> the oracle-free gate (convert/fidelity.py) -> mixed precision ->
+    the ONNX Runtime CPU variant, as mixed.int8_stages does for this project's generators.
 
-    Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq"} records.
+    Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq", "cpu_variants"} records.
     Raises: ConvertError if the gate still fails with the most sensitive layers in float (unless the
     gate is off), or a stage fails."""
     data, calibration = calibrate(pack, nz, calib_embeddings, options, st, calibration_batch_size(resolution))
@@ -191,21 +199,51 @@ def int8_stages_without_oracle(fp32: Path, pack: Path, nz: int, resolution: int,
     fp32_images = fidelity.render_pairs(fp32, embeddings, seeds, nz)
     int8 = pack / INT8_FILE
 
-    def attempt(exclude: tuple[str, ...]) -> fidelity.FidelityResult:
+    def quantize(exclude: tuple[str, ...]) -> None:
         quantize_int8(fp32, data, int8, QuantConfig(method=options.calib_method, quantizer=options.quantizer,
                                                     op_types=options.quantize_ops, exclude=exclude))
+
+    def attempt(exclude: tuple[str, ...]) -> fidelity.FidelityResult:
+        quantize(exclude)
         return fidelity.judge(fp32_images, fidelity.render_pairs(int8, embeddings, seeds, nz), config)
+
+    n = min(PROBE_IMAGES, len(seeds))
+
+    def probe(exclude: tuple[str, ...]) -> int:  # paired images below a per-image threshold (PSNR or SSIM)
+        quantize(exclude)
+        return int(fidelity.below_thresholds(fp32_images[:n], fidelity.render_pairs(int8, embeddings[:n], seeds[:n],
+                                                                                      nz), config).sum())
 
     result = attempt(())
     st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
     attempts = [{"excluded": 0, **result.brief()}]
     excluded: list[dict] = []
     if options.gate and not result.passed:
-        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, attempts, st)
+        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, probe, attempts, st,
+                                                   probed="per-image PSNR/SSIM verdicts")
     elif not result.passed:
         st.done("gate", f"FAILED but --no-gate given: {result.reason}")
+    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, fp32_images, embeddings, seeds, nz, options, st)
+                if result.passed or not options.gate else {})
     np.save(pack / COMPARE_FILES[0], fp32_images[:16])
     np.save(pack / COMPARE_FILES[1], fidelity.render_pairs(int8, embeddings[:16], seeds[:16], nz))
     gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts, "config": asdict(config),
                    "eval_prompts": len(eval_embeddings), "calib_prompts": len(calib_embeddings)}
-    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8)}
+    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8),
+            "cpu_variants": variants}
+
+
+def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, embeddings: np.ndarray, seeds: list[int], nz: int,
+                options: ConvertOptions, st: Stages) -> dict:
+    """The ONNX Runtime CPU variant (uint8 activations, mixed.cpu_variant) of the gated INT8 model, gated
+    on its own by the oracle-free gate; shipped only if it passes (or the gate is off).
+    Returns: {"int8": {"file", "requires_any", "activations", "gate"}} or {} (not shipped; `out` removed)."""
+    to_u8_activations(int8, out)
+    result = fidelity.judge(fp32_images, fidelity.render_pairs(out, embeddings, seeds, nz), options.fidelity_config)
+    if not result.passed and options.gate:
+        out.unlink()
+        st.done("u8s8", f"not shipped: {result.reason}")
+        return {}
+    st.done("u8s8", f"{out.name} (uint8 activations, for CPUs with VNNI; gated on {cpu.int8_isa()}): {result.reason}")
+    return {"int8": {"file": out.name, "requires_any": list(cpu.VNNI), "activations": "uint8, zero point + 128",
+                     "gate": {**result.brief(), "host_int8_isa": cpu.int8_isa()}}}

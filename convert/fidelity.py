@@ -132,6 +132,12 @@ def ssim_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                     dtype=np.float64)
 
 
+def below_thresholds(a: np.ndarray, b: np.ndarray, config: FidelityConfig) -> np.ndarray:
+    """bool [N]: which uint8 images b [N, H, W, 3] fall below the PSNR or the SSIM threshold against a,
+    one image at a time (the mixed-precision probe ranks layers by how many)."""
+    return (psnr_per_image(a, b) < config.min_psnr_db) | (ssim_per_image(a, b) < config.min_ssim)
+
+
 def mean_bound(values: np.ndarray, name: str, threshold: float) -> MetricBound:
     """Mean of `values` with the two-sided 95% Student-t interval; passes if its lower end >= threshold."""
     stats = require("scipy.stats", "convert", "The oracle-free gate's confidence bound")

@@ -1,8 +1,9 @@
 """Calibrate, quantize, gate, and keep the most sensitive layers in float until the gate passes.
 
-Mixed precision by measured sensitivity: layers are ranked by the SQNR of their output
-(INT8 vs FP32, ONNX Runtime's qdq_loss_debug), and the 1, 2, 4, ... lowest are kept in
-float one at a time until the quality gate passes.
+Mixed precision by measured sensitivity: the layers whose output SQNR (INT8 vs FP32, ONNX Runtime's
+qdq_loss_debug) is lowest are shortlisted, each is kept in float alone and scored by how many of the
+oracle's verdicts still differ from FP32's, and they are kept in float one at a time in that order
+until the quality gate passes. Then the ONNX Runtime CPU variant (uint8 activations) is gated too.
 """
 
 from __future__ import annotations
@@ -15,23 +16,35 @@ import numpy as np
 
 from edge_t2i import calib
 from edge_t2i.convert import gate as gate_mod
-from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantizable_nodes, quantize_int8, sensitivity
+from edge_t2i.convert.quantize import (
+    QuantConfig,
+    count_qdq,
+    quantizable_nodes,
+    quantize_int8,
+    sensitivity,
+    to_u8_activations,
+)
 from edge_t2i.errors import ConvertError
+from edge_t2i.eval import oracle
+from edge_t2i.runtime import cpu
 
 if TYPE_CHECKING:
     from edge_t2i.convert.pack import ConvertOptions, Stages
 
 INT8_FILE = "generator.int8.onnx"
+INT8_CPU_FILE = "generator.int8.u8s8.onnx"  # the same model with uint8 activations: ONNX Runtime's x86 kernels
 CALIB_FILE = "calibration.safetensors"
 COMPARE_FILES = (".compare_fp32.npy", ".compare_int8.npy")  # 16 images each, for report.py's compare.png
 EXCLUDE_STEPS = tuple(range(1, 17))  # keep the most sensitive layers in float one at a time, up to 16
+SHORTLIST = 8        # layers probed for their effect on the oracle's verdicts (each: one quantization + render)
+PROBE_IMAGES = 512   # paired images per probe: the gate's first prompts x seeds
 
 
 def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, eval_embeddings: np.ndarray,
                 eval_prompts: list[str], options: ConvertOptions, st: Stages) -> dict:
     """Calibration data -> INT8 Q/DQ model -> gate (-> mixed precision) inside the pack folder `pack`.
 
-    Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq"} records.
+    Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq", "cpu_variants"} records.
     Raises: ConvertError if the gate still fails with EXCLUDE_STEPS[-1] layers in float (unless
     the gate is off), or a stage fails."""
     data, calibration = calibrate(pack, nz, calib_embeddings, options, st)
@@ -45,19 +58,49 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
         quantize_int8(fp32, data, int8, qcfg)
         return gate_mod.judge(fp32_images, gate_mod.render(int8, eval_set, nz), eval_set, options.gate_config)
 
+    probe_set = _head(eval_set, PROBE_IMAGES)
+    probe_fp32 = oracle.image_verdicts(fp32_images[:PROBE_IMAGES], probe_set.rows)["all"]
+
+    def probe(exclude: tuple[str, ...]) -> int:  # images whose 'all four right' verdict differs from FP32's
+        quantize_int8(fp32, data, int8, QuantConfig(method=options.calib_method, quantizer=options.quantizer,
+                                                    op_types=options.quantize_ops, exclude=exclude))
+        verdicts = oracle.image_verdicts(gate_mod.render(int8, probe_set, nz), probe_set.rows)["all"]
+        return int((verdicts != probe_fp32).sum())
+
     result = attempt(())
     st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
     attempts = [{"excluded": 0, **_brief(result)}]
     excluded: list[dict] = []
     if options.gate and not result.passed:
-        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, attempts, st)
+        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, probe, attempts, st)
     elif not result.passed:
         st.done("gate", f"FAILED but --no-gate given: {result.reason}")
+    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, fp32_images, eval_set, nz, options, st)
+                if result.passed or not options.gate else {})
     np.save(pack / COMPARE_FILES[0], fp32_images[:16])
     np.save(pack / COMPARE_FILES[1], gate_mod.render(int8, _head(eval_set, 16), nz))
     gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts,
                    "config": asdict(options.gate_config), "eval_prompts": len(eval_prompts)}
-    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8)}
+    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8),
+            "cpu_variants": variants}
+
+
+def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, eval_set: gate_mod.EvalSet, nz: int,
+                options: ConvertOptions, st: Stages) -> dict:
+    """The ONNX Runtime CPU variant of the gated INT8 model: the same Q/DQ model with uint8 activations
+    (to_u8_activations), gated on its own. U8S8 is exact only with VNNI (runtime/cpu.py), so the runtime
+    runs it only there, and the pack ships it only when it passes the same gate on this host.
+    Returns: {"int8": {"file", "requires_any", "activations", "gate"}} or {} (not shipped; `out` removed)."""
+    to_u8_activations(int8, out)
+    result = gate_mod.judge(fp32_images, gate_mod.render(out, eval_set, nz), eval_set, options.gate_config)
+    if not result.passed and options.gate:
+        out.unlink()
+        st.done("u8s8", f"not shipped: {result.reason}")
+        return {}
+    st.done("u8s8", f"{out.name} (uint8 activations, for CPUs with VNNI; gated on {cpu.int8_isa()}): "
+            f"{result.reason}")
+    return {"int8": {"file": out.name, "requires_any": list(cpu.VNNI), "activations": "uint8, zero point + 128",
+                     "gate": {**_brief(result), "host_int8_isa": cpu.int8_isa()}}}
 
 
 def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: ConvertOptions,
@@ -76,19 +119,34 @@ def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: Conver
 
 
 def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData, options: ConvertOptions,
-                            attempt, attempts: list[dict], st: Stages) -> tuple[gate_mod.GateResult, list[dict]]:  # noqa: ANN001
-    """Re-quantize with the k lowest-SQNR layers excluded, k in EXCLUDE_STEPS, until the gate passes.
+                            attempt, probe, attempts: list[dict], st: Stages,  # noqa: ANN001
+                            probed: str = "oracle verdicts") -> tuple[gate_mod.GateResult, list[dict]]:
+    """Keep layers in float one at a time, most sensitive first, until the gate passes.
 
-    Returns: (the passing gate result, the layers kept in float with their SQNR and why).
-    Raises: ConvertError if no k passes."""
-    ranking = sensitivity(fp32, int8, _first_batches(data, 4), quantizable_nodes(fp32, options.quantize_ops))
+    Sensitivity predicts the gate's verdict: the SHORTLIST layers with the lowest output SQNR (INT8 vs
+    FP32, a cheap first cut) are each kept in float alone, and `probe(exclude)` counts the paired
+    images whose oracle verdict ('all four right') still differs from FP32's; the layer whose float
+    copy leaves the fewest disagreements ranks first (SQNR breaks ties).
+    `probed` names what `probe` counts in the log and the records (the gate without an oracle, byo.py,
+    counts images below its per-image thresholds).
+    Returns: (the passing gate result, the layers kept in float with their figures and why).
+    Raises: ConvertError if the gate still fails with every shortlisted layer in float."""
+    sqnr = dict(sensitivity(fp32, int8, _first_batches(data, 4), quantizable_nodes(fp32, options.quantize_ops)))
+    shortlist = sorted(sqnr, key=lambda n: sqnr[n])[:min(SHORTLIST, EXCLUDE_STEPS[-1])]
+    baseline = probe(())
+    flips = {name: probe((name,)) for name in shortlist}
+    st.done("sensitivity", f"{len(shortlist)} lowest-SQNR layers probed one at a time on {PROBE_IMAGES} images "
+            f"({baseline} {probed} differ from FP32 with all in INT8)")
+    ranking = sorted(shortlist, key=lambda n: (flips[n], sqnr[n]))
     result, excluded = None, []
-    for k in (k for k in EXCLUDE_STEPS if k <= len(ranking)):
+    for k in range(1, len(ranking) + 1):
         worst = ranking[:k]
-        result = attempt(tuple(n for n, _ in worst))
+        result = attempt(tuple(worst))
         attempts.append({"excluded": k, **_brief(result)})
-        excluded = [{"node": n, "sqnr_db": round(s, 2),
-                     "why": f"among the {k} lowest-SQNR layers; the gate failed with fewer in float"} for n, s in worst]
+        excluded = [{"node": n, "sqnr_db": round(sqnr[n], 2), "verdict_flips_in_float": flips[n],
+                     "verdict_flips_all_int8": baseline,
+                     "why": f"in float alone, {flips[n]} of {PROBE_IMAGES} {probed} differ from FP32 "
+                            f"(all INT8: {baseline}); the gate failed with fewer layers in float"} for n in worst]
         st.done("mixed", f"{k} most sensitive layer(s) kept in float: {result.reason}")
         if result.passed:
             return result, excluded

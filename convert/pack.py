@@ -25,6 +25,7 @@ from edge_t2i.convert.quantize import QuantConfig
 from edge_t2i.convert.report import write_report
 from edge_t2i.data.prompts import normalize_prompt, read_prompts
 from edge_t2i.errors import ConvertError
+from edge_t2i.runtime import cpu
 from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import MANIFEST, PACK_FORMAT, SCHEMA_VERSION, is_pack
 from edge_t2i.runtime.noise import PORTABLE as PORTABLE_NOISE
@@ -52,7 +53,7 @@ class ConvertOptions:
     engine: bool = False
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
-    with_encoder: bool = False
+    with_encoder: bool = True          # the text encoder (INT8 ONNX + tokenizer) for prompts not in the bank
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -206,14 +207,16 @@ def build_manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: d
     names = [*models.values(), BANK_FILE, *(e["file"] for e in engines), *(encoder.values() if encoder else [])]
     if record.get("calibration"):
         names.append(CALIB_FILE)
+    variants = record.get("cpu_variants") or {}
+    names += [v["file"] for v in variants.values()]
     files = {n: {"sha256": _io.sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in names}
     return {
         "schema_version": SCHEMA_VERSION, "format": PACK_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": model_cfg.to_dict(), "io": io, "output_range": [-1.0, 1.0],
-        "models": models, "engines": engines, "bank": BANK_FILE, "encoder": encoder,
+        "models": models, "cpu_variants": variants, "engines": engines, "bank": BANK_FILE, "encoder": encoder,
         "noise": {"name": PORTABLE_NOISE, "spec": "docs/pack-spec.md#noise"},
-        "files": files, "tools": tool_versions(),
+        "files": files, "tools": tool_versions(), "host": cpu.host_record(),
         "export": {"opset": options.opset, "parity_max_abs_error": parity},
         "calibration": record.get("calibration"), "gate": record.get("gate"),
         "kept_in_float": record.get("kept_in_float", []), "qdq_nodes": record.get("qdq"),

@@ -68,7 +68,7 @@ def pack_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_dir: Path, pro
     from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
 
     out = tmp_path_factory.mktemp("pack") / "tiny"
-    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),
+    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]), with_encoder=False,
                           eval_prompts=str(prompt_files["eval"]), calib_samples=32, gate=False,
                           gate_config=GateConfig(seeds_per_prompt=2))
     convert_checkpoint(checkpoint_dir, out, opts, quiet=True)

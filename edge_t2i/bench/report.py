@@ -10,19 +10,15 @@ import subprocess
 from pathlib import Path
 
 from edge_t2i import _io
+from edge_t2i.runtime import cpu
 
 
 def machine_info() -> dict:
     info: dict = {"platform": platform.platform(), "machine": platform.machine(), "cores": os.cpu_count(),
                   "python": platform.python_version()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        info["cpu"] = platform.processor()
-    for dist in ("numpy", "onnxruntime", "torch", "tensorrt"):
+    host = cpu.host_record()
+    info.update(cpu=host["cpu"], int8_isa=host["int8_isa"], vnni=host["vnni"])
+    for dist in ("numpy", "onnxruntime", "torch", "openvino", "tensorrt"):
         info[dist] = _io.package_version(dist)
     if shutil.which("nvidia-smi"):
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
@@ -39,14 +35,23 @@ def machine_info() -> dict:
 def table(result: dict) -> str:
     head = (f"{'config':<14}{'batch':>6}{'img/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
             f"{'vs torch':>9}{'infer/s':>9}{'MB':>7}{'GMAC/s':>8}{'util':>7}")
-    lines = [f"machine: {result['machine'].get('cpu')} ({result['machine']['cores']} cores); "
-             f"FP32 GEMM peak {result['peak_gmacs']:.1f} GMAC/s; {result['macs_per_image'] / 1e6:.0f} M MAC/image", head]
+    peaks = result.get("peak_gmacs") or {}
+    peak_text = (f"GEMM peaks FP32 {peaks['fp32']:.1f} / INT8 {peaks['int8']:.1f} GMAC/s"
+                 if "fp32" in peaks and "int8" in peaks else "no GEMM peaks")
+    macs = result.get("macs_per_image")
+    lines = [f"machine: {result['machine'].get('cpu')} ({result['machine']['cores']} cores, "
+             f"{result['machine'].get('int8_isa', '?')}); {result.get('threads')} threads; {peak_text}; "
+             f"{macs / 1e6:.0f} M MAC/image" if macs else "no MAC count", head]
     for r in result["rows"]:
         vs = f"{r['vs_torch']:.2f}x" if r["vs_torch"] else "-"
         mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"
         lines.append(f"{r['config']:<14}{r['batch']:>6}{r['images_per_s']:>9.1f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
                      f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{vs:>9}{r['infer_images_per_s']:>9.1f}{mb:>7}"
                      f"{_or_dash(r['gmacs'], '.2f'):>8}{_or_dash(r['utilization'], '.1%'):>7}")
+    for r in result.get("ratios", []):
+        lines.append(f"{r['config']} batch {r['batch']}: " + ", ".join(f"{v:.2f}x {k}" for k, v in r["vs"].items()))
+    if peaks.get("raised_by"):
+        lines.append(f"peak raised to the best measured rate by: {', '.join(peaks['raised_by'])}")
     for s in result["skipped"]:
         lines.append(f"{s['config']:<14} skipped: {s['reason']}")
     if result.get("sustained"):

@@ -2,13 +2,15 @@
 side by side in one process, interleaved (A B C A B C ...) so machine drift hits all alike.
 
 JSON contract (other tools read these keys):
-    {"machine": {...}, "peak_gmacs": float, "macs_per_image": int,
-     "rows": [{"backend": "torch"|"torch-compile"|"onnxruntime"|"tensorrt", "precision": "fp32"|"fp16"|"int8",
+    {"machine": {...}, "peak_gmacs": {"fp32": float, "int8": float, "raised_by"?: [str]}, "macs_per_image": int,
+     "rows": [{"backend": "torch"|"torch-compile"|"onnxruntime"|"openvino"|"tensorrt", "precision": "fp32"|"fp16"|"int8",
                "config": str, "batch": int, "images_per_s": float, "p50_ms": float, "p90_ms": float,
                "p99_ms": float, "max_ms": float, "infer_images_per_s": float, "infer_p50_ms": float,
                "vs_torch": float|null, "model_bytes": int, "rss_delta_mb": float, "gmacs": float,
                "utilization": float}, ...],
+     "ratios": [{"batch": int, "config": "ort-int8", "vs": {peer config: ours / peer images/s}}],
      "skipped": [{"config": str, "reason": str}], "sustained": {...}|null}
+Utilization = achieved GMAC/s over the GEMM peak of the row's precision (bench/peaks.py), at most 1.
 Frame time = one end-to-end `Pipeline.generate` call (bank lookup, z, inference, uint8) for a batch.
 """
 
@@ -35,7 +37,8 @@ from edge_t2i.runtime.pipeline import Choice, Pipeline, load_bank, select_backen
 
 log = logging.getLogger(__name__)
 
-CONFIGS = ("torch", "torch-compile", "ort-fp32", "ort-int8", "trt-fp16", "trt-int8")
+CONFIGS = ("torch", "torch-compile", "ort-fp32", "ort-int8", "openvino", "openvino-int8", "trt-fp16", "trt-int8")
+RATIO_PEERS = ("ort-fp32", "torch-compile", "torch", "openvino", "openvino-int8")  # what ort-int8 is compared with
 SLICE_S = 0.25  # one interleaving turn per configuration
 
 
@@ -80,59 +83,91 @@ def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> tuple[Path | 
     return None, {}, "no checkpoint (pass --checkpoint) for the torch reference"
 
 
+def _torch_config(manifest: Manifest, name: str, threads: int,
+                  source: tuple[Path | None, dict, str]) -> Config | str:
+    ckpt, torch_args, why_not = source
+    if ckpt is None:
+        return why_not
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "torch is not installed (pip install 'edge-t2i[train]')"
+
+    def make() -> Pipeline:
+        b = backends.create("torch", checkpoint_dir=ckpt, compile=(name == "torch-compile"), threads=threads,
+                            **torch_args)
+        return Pipeline(manifest, b, Choice(name, "fp32", "reference"), load_bank(manifest))
+
+    return Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors")
+
+
+def _ort_config(manifest: Manifest, name: str, threads: int) -> Config | str:
+    precision = name.split("-")[1]  # ort-fp32: the FP32 model with the same session options and threads
+    if precision not in manifest.models:
+        return f"the pack has no {precision} model"
+
+    def make() -> Pipeline:
+        b, choice = select_backend(manifest, "onnxruntime", precision, threads)
+        return Pipeline(manifest, b, choice, load_bank(manifest))
+
+    from edge_t2i.runtime.pipeline import cpu_model_for
+
+    return Config(name, "onnxruntime", precision, make, cpu_model_for(manifest, precision)[0])
+
+
+def _openvino_config(manifest: Manifest, name: str, threads: int) -> Config | str:
+    precision = "int8" if name.endswith("int8") else "fp32"
+    if precision not in manifest.models:
+        return f"the pack has no {precision} model"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "OpenVINO is not installed (pip install 'edge-t2i[openvino]')"
+    model = manifest.path(manifest.models[precision])
+
+    def make() -> Pipeline:
+        from edge_t2i.bench.peers import OpenVinoBackend
+
+        b = OpenVinoBackend(verify_file(manifest, manifest.models[precision]), precision, threads)
+        return Pipeline(manifest, b, Choice("openvino", precision, b.describe()), load_bank(manifest))
+
+    return Config(name, "openvino", precision, make, model)
+
+
+def _trt_config(manifest: Manifest, name: str, threads: int) -> Config | str:
+    precision = name.split("-")[1]
+    try:
+        b, _ = select_backend(manifest, "tensorrt", precision, threads)
+        b.close()
+    except EdgeT2IError as exc:
+        return str(exc)
+    engine = next(e for e in manifest.engines if e.precision == precision)
+
+    def make() -> Pipeline:
+        b, choice = select_backend(manifest, "tensorrt", precision, threads)
+        return Pipeline(manifest, b, choice, load_bank(manifest))
+
+    return Config(name, "tensorrt", precision, make, manifest.path(engine.file))
+
+
 def build_configs(manifest: Manifest, names: list[str], threads: int,
                   checkpoint: str | None) -> tuple[list[Config], list[dict]]:
+    """The requested configurations that can run here, and {"config", "reason"} for those that cannot."""
     configs, skipped = [], []
-    ckpt, torch_args, no_ckpt = _checkpoint_for(manifest, checkpoint)
+    ckpt = _checkpoint_for(manifest, checkpoint)
     for name in names:
-        if name in ("torch", "torch-compile"):
-            if ckpt is None:
-                skipped.append({"config": name, "reason": no_ckpt})
-                continue
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                skipped.append({"config": name, "reason": "torch is not installed (pip install 'edge-t2i[train]')"})
-                continue
-
-            def make(c: str = name, p: Path = ckpt) -> Pipeline:
-                b = backends.create("torch", checkpoint_dir=p, compile=(c == "torch-compile"), threads=threads,
-                                    **torch_args)
-                return Pipeline(manifest, b, Choice(c, "fp32", "reference"), load_bank(manifest))
-
-            configs.append(Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors"))
-        elif name == "ort-fp32":  # the peer: ONNX Runtime with default session options
-            def make_peer() -> Pipeline:
-                b = backends.create("onnxruntime", model_path=verify_file(manifest, manifest.models["fp32"]),
-                                    default_options=True)
-                return Pipeline(manifest, b, Choice("onnxruntime", "fp32", "default options"), load_bank(manifest))
-
-            configs.append(Config(name, "onnxruntime", "fp32", make_peer, manifest.path(manifest.models["fp32"])))
-        elif name == "ort-int8":
-            if "int8" not in manifest.models:
-                skipped.append({"config": name, "reason": "the pack has no int8 model"})
-                continue
-
-            def make_ours() -> Pipeline:
-                b, choice = select_backend(manifest, "onnxruntime", "int8", threads)
-                return Pipeline(manifest, b, choice, load_bank(manifest))
-
-            configs.append(Config(name, "onnxruntime", "int8", make_ours, manifest.path(manifest.models["int8"])))
-        else:  # trt-fp16 / trt-int8
-            precision = name.split("-")[1]
-            try:
-                b, choice = select_backend(manifest, "tensorrt", precision, threads)
-                b.close()
-            except EdgeT2IError as exc:
-                skipped.append({"config": name, "reason": str(exc)})
-                continue
-            engine = next(e for e in manifest.engines if e.precision == precision)
-
-            def make_trt(p: str = precision) -> Pipeline:
-                b, choice = select_backend(manifest, "tensorrt", p, threads)
-                return Pipeline(manifest, b, choice, load_bank(manifest))
-
-            configs.append(Config(name, "tensorrt", precision, make_trt, manifest.path(engine.file)))
+        if name.startswith("torch"):
+            made = _torch_config(manifest, name, threads, ckpt)
+        elif name.startswith("ort-"):
+            made = _ort_config(manifest, name, threads)
+        elif name.startswith("openvino"):
+            made = _openvino_config(manifest, name, threads)
+        else:
+            made = _trt_config(manifest, name, threads)
+        if isinstance(made, str):
+            skipped.append({"config": name, "reason": made})
+        else:
+            configs.append(made)
     return configs, skipped
 
 
@@ -188,8 +223,9 @@ def _inputs(gen: Pipeline, batch: int) -> tuple[list[str], dict[str, np.ndarray]
     return prompts, feeds
 
 
-def rows_from(configs: list[Config], macs: int | None, peak: float) -> list[dict]:
-    """One row per measured (config, batch); `macs` None (no `onnx` to count them): no GMAC/s, utilization."""
+def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, float]) -> list[dict]:
+    """One row per measured (config, batch); `macs` None (no `onnx` to count them): no GMAC/s, utilization.
+    `peaks`: {"fp32", "int8"} GEMM peaks in GMAC/s (raised in place where a row beats one: see utilization)."""
     rows = []
     for c in configs:
         for b in c.batches:
@@ -201,13 +237,38 @@ def rows_from(configs: list[Config], macs: int | None, peak: float) -> list[dict
                    "infer_p50_ms": round(percentiles_ms(inf)["p50_ms"], 3), "calls": len(lat),
                    "model_bytes": c.model_file.stat().st_size if c.model_file and c.model_file.exists() else None,
                    "rss_delta_mb": round(c.rss_delta_mb, 1),
-                   "gmacs": round(macs * ips / 1e9, 2) if macs else None,
-                   "utilization": round(macs * ips / 1e9 / peak, 4) if macs and peak else None}
+                   "gmacs": round(macs * ips / 1e9, 2) if macs else None}
             rows.append(row)
+    utilization(rows, peaks)
     for row in rows:
         ref = next((r for r in rows if r["config"] == "torch" and r["batch"] == row["batch"]), None)
         row["vs_torch"] = round(row["images_per_s"] / ref["images_per_s"], 2) if ref else None
     return rows
+
+
+def utilization(rows: list[dict], peaks: dict[str, float]) -> None:
+    """Set each CPU row's "utilization": achieved GMAC/s over the GEMM peak of the precision it runs in
+    (INT8 rows: the INT8 peak; others: FP32). A peak is a best case, so a row that beats it raises it
+    (recorded in peaks["raised_by"]) and utilization never exceeds 100%. GPU rows: None (no GPU peak here)."""
+    for row in rows:
+        key = "int8" if row["precision"] == "int8" else "fp32"
+        if row["backend"] != "tensorrt" and row["gmacs"] and row["gmacs"] > peaks.get(key, 0.0):
+            peaks[key] = row["gmacs"]
+            peaks.setdefault("raised_by", []).append(f"{row['config']} batch {row['batch']} ({key})")
+    for row in rows:
+        key = "int8" if row["precision"] == "int8" else "fp32"
+        peak = peaks.get(key) if row["backend"] != "tensorrt" else None
+        row["utilization"] = round(row["gmacs"] / peak, 4) if row["gmacs"] and peak else None
+
+
+def ratios(rows: list[dict], ours: str = "ort-int8") -> list[dict]:
+    """ours' images/s over each peer's, per batch size: [{"batch", "vs": {peer: ratio}}]."""
+    out = []
+    for row in (r for r in rows if r["config"] == ours):
+        vs = {r["config"]: round(row["images_per_s"] / r["images_per_s"], 3) for r in rows
+              if r["config"] in RATIO_PEERS and r["batch"] == row["batch"] and r["images_per_s"] > 0}
+        out.append({"batch": row["batch"], "config": ours, "vs": vs})
+    return out
 
 
 def sustained(gen: Pipeline, seconds: float) -> dict:
@@ -237,8 +298,12 @@ def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int]
     if not batches or min(batches) < 1 or max(batches) > 256:
         raise InputError("--batch takes sizes between 1 and 256, e.g. 1,4,16")
     manifest = read_manifest(pack)
-    show("measuring the machine's FP32 GEMM peak ...")
-    peak = gemm_peak_gmacs()
+    show("measuring the machine's FP32 and INT8 GEMM peaks ...")
+    try:
+        peaks = {p: round(gemm_peak_gmacs(p, threads), 2) for p in ("fp32", "int8")}
+    except MissingExtraError as exc:
+        show(f"  no GEMM peaks, so no utilization: {exc}")
+        peaks = {}
     try:
         macs: int | None = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))
     except MissingExtraError as exc:
@@ -250,9 +315,10 @@ def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int]
     if not configs:
         raise BackendError("no requested configuration can run here")
     skipped += measure(configs, batches, seconds, warmup, show)
-    result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": round(peak, 2), "macs_per_image": macs,
+    rows = rows_from(configs, macs, peaks)
+    result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": peaks, "macs_per_image": macs,
               "seconds_per_config": seconds, "threads": threads or os.cpu_count(),
-              "rows": rows_from(configs, macs, peak), "skipped": skipped, "sustained": None}
+              "rows": rows, "ratios": ratios(rows), "skipped": skipped, "sustained": None}
     if sustained_s > 0:
         ours = next((c for c in configs if c.name == "ort-int8"), configs[0])
         result["sustained"] = sustained(ours.gen, sustained_s)  # type: ignore[arg-type]

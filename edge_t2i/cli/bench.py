@@ -15,7 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs every requested configuration in one process, interleaved so machine drift hits all "
                     "alike, and skips (with the reason) those that cannot run here. Frame time = one end-to-end "
                     "Pipeline.generate call (bank lookup, z, inference, uint8).")
-    p.add_argument("pack", help="pack folder (manifest.json)")
+    p.add_argument("pack", nargs="?", help="pack folder (manifest.json); omit with --synthetic")
+    p.add_argument("--synthetic", metavar="RES", default=None,
+                   help="instead of a pack: random-weight generators of the same family at these resolutions "
+                        "(e.g. 64,128,256), FP32 vs INT8 images/s, size and memory against MACs per image")
+    p.add_argument("--ngf", type=int_in(4, 64), default=16, help="base width of the --synthetic generators "
+                   "(default 16, as shipped)")
     p.add_argument("--backends", default="all", help=f"comma list of {', '.join(CONFIGS)} or 'all' (default)")
     p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
     p.add_argument("--seconds", type=float_in(0.01, 3600), default=2.0,
@@ -38,20 +43,43 @@ def cmd_bench(a: argparse.Namespace) -> None:
     from edge_t2i.bench.runner import run_bench
 
     names = list(CONFIGS) if a.backends == "all" else [n.strip() for n in a.backends.split(",") if n.strip()]
-    try:
-        batches = [int(b) for b in a.batch.split(",")]
-    except ValueError:
-        raise InputError(f"--batch takes comma-separated integers, got {a.batch!r}") from None
+    batches = _int_list(a.batch, "--batch")
+    if (a.pack is None) == (a.synthetic is None):
+        raise InputError("give a pack folder, or --synthetic RES,... (not both)")
     from edge_t2i import _io
 
     for path, what in ((a.json, "--json"), (a.plot, "--plot")):  # before minutes of measuring, not after
         if path:
-            _io.claim_output_file(path, inputs=(a.pack,), what=what)
+            _io.claim_output_file(path, inputs=(a.pack,) if a.pack else (), what=what)
     if a.plot:
         require("matplotlib", "bench", "The benchmark plot (--plot)")
+    if a.synthetic is not None:
+        return _synthetic(a, batches)
     result = run_bench(a.pack, names, batches, a.seconds, a.warmup, a.threads, a.checkpoint, a.sustained)
     print(table(result))
     if a.json:
         print(f"json: {write_json(result, a.json)}")
     if a.plot:
         print(f"plot: {plot(result, a.plot)}")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise InputError(f"{flag} takes comma-separated integers, got {text!r}") from None
+
+
+def _synthetic(a: argparse.Namespace, batches: list[int]) -> None:
+    from edge_t2i.bench.report import write_json
+    from edge_t2i.bench.synthetic import synthetic_bench, synthetic_plot, synthetic_table
+
+    if not batches or min(batches) < 1 or max(batches) > 64:
+        raise InputError("--batch with --synthetic takes sizes between 1 and 64")
+    result = synthetic_bench(_int_list(a.synthetic, "--synthetic"), a.ngf, tuple(batches), a.seconds, a.threads,
+                             show=print)
+    print(synthetic_table(result))
+    if a.json:
+        print(f"json: {write_json(result, a.json)}")
+    if a.plot:
+        print(f"plot: {synthetic_plot(result, a.plot)}")

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantizer", default="ort", choices=("ort", "modelopt"),
                    help="ONNX Runtime's quantize_static (default) or NVIDIA ModelOpt (extra `modelopt`)")
     p.add_argument("--quantize-ops", default=None,
-                   help="operator types to quantize, comma separated (default: Conv)")
+                   help="operator types to quantize, comma separated (default: Conv,Gemm: every Conv and Gemm)")
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
     p.add_argument("--min-psnr", type=float_in(0, 100), default=30.0,
                    help="gate: minimum PSNR vs FP32 in dB (default 30; without an oracle: the lower 95%% bound of "
@@ -53,8 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=int_in(1, 1024), default=16,
                    help="largest batch of the engine's profile (default 16)")
     p.add_argument("--opset", type=int_in(13, 23), default=17, help="ONNX opset (default 17)")
-    p.add_argument("--with-encoder", action="store_true",
-                   help="add the text encoder as INT8 ONNX so the device can encode prompts not in the bank")
+    p.add_argument("--no-encoder", dest="with_encoder", action="store_false",
+                   help="leave out the text encoder (INT8 ONNX + tokenizer, ~23 MB): a minimal pack that knows only "
+                        "its bank's prompts (default: included, so any sentence works)")
+    p.add_argument("--with-encoder", dest="with_encoder", action="store_true", help=argparse.SUPPRESS)  # the old flag
     p.set_defaults(func=cmd_convert)
 
 

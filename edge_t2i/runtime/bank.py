@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_t2i import _io
 from edge_t2i.data.prompts import normalize_prompt
-from edge_t2i.errors import InputError, PackError, did_you_mean
+from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
 
 UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
@@ -175,9 +175,11 @@ class PromptBank:
         if policy == "encode":
             return self._encode_one(prompt)
         if policy == "nearest":
-            if self.encoder is not None:
-                return self.embeddings[self.nearest(prompt).index]
-            return self.embeddings[self._nearest_by_words(prompt)]
+            match = self.closest(prompt)
+            if match is None:
+                raise InputError(f"prompt {prompt!r}: no bank prompt shares a word with it, so none is nearest; "
+                                 "re-convert with the text encoder (the default) or add it at conversion (--prompts)")
+            return self.embeddings[match.index]
         raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){self.nearest_text_hint(prompt)}; "
                          "pass unknown='nearest' or 'encode' (CLI: --unknown nearest|encode), "
                          "or add it at conversion (--prompts)")
@@ -199,19 +201,29 @@ class PromptBank:
     def _encode_one(self, prompt: str) -> np.ndarray:
         if self.encoder is None:
             raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder: "
-                             "convert with --with-encoder, or pass an embedding instead of a prompt")
+                             "re-convert without --no-encoder, or pass an embedding instead of a prompt")
         vec = self.encoder.encode([prompt])[0]
         if vec.shape != (self.dim,):
             raise PackError(f"the pack's encoder gives {vec.shape[0]}-d vectors, the bank holds {self.dim}-d")
         return vec.astype(np.float32)
 
-    def _nearest_by_words(self, prompt: str) -> int:
+    def closest(self, prompt: str) -> Match | None:
+        """The bank entry `nearest` picks and the error message suggests (one rule for both): by the pack's
+        encoder (cosine) where it has one, else by word overlap (Jaccard of normalised words; None when no
+        entry shares a word). Raises: MissingExtraError (the encoder needs `tokenizers`)."""
+        if self.encoder is not None or prompt in self:
+            return self.nearest(prompt)
         words = set(normalize_prompt(prompt).split())
         scores = [len(words & set(k.split())) / (len(words | set(k.split())) or 1) for k in self._index]
-        return list(self._index.values())[int(np.argmax(scores))]
+        best = int(np.argmax(scores))
+        if scores[best] == 0:
+            return None
+        i = list(self._index.values())[best]
+        return Match(self.texts[i], float(scores[best]), False, i)
 
     def nearest_text_hint(self, prompt: str) -> str:
-        import difflib
-
-        close = difflib.get_close_matches(normalize_prompt(prompt), list(self._index), n=1, cutoff=0.6)
-        return f"; closest: {self.texts[self._index[close[0]]]!r}" if close else ""
+        try:
+            match = self.closest(prompt)
+        except EdgeT2IError:  # no encoder extra installed: the suggestion is optional, the error is not
+            return ""
+        return f"; closest: {match.prompt!r}" if match is not None else ""

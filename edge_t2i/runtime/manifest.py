@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,14 @@ class EngineEntry:
 
 
 @dataclass(frozen=True)
+class CpuVariant:
+    """A model of the same precision tuned for ONNX Runtime on CPUs with any of `requires_any` flags
+    (e.g. the U8S8 INT8 model, exact only with VNNI: runtime/cpu.py)."""
+    file: str
+    requires_any: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Manifest:
     root: Path
     raw: dict[str, Any]
@@ -84,6 +92,7 @@ class Manifest:
     encoder: dict[str, str] | None    # {"model": file, "tokenizer": file}
     files: dict[str, str]             # name -> sha256
     noise: str = noise_kinds.LEGACY   # the seed -> z generator the pack's images assume (runtime/noise.py)
+    cpu_variants: dict[str, CpuVariant] = field(default_factory=dict)  # precision -> ONNX Runtime CPU variant
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -109,6 +118,22 @@ def _parse_engines(raw: object) -> tuple[EngineEntry, ...]:
                                str(e.get("tensorrt_version", "")), str(e.get("compute_capability", "")),
                                _int(e.get("max_batch"), f"engines[{i}].max_batch")))
     return tuple(out)
+
+
+def _parse_cpu_variants(raw: object) -> dict[str, CpuVariant]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PackError("manifest cpu_variants: expected an object of precision -> variant")
+    out = {}
+    for prec, v in raw.items():
+        if prec not in PRECISIONS or not isinstance(v, dict):
+            raise PackError(f"manifest cpu_variants.{prec}: expected a known precision with an object")
+        flags = v.get("requires_any")
+        if not isinstance(flags, list) or not flags or not all(isinstance(f, str) and f.isidentifier() for f in flags):
+            raise PackError(f"manifest cpu_variants.{prec}.requires_any: expected a list of CPU flag names")
+        out[prec] = CpuVariant(safe_name(v.get("file"), f"cpu_variants.{prec}.file"), tuple(flags))
+    return out
 
 
 def parse_manifest(root: Path, raw: object) -> Manifest:
@@ -152,7 +177,12 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
             raise PackError("manifest encoder: expected an object")
         encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in ("model", "tokenizer")}
     engines = _parse_engines(raw.get("engines"))
+    cpu_variants = _parse_cpu_variants(raw.get("cpu_variants"))
+    for prec in cpu_variants:
+        if prec not in models:
+            raise PackError(f"manifest cpu_variants.{prec}: the pack has no {prec} model it could stand in for")
     referenced = [*models.values(), *(e.file for e in engines), *([bank] if bank else []),
+                  *(v.file for v in cpu_variants.values()),
                   *(encoder.values() if encoder else [])]
     for name in referenced:
         if name not in files:
@@ -163,7 +193,7 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         nz=_int(model.get("nz"), "model.nz"),
         embedding_dim=_int(model.get("cond_dim"), "model.cond_dim"),
         inputs=inputs, outputs=outputs, models=models, engines=engines, bank=bank, encoder=encoder,
-        files=files, noise=_parse_noise(raw.get("noise")),
+        files=files, noise=_parse_noise(raw.get("noise")), cpu_variants=cpu_variants,
     )
 
 

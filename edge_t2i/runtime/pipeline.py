@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from edge_t2i.errors import BackendError, InputError, PackError, did_you_mean
 from edge_t2i.imaging import to_uint8
-from edge_t2i.runtime import backends
+from edge_t2i.runtime import backends, cpu
 from edge_t2i.runtime.bank import PromptBank, UnknownPolicy, check_policy
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest, read_manifest, verify_file
 from edge_t2i.runtime.noise import PORTABLE, noise
@@ -61,6 +62,7 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
     if precision not in manifest.models:
         raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
     model = verify_file(manifest, manifest.models[precision])
+    cpu_model, cpu_note = cpu_model_for(manifest, precision)
     if backend in ("auto", "onnxruntime-cuda"):
         try:
             b = backends.create("onnxruntime", model_path=model, precision=precision, device="cuda", threads=threads)
@@ -69,8 +71,23 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
             if backend == "onnxruntime-cuda":
                 raise
             reasons.append(str(exc))
-    b = backends.create("onnxruntime", model_path=model, precision=precision, device="cpu", threads=threads)
-    return b, Choice("onnxruntime", precision, "; ".join([*reasons, "ONNX Runtime on the CPU"]))
+    b = backends.create("onnxruntime", model_path=cpu_model, precision=precision, device="cpu", threads=threads)
+    return b, Choice("onnxruntime", precision, "; ".join([*reasons, f"ONNX Runtime on the CPU{cpu_note}"]))
+
+
+def cpu_model_for(manifest: Manifest, precision: str) -> tuple[Path, str]:
+    """The model ONNX Runtime runs on this CPU, and a note on why: the pack's CPU variant of `precision`
+    where this CPU has one of the flags it requires (runtime/cpu.py), else the pack's model.
+    Raises: PackError (a file missing or failing its sha256)."""
+    variant = manifest.cpu_variants.get(precision)
+    flags = cpu.cpu_flags()
+    if variant is None:
+        return verify_file(manifest, manifest.models[precision]), ""
+    have = [f for f in variant.requires_any if f in flags]
+    if not have:
+        return (verify_file(manifest, manifest.models[precision]),
+                f" ({precision}; this CPU lacks {'/'.join(variant.requires_any)} for {variant.file})")
+    return verify_file(manifest, variant.file), f" ({variant.file}: this CPU has {have[0]})"
 
 
 class Pipeline:

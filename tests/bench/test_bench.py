@@ -74,12 +74,19 @@ def test_short_bench_run_writes_json_and_plot(pack_dir, tmp_path):
     from edge_t2i.cli import main
 
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = main(["bench", str(pack_dir), "--backends", "torch,ort-fp32,ort-int8,trt-int8", "--batch", "1,2",
+    rc = main(["bench", str(pack_dir), "--backends", "torch,ort-fp32,ort-int8,openvino,openvino-int8,trt-int8", "--batch", "1,2",
                "--seconds", "0.5", "--warmup", "1", "--json", str(out_json), "--plot", str(out_png)])
     assert rc == 0
     result = json.loads(out_json.read_text())
     rows = result["rows"]
-    assert {(r["config"], r["batch"]) for r in rows} == {(c, b) for c in ("torch", "ort-fp32", "ort-int8") for b in (1, 2)}
+    configs = ("torch", "ort-fp32", "ort-int8", "openvino", "openvino-int8")
+    assert {(r["config"], r["batch"]) for r in rows} == {(c, b) for c in configs for b in (1, 2)}
+    assert all(0 < r["utilization"] <= 1 for r in rows)
+    assert result["peak_gmacs"]["int8"] > 0 and result["peak_gmacs"]["fp32"] > 0
+    by = {(r["config"], r["batch"]): r["images_per_s"] for r in rows}
+    for ratio in result["ratios"]:
+        assert set(ratio["vs"]) == {"ort-fp32", "torch", "openvino", "openvino-int8"}
+        assert ratio["vs"]["ort-fp32"] == round(by["ort-int8", ratio["batch"]] / by["ort-fp32", ratio["batch"]], 3)
     for r in rows:
         assert {"backend", "precision", "batch", "images_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms"} <= set(r)
         assert r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
@@ -89,3 +96,63 @@ def test_short_bench_run_writes_json_and_plot(pack_dir, tmp_path):
         assert r["vs_torch"] == round(r["images_per_s"] / ref["images_per_s"], 2), r
     assert any(s["config"] == "trt-int8" for s in result["skipped"])
     assert out_png.stat().st_size > 1000
+
+
+def test_utilization_uses_the_peak_of_the_rows_precision_and_never_exceeds_one():
+    from edge_t2i.bench.runner import ratios, utilization
+
+    rows = [{"config": "ort-fp32", "backend": "onnxruntime", "precision": "fp32", "batch": 1, "gmacs": 50.0,
+             "images_per_s": 100.0},
+            {"config": "ort-int8", "backend": "onnxruntime", "precision": "int8", "batch": 1, "gmacs": 80.0,
+             "images_per_s": 160.0},
+            {"config": "openvino", "backend": "openvino", "precision": "fp32", "batch": 1, "gmacs": 120.0,
+             "images_per_s": 240.0},
+            {"config": "trt-int8", "backend": "tensorrt", "precision": "int8", "batch": 1, "gmacs": 900.0,
+             "images_per_s": 1800.0}]
+    peaks = {"fp32": 100.0, "int8": 400.0}
+    utilization(rows, peaks)
+    assert [r["utilization"] for r in rows] == [round(50 / 120, 4), 0.2, 1.0, None]  # openvino beat the FP32 peak
+    assert peaks["fp32"] == 120.0 and peaks["raised_by"] == ["openvino batch 1 (fp32)"] and peaks["int8"] == 400.0
+    assert ratios(rows) == [{"batch": 1, "config": "ort-int8", "vs": {"ort-fp32": 1.6, "openvino": 0.667}}]
+
+
+def test_openvino_peer_runs_the_pack_models_like_onnx_runtime(pack_dir):
+    pytest.importorskip("openvino")
+    from edge_t2i.bench.peers import OpenVinoBackend
+    from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    rng = np.random.default_rng(0)
+    feeds = {"z": rng.standard_normal((3, 100), dtype=np.float32),
+             "embedding": rng.standard_normal((3, 384), dtype=np.float32) * 0.05}
+    with OnnxRuntimeBackend(pack_dir / "generator.fp32.onnx", threads=1) as ort_b:
+        ref = ort_b.infer(feeds)["image"]
+    ov = OpenVinoBackend(pack_dir / "generator.fp32.onnx", threads=1, precision_hint="f32")
+    assert ov.infer(feeds)["image"].shape == ref.shape
+    assert np.abs(ov.infer(feeds)["image"] - ref).max() < 1e-4
+    ov8 = OpenVinoBackend(pack_dir / "generator.int8.onnx", "int8", threads=1)
+    assert np.abs(ov8.infer(feeds)["image"] - ref).mean() < 0.1  # INT8, possibly bf16 inside: close, not equal
+    assert "OpenVINO CPU (int8 model" in ov8.describe()
+
+
+def test_synthetic_bench_measures_fp32_and_int8_of_random_generators(tmp_path, capsys):
+    from edge_t2i.cli import main
+
+    out_json, out_png = tmp_path / "s.json", tmp_path / "s.png"
+    assert main(["bench", "--synthetic", "32", "--ngf", "4", "--batch", "1", "--seconds", "0.1",
+                 "--threads", "1", "--json", str(out_json), "--plot", str(out_png)]) == 0
+    result = json.loads(out_json.read_text())
+    (row,) = result["rows"]
+    assert row["resolution"] == 32 and row["batch"] == 1 and row["macs_per_image"] > 0
+    assert row["int8_gain"] == pytest.approx(row["int8_images_per_s"] / row["fp32_images_per_s"], rel=1e-2)
+    assert row["int8_mb"] < row["fp32_mb"]  # int8 weights
+    assert out_png.stat().st_size > 1000 and "GMAC/img" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,match", [(["--synthetic", "48"], "among 32, 64"),
+                                        (["PACK", "--synthetic", "64"], "not both"),
+                                        ([], "give a pack folder")])
+def test_synthetic_bench_argument_errors(args, match, capsys, pack_dir):
+    from edge_t2i.cli import main
+
+    assert main(["bench", *[str(pack_dir) if a == "PACK" else a for a in args]]) == 2
+    assert match in capsys.readouterr().err

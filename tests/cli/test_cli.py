@@ -163,3 +163,13 @@ def test_train_flags_are_generated_from_the_train_config():
     assert (a.lr_g, a.text_norm, a.init_from, a.resolution) == (0.5, False, "x", 32)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--data", "d", "--out", "o", "--resolution", "48"])  # not a choice
+
+
+def test_convert_includes_the_text_encoder_unless_told_not_to():
+    from edge_t2i.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["convert", "ckpt", "--out", "p"]).with_encoder is True
+    assert parser.parse_args(["convert", "ckpt", "--out", "p", "--no-encoder"]).with_encoder is False
+    assert parser.parse_args(["convert", "ckpt", "--out", "p", "--with-encoder"]).with_encoder is True  # old flag
+    assert "--no-encoder" in parser._subparsers._group_actions[0].choices["convert"].format_help()

@@ -143,7 +143,7 @@ def test_gate_failure_keeps_layers_in_float_or_fails_honestly(checkpoint_dir, pr
     from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
 
     strict = gate.GateConfig(min_psnr_db=200.0)  # unreachable: mixed precision is tried, then it gives up
-    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]),
+    opts = ConvertOptions(prompts=str(prompt_files["bank"]), calib_prompts=str(prompt_files["calib"]), with_encoder=False,
                           eval_prompts=str(prompt_files["eval"]), calib_samples=16, gate_config=strict)
     with pytest.raises(ConvertError, match="fails the quality gate even with"):
         convert_checkpoint(checkpoint_dir, tmp_path / "pack", opts, quiet=True)

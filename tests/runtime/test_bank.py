@@ -303,7 +303,21 @@ def test_word_overlap_breaks_ties_by_bank_order():
     b = PromptBank(["blue star", "green square", "green star"], np.eye(3, dtype=np.float32), "x")
     assert np.array_equal(b.lookup("green star now", "nearest"), np.eye(3)[2])   # 2/3 beats 1/4
     assert np.array_equal(b.lookup("green", "nearest"), np.eye(3)[1])            # 1/2 twice: the first
-    assert np.array_equal(b.lookup("purple", "nearest"), np.eye(3)[0])           # no overlap at all: entry 0
+    with pytest.raises(InputError, match="no bank prompt shares a word"):          # no overlap: none is nearest
+        b.lookup("purple", "nearest")
+
+
+def test_nearest_and_the_error_suggestion_follow_one_rule():
+    b = PromptBank(["blue star", "green square", "green star"], np.eye(3, dtype=np.float32), "x")
+    for query in ("green star now", "green", "a blue star please"):
+        with pytest.raises(InputError) as err:
+            b.lookup(query)
+        suggested = str(err.value).split("closest: ")[1].split("'")[1]
+        assert np.array_equal(b.lookup(query, "nearest"), b.exact(suggested)), query
+    enc = FakeEncoder({"a purple dragon": [0.0, 0.2, 1.0]})
+    with_encoder = PromptBank(TEXTS, EMB, "fake", enc)
+    with pytest.raises(InputError, match=f"closest: {TEXTS[2]!r}"):  # the encoder's pick, as nearest's
+        with_encoder.lookup("a purple dragon")
 
 
 def test_lookup_policies_with_an_encoder():

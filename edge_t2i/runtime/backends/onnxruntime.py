@@ -50,6 +50,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         self.precision = precision
+        self.model_path = Path(model_path)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in available_providers():

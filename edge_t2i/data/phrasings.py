@@ -1,0 +1,120 @@
+"""Phrasings beyond the dataset grammar: what people type.
+
+Two disjoint sets, both over the dataset's attributes (data/vocab.py):
+- AUGMENT: sentence patterns, synonyms and extra words used to train the text adapter
+  (train/adapter.py), on top of the dataset's own training phrasings (data/captions.py);
+- HELDOUT: the held-out phrasing set, other patterns, synonyms and word orders that never enter
+  training; `edge-t2i quality` scores the generator on it.
+Neither uses the dataset's NOVEL phrasings (northwest, mauve, quadrate, ...), which stay a third,
+harder test. `tests/data/test_phrasings.py` checks that no held-out or novel template or synonym
+appears in AUGMENT.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from edge_t2i.data.captions import SYNONYMS
+
+# Extra synonyms per attribute value: (augment, held-out). Augment also draws the TRAIN synonyms.
+EXTRA: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "shape": {
+        "circle": (("round", "dot", "round disc"), ("ball",)),
+        "square": (("square tile", "squared box"), ("block",)),
+        "triangle": (("wedge", "three-cornered shape"), ("pyramid shape",)),
+        "star": (("star symbol", "star sign"), ("star shape",)),
+        "hexagon": (("six-cornered shape", "hexagon tile"), ("six-sided polygon",)),
+        "cross": (("plus mark", "cross sign"), ("plus symbol",)),
+    },
+    "color": {
+        "red": (("bright red", "blood red"), ("cherry red",)),
+        "orange": (("dark orange", "light orange"), ("pumpkin orange",)),
+        "yellow": (("gold", "bright yellow"), ("sunny yellow",)),
+        "green": (("forest green", "bright green"), ("lime green",)),
+        "cyan": (("light cyan", "bright aqua"), ("aquamarine",)),
+        "blue": (("deep blue", "bright blue"), ("royal blue",)),
+        "purple": (("lavender", "deep purple"), ("plum",)),
+        "pink": (("magenta", "light pink"), ("salmon pink",)),
+    },
+    "size": {
+        "small": (("mini", "petite", "very small"), ("smallish",)),
+        "large": (("enormous", "very large", "big-sized"), ("massive",)),
+    },
+    "position": {
+        "top-left": (("upper-left", "top left"), ("upper-left corner",)),
+        "top": (("top center", "upper center"), ("top edge",)),
+        "top-right": (("upper-right", "top right"), ("upper-right corner",)),
+        "left": (("left middle", "left-hand side"), ("left edge",)),
+        "center": (("centre of the image", "middle of the picture"), ("very middle",)),
+        "right": (("right middle", "right-hand side"), ("right edge",)),
+        "bottom-left": (("lower-left", "bottom left"), ("lower-left corner",)),
+        "bottom": (("bottom center", "lower center"), ("bottom edge",)),
+        "bottom-right": (("lower-right", "bottom right"), ("lower-right corner",)),
+    },
+    "background": {
+        "black": (("dark black", "jet black"), ("coal black",)),
+        "white": (("plain white", "pure white"), ("paper white",)),
+        "gray": (("mid gray", "light grey"), ("ash gray",)),
+    },
+}
+
+AUGMENT_TEMPLATES = (
+    "please draw a {size} {color} {shape} {where}",
+    "i want a {color} {shape} that is {size}, {where}",
+    "show me a {size} {shape} in {color} {where}{bg}",
+    "can you make a {size} {color} {shape} {where}",
+    "generate a {color} {size} {shape} {where}{bg}",
+    "{where_cap} there should be a {size} {color} {shape}",
+    "a {shape}, {color} and {size}, placed {where}",
+    "draw one {color} {shape}, {size} size, {where}{bg}",
+    "{size} {shape} {where}, color {color}",
+    "make the {shape} {color} and {size} and put it {where}",
+    "i would like to see a {size} {color} {shape} {where}{bg}",
+    "an image of a {size} {color} {shape} {where}{bg}",
+    "{color} {shape} {size} {where}",
+    "{where_cap}, {size} {color} {shape}{bg}",
+    "create a picture with a {size} {color} {shape} {where}",
+    "a {size} {shape} which is {color}, {where}{bg}",
+)
+AUGMENT_WHERE = ("in the {pos}", "at the {pos}", "{pos}", "towards the {pos}", "on the {pos}", "in the {pos} area")
+AUGMENT_BG = (" on a {bg} background", " against {bg}", " with a {bg} background", ", background {bg}")
+
+HELDOUT_TEMPLATES = (
+    "draw me a {size} {color} {shape} {where}",
+    "i need a {color} {shape}, make it {size}, {where}",
+    "could you put a {size} {color} {shape} {where}{bg}",
+    "{size} {color} {shape} please, {where}",
+    "a {color} colored {shape} that's {size}, sitting {where}",
+    "paint a {size} {shape} in {color} {where}{bg}",
+    "how about a {size} {color} {shape} {where}",
+    "give me one {color} {shape} ({size}) {where}{bg}",
+)
+HELDOUT_WHERE = ("near the {pos}", "by the {pos}", "over in the {pos}")
+HELDOUT_BG = (" and make the background {bg}", " on {bg}")
+
+
+def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
+    train, _novel = SYNONYMS[attr][value]
+    augment, held = EXTRA[attr][value]
+    return held if heldout else train + augment
+
+
+def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position: str,
+           background: str | None, heldout: bool) -> str:
+    """One caption of these attributes in the AUGMENT (heldout=False) or HELDOUT phrasing, seeded by `rng`;
+    the background is named only when `background` is given and the template has a place for it."""
+    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    words = {a: pick(_words(a, v, heldout)) for a, v in (("shape", shape), ("color", color), ("size", size),
+                                                          ("position", position))}
+    where = pick(HELDOUT_WHERE if heldout else AUGMENT_WHERE).format(pos=words["position"])
+    bg = ""
+    if background is not None:
+        bg = pick(HELDOUT_BG if heldout else AUGMENT_BG).format(bg=pick(_words("background", background, heldout)))
+    template = pick(HELDOUT_TEMPLATES if heldout else AUGMENT_TEMPLATES)
+    if background is not None and "{bg}" not in template:  # name it anyway: the caller asked for it
+        template += "{bg}"
+    text = template.format(size=words["size"], color=words["color"], shape=words["shape"], where=where,
+                           where_cap=where[0].upper() + where[1:], bg=bg)
+    return re.sub(r"\s+", " ", text).strip()
