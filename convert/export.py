@@ -1,4 +1,7 @@
-"""Stage 1: the EMA generator to ONNX (torch.onnx TorchScript exporter), checked against torch.
+"""Stage 1: a torch generator to ONNX (torch.onnx TorchScript exporter), checked against torch.
+
+`export_onnx` exports this project's checkpoints; `export_module` any generator module with inputs
+(z, embedding), such as the DF-GAN NetG of edge_t2i.models.dfgan.
 
 The exported graph has inputs `z` float32 [B, nz] and `embedding` float32 [B, cond_dim] and the
 output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimension.
@@ -29,26 +32,48 @@ class ExportResult:
 
 def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
                 opset: int = DEFAULT_OPSET, parity_batch: int = 4, seed: int = 0) -> ExportResult:
-    """Export a checkpoint folder's generator to `out` (written atomically) and check it: the ONNX
-    checker (full_check), then ONNX Runtime vs torch on `parity_batch` random inputs.
+    """Export a checkpoint folder's generator to `out` (written atomically) and check it, as `export_module`.
 
     Returns: ExportResult (path, max |ONNX Runtime - torch|, opset).
     Raises: ConvertError (opset outside 13..23, export or checker failure, parity above
     PARITY_TOLERANCE), CheckpointError, MissingExtraError (extra `convert`)."""
-    torch = require("torch", "convert", "ONNX export")
-    onnx = require("onnx", "convert", "ONNX export")
+    require("torch", "convert", "ONNX export")
     from edge_t2i.models.checkpoint import load_generator
     from edge_t2i.models.networks import Affine
 
-    if not 13 <= opset <= 23:
-        raise ConvertError(f"--opset must be between 13 and 23, got {opset}")
+    check_opset(opset)
     model = load_generator(checkpoint_dir)
     for module in model.modules():  # the fusion's multiply-add as one BatchNormalization (same arithmetic)
         if isinstance(module, Affine):
             module.as_batch_norm = True
-    cfg = model.config
-    z = torch.randn(parity_batch, cfg.nz, generator=torch.Generator().manual_seed(seed))
-    emb = torch.nn.functional.normalize(torch.randn(parity_batch, cfg.cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
+    return export_module(model, out, model.config.nz, model.config.cond_dim, opset, parity_batch, seed)
+
+
+def check_opset(opset: int) -> None:
+    if not 13 <= opset <= 23:
+        raise ConvertError(f"--opset must be between 13 and 23, got {opset}")
+
+
+def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, opset: int = DEFAULT_OPSET,  # noqa: ANN001
+                  parity_batch: int = 4, seed: int = 0, embeddings: np.ndarray | None = None) -> ExportResult:
+    """Export any torch generator `model(z float32 [B, nz], embedding float32 [B, cond_dim]) -> image float32
+    [B, 3, H, W]` to `out` (written atomically) with inputs `z`, `embedding`, output `image` and a dynamic
+    batch, and check it: the ONNX checker (full_check), then ONNX Runtime vs torch on `parity_batch`
+    inputs (seeded normal z; rows of `embeddings` if given, else random unit vectors).
+
+    Returns: ExportResult (path, max |ONNX Runtime - torch|, opset).
+    Raises: ConvertError (opset outside 13..23, export or checker failure, parity above
+    PARITY_TOLERANCE), MissingExtraError (extra `convert`)."""
+    torch = require("torch", "convert", "ONNX export")
+    onnx = require("onnx", "convert", "ONNX export")
+    check_opset(opset)
+    model = model.eval()
+    z = torch.randn(parity_batch, nz, generator=torch.Generator().manual_seed(seed))
+    if embeddings is not None:
+        emb = torch.from_numpy(np.ascontiguousarray(np.resize(embeddings, (parity_batch, cond_dim)), np.float32))
+    else:
+        emb = torch.nn.functional.normalize(
+            torch.randn(parity_batch, cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
     with _io.atomic_path(out) as tmp:
         try:
             with warnings.catch_warnings():  # Affine reads the (static) feature side as ints on purpose

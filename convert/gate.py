@@ -76,6 +76,11 @@ class GateResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def brief(self) -> dict:
+        """What a mixed-precision attempt records."""
+        return {"psnr_db": self.psnr_db, "all_fp32": self.fp32["all"], "all_int8": self.int8["all"],
+                "passed": self.passed}
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of uint8 images `b` against `a` (over all pixels)."""

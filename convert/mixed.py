@@ -47,14 +47,7 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
     Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq", "cpu_variants"} records.
     Raises: ConvertError if the gate still fails with EXCLUDE_STEPS[-1] layers in float (unless
     the gate is off), or a stage fails."""
-    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed)
-    digest = data.save(pack / CALIB_FILE)
-    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
-                   "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
-                   "batch_size": data.batch_size, "method": options.calib_method,
-                   "quantizer": options.quantizer, "seed": options.seed}
-    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_embeddings)} prompts, sha256 {digest[:12]}")
-
+    data, calibration = calibrate(pack, nz, calib_embeddings, options, st)
     eval_set = gate_mod.EvalSet.build(eval_prompts, eval_embeddings, options.gate_config)
     fp32_images = gate_mod.render(fp32, eval_set, nz)
     int8 = pack / INT8_FILE
@@ -110,14 +103,32 @@ def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, eval_set: gate_m
                      "gate": {**_brief(result), "host_int8_isa": cpu.int8_isa()}}}
 
 
+def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: ConvertOptions,
+              st: Stages, batch_size: int = 8) -> tuple[calib.CalibrationData, dict]:
+    """The calibration data (read in batches of `batch_size`), saved in the pack as CALIB_FILE, and the
+    manifest's record of it."""
+    data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed,
+                                     batch_size=batch_size)
+    digest = data.save(pack / CALIB_FILE)
+    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
+                   "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
+                   "batch_size": data.batch_size, "method": options.calib_method,
+                   "quantizer": options.quantizer, "seed": options.seed}
+    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_embeddings)} prompts, sha256 {digest[:12]}")
+    return data, calibration
+
+
 def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData, options: ConvertOptions,
-                            attempt, probe, attempts: list[dict], st: Stages) -> tuple[gate_mod.GateResult, list[dict]]:  # noqa: ANN001
+                            attempt, probe, attempts: list[dict], st: Stages,  # noqa: ANN001
+                            probed: str = "oracle verdicts") -> tuple[gate_mod.GateResult, list[dict]]:
     """Keep layers in float one at a time, most sensitive first, until the gate passes.
 
     Sensitivity predicts the gate's verdict: the SHORTLIST layers with the lowest output SQNR (INT8 vs
     FP32, a cheap first cut) are each kept in float alone, and `probe(exclude)` counts the paired
     images whose oracle verdict ('all four right') still differs from FP32's; the layer whose float
     copy leaves the fewest disagreements ranks first (SQNR breaks ties).
+    `probed` names what `probe` counts in the log and the records (the gate without an oracle, byo.py,
+    counts images below its per-image thresholds).
     Returns: (the passing gate result, the layers kept in float with their figures and why).
     Raises: ConvertError if the gate still fails with every shortlisted layer in float."""
     sqnr = dict(sensitivity(fp32, int8, _first_batches(data, 4), quantizable_nodes(fp32, options.quantize_ops)))
@@ -125,7 +136,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
     baseline = probe(())
     flips = {name: probe((name,)) for name in shortlist}
     st.done("sensitivity", f"{len(shortlist)} lowest-SQNR layers probed one at a time on {PROBE_IMAGES} images "
-            f"({baseline} verdicts differ from FP32 with all in INT8)")
+            f"({baseline} {probed} differ from FP32 with all in INT8)")
     ranking = sorted(shortlist, key=lambda n: (flips[n], sqnr[n]))
     result, excluded = None, []
     for k in range(1, len(ranking) + 1):
@@ -134,7 +145,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
         attempts.append({"excluded": k, **_brief(result)})
         excluded = [{"node": n, "sqnr_db": round(sqnr[n], 2), "verdict_flips_in_float": flips[n],
                      "verdict_flips_all_int8": baseline,
-                     "why": f"in float alone, {flips[n]} of {PROBE_IMAGES} oracle verdicts differ from FP32 "
+                     "why": f"in float alone, {flips[n]} of {PROBE_IMAGES} {probed} differ from FP32 "
                             f"(all INT8: {baseline}); the gate failed with fewer layers in float"} for n in worst]
         st.done("mixed", f"{k} most sensitive layer(s) kept in float: {result.reason}")
         if result.passed:
@@ -146,8 +157,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
 
 
 def _brief(result: gate_mod.GateResult) -> dict:
-    return {"psnr_db": result.psnr_db, "all_fp32": result.fp32["all"], "all_int8": result.int8["all"],
-            "passed": result.passed}
+    return result.brief()  # each gate's result says what an attempt records (gate.py, fidelity.py)
 
 
 def _first_batches(data: calib.CalibrationData, n: int) -> calib.CalibrationData:

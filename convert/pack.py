@@ -19,6 +19,7 @@ import numpy as np
 from edge_t2i import _io, calib
 from edge_t2i.convert import gate as gate_mod
 from edge_t2i.convert.export import DEFAULT_OPSET, export_onnx
+from edge_t2i.convert.fidelity import FidelityConfig
 from edge_t2i.convert.mixed import CALIB_FILE, INT8_FILE, int8_stages
 from edge_t2i.convert.quantize import QuantConfig
 from edge_t2i.convert.report import write_report
@@ -48,6 +49,7 @@ class ConvertOptions:
     quantize_ops: tuple[str, ...] = QuantConfig().op_types
     gate: bool = True
     gate_config: gate_mod.GateConfig = field(default_factory=gate_mod.GateConfig)
+    fidelity_config: FidelityConfig = field(default_factory=FidelityConfig)  # the gate without an oracle (byo.py)
     engine: bool = False
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
@@ -145,22 +147,22 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
         models = {"fp32": FP32_FILE}
         record: dict = {"calibration": None, "gate": None, "kept_in_float": [], "qdq": None}
         if options.precision == "fp16":
-            models["fp16"] = _to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
+            models["fp16"] = to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
             st.done("fp16", FP16_FILE)
         if options.precision == "int8":
             record = int8_stages(tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts),
                                  _encode_prompts(eval_prompts), eval_prompts, options, st)
             models["int8"] = INT8_FILE
-        engines = _engine_stage(tmp, models, model_cfg, options, st)
-        encoder = _encoder_stage(tmp, options, st)
-        manifest = _manifest(tmp, model_cfg, models, engines, encoder, record, options,
+        engines = engine_stage(tmp, models, model_cfg, options, st)
+        encoder = encoder_stage(tmp, options, st)
+        manifest = build_manifest(tmp, model_cfg, models, engines, encoder, record, options,
                              read_training_info(checkpoint_dir), exported.max_abs_error, st.times, checkpoint_dir)
         _io.write_json(tmp / MANIFEST, manifest)
         write_report(tmp, manifest)
     return manifest
 
 
-def _to_fp16(src: Path, dst: Path) -> str:
+def to_fp16(src: Path, dst: Path) -> str:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -170,7 +172,7 @@ def _to_fp16(src: Path, dst: Path) -> str:
     return dst.name
 
 
-def _engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: ConvertOptions, st: Stages) -> list[dict]:  # noqa: ANN001
+def engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: ConvertOptions, st: Stages) -> list[dict]:  # noqa: ANN001
     if not options.engine:
         return []
     from edge_t2i.convert.engine import EngineConfig, build_engine
@@ -186,7 +188,7 @@ def _engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: Convert
              "compute_capability": cc, "max_batch": options.max_batch}]
 
 
-def _encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | None:
+def encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | None:
     if not options.with_encoder:
         return None
     from edge_t2i.convert.encoder import export_text_encoder
@@ -196,7 +198,7 @@ def _encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | Non
     return files
 
 
-def _manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict | None, record: dict,  # noqa: ANN001
+def build_manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict | None, record: dict,  # noqa: ANN001
               options: ConvertOptions, training: dict, parity: float, times: dict, source: Path) -> dict:
     io = {"inputs": [{"name": "z", "shape": ["batch", model_cfg.nz], "dtype": "float32"},
                      {"name": "embedding", "shape": ["batch", model_cfg.cond_dim], "dtype": "float32"}],

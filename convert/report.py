@@ -14,13 +14,21 @@ from edge_t2i.imaging import image_grid, save_png
 
 def write_report(pack: Path, manifest: dict) -> None:
     """report.md and compare.png (FP32 row above INT8 row, same prompts and seeds)."""
+    model = manifest["model"]
+    width = f", ngf {model['ngf']}" if "ngf" in model else ""
     lines = [f"# edge-t2i pack: {pack.name if not pack.name.startswith('.') else 'generator'}", "",
-             f"- model: {manifest['model']['resolution']} px, ngf {manifest['model']['ngf']}, nz {manifest['model']['nz']}",
+             f"- model: {model.get('architecture', 'dfgan-edge')}, {model['resolution']} px{width}, nz {model['nz']}, "
+             f"embedding {model['cond_dim']}",
              f"- models: {', '.join(f'{k}: `{v}`' for k, v in manifest['models'].items())}",
              f"- engines: {', '.join(e['file'] for e in manifest['engines']) or 'none built (no TensorRT/GPU here)'}",
-             f"- export parity (ONNX Runtime vs torch): max |err| {manifest['export']['parity_max_abs_error']:.2e}"]
+             f"- export parity (ONNX Runtime vs {manifest['export'].get('reference', 'torch')}): max |err| "
+             f"{manifest['export']['parity_max_abs_error']:.2e}"]
+    if manifest["export"].get("note"):
+        lines.append(f"- note: {manifest['export']['note']}")
     g = manifest.get("gate")
-    if g:
+    if g and g.get("kind") == "fidelity":
+        lines += fidelity_section(manifest)
+    elif g:
         lines += ["", "## INT8 quality gate (INT8 vs FP32, same prompts and seeds, paired)", "",
                   f"- result: **{'PASS' if g['passed'] else 'FAIL'}** — {g['reason']}",
                   f"- images: {g['count']} ({g['eval_prompts']} prompts x {g['config']['seeds_per_prompt']} seeds)",
@@ -44,13 +52,39 @@ def write_report(pack: Path, manifest: dict) -> None:
     _io.write_text(pack / "report.md", "\n".join(lines) + "\n")
 
 
+def fidelity_section(manifest: dict) -> list[str]:
+    """report.md's gate section for the gate without an oracle (convert/fidelity.py)."""
+    g = manifest["gate"]
+    lines = ["", "## INT8 quality gate without an oracle (INT8 vs FP32, same embeddings and seeds, paired)", "",
+             f"- result: **{'PASS' if g['passed'] else 'FAIL'}**, decided by **{g['decided_by'].upper()}** — {g['reason']}",
+             f"- images: {g['count']} ({g['eval_prompts']} evaluation prompts, disjoint from the "
+             f"{g.get('calib_prompts', '?')} calibration prompts; one seed per image)",
+             "- decision: the lower end of the two-sided 95% confidence interval (Student's t over per-image "
+             "values) of the mean PSNR and of the mean SSIM must reach its threshold; the deciding metric is the "
+             "one that failed, or, when both pass, the one nearer its threshold"]
+    if g.get("note"):
+        lines.append(f"- note: {g['note']}")
+    lines += ["", "| metric | mean | 95% CI | threshold (lower end >=) | |", "|---|---|---|---|---|"]
+    for key, m in g["metrics"].items():
+        fmt = ".2f" if key == "psnr" else ".4f"
+        lines.append(f"| {key.upper()}{' (dB)' if key == 'psnr' else ''} | {m['mean']:{fmt}} | {m['lower']:{fmt}} .. "
+                     f"{m['upper']:{fmt}} | {m['threshold']:g} | {'pass' if m['passed'] else 'FAIL'} |")
+    kept = manifest.get("kept_in_float") or []
+    return lines + ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
+                    f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
+
+
 def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
     """The one-screen summary printed at the end of `edge-t2i convert`."""
     sizes = {n: f["bytes"] for n, f in manifest["files"].items()}
     rows = [f"pack: {out}  (schema {manifest['schema_version']})"]
     rows += [f"  {n:<32} {b / 1e6:8.2f} MB" for n, b in sizes.items()]
     g = manifest.get("gate")
-    if g:
+    if g and g.get("kind") == "fidelity":
+        rows.append(f"  gate: {'PASS' if g['passed'] else 'FAIL'} (decided by {g['decided_by'].upper()})  "
+                    f"PSNR {g['psnr_db']:.1f} dB  SSIM {g['ssim']:.4f}  (lower 95% bounds "
+                    f"{g['metrics']['psnr']['lower']:.1f} dB, {g['metrics']['ssim']['lower']:.4f}; n={g['count']})")
+    elif g:
         d = (g.get("drops") or {}).get("all", {})
         ci = f" (drop 95% CI {d['lower']:+.1%} .. {d['upper']:+.1%}, n={d['n']})" if d else ""
         rows.append(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "

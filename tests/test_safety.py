@@ -193,7 +193,8 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_output(pack_dir, tmp_path
 
 def _convert_process(checkpoint_dir: Path, out: Path, prompt_files: dict[str, Path]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = convert_args(checkpoint_dir, out, prompt_files)[:-2]  # int8: the quantizer's scratch files too
+    args = convert_args(checkpoint_dir, out, prompt_files)
+    del args[args.index("--precision"):args.index("--precision") + 2]  # int8: the quantizer's scratch files too
     return subprocess.Popen([sys.executable, "-m", "edge_t2i", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
 

@@ -67,26 +67,38 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> Path | None:
+def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> tuple[Path | None, dict, str]:
+    """(checkpoint, extra torch-backend arguments, why there is none) for the torch peers: this project's
+    checkpoint folder, or the DF-GAN checkpoint file a `--arch dfgan` pack came from; none for a pack
+    converted from an ONNX model."""
+    model = manifest.raw.get("model") or {}
+    arch = model.get("architecture")
+    if arch == "onnx":
+        return None, {}, "the pack was converted from an ONNX model: there is no torch network to run"
     for cand in (checkpoint, manifest.raw.get("source_checkpoint")):
-        if cand and (Path(cand) / "config.json").is_file():
-            return Path(cand)
-    return None
+        if arch == "dfgan" and cand and Path(cand).is_file():
+            return Path(cand), {"dfgan": {k: model[k] for k in ("resolution", "ngf", "nz", "cond_dim")}}, ""
+        if arch != "dfgan" and cand and (Path(cand) / "config.json").is_file():
+            return Path(cand), {}, ""
+    return None, {}, "no checkpoint (pass --checkpoint) for the torch reference"
 
 
-def _torch_config(manifest: Manifest, name: str, threads: int, ckpt: Path | None) -> Config | str:
+def _torch_config(manifest: Manifest, name: str, threads: int,
+                  source: tuple[Path | None, dict, str]) -> Config | str:
+    ckpt, torch_args, why_not = source
     if ckpt is None:
-        return "no checkpoint (pass --checkpoint) for the torch reference"
+        return why_not
     try:
         import torch  # noqa: F401
     except ImportError:
         return "torch is not installed (pip install 'edge-t2i[train]')"
 
     def make() -> Pipeline:
-        b = backends.create("torch", checkpoint_dir=ckpt, compile=(name == "torch-compile"), threads=threads)
+        b = backends.create("torch", checkpoint_dir=ckpt, compile=(name == "torch-compile"), threads=threads,
+                            **torch_args)
         return Pipeline(manifest, b, Choice(name, "fp32", "reference"), load_bank(manifest))
 
-    return Config(name, name, "fp32", make, ckpt / "generator.safetensors")
+    return Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors")
 
 
 def _ort_config(manifest: Manifest, name: str, threads: int) -> Config | str:

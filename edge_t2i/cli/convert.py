@@ -6,6 +6,7 @@ import argparse
 
 from edge_t2i.cli.common import float_in, int_in
 from edge_t2i.convert.quantize import OPS_TO_QUANTIZE
+from edge_t2i.errors import InputError
 
 MAX_CALIB_SAMPLES = 4096  # ONNX Runtime's calibrator keeps ~5 MB of activations per sample in flight (chunked)
 
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Convert a checkpoint into a pack a device can run. INT8 is explicit-quantization Q/DQ ONNX "
                     "(ONNX Runtime runs it; TensorRT 10 and 11 build engines from it), checked against FP32 by "
                     "the quality gate; failing layers are kept in float until it passes.")
-    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
+    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors); with --arch dfgan a "
+                                      "DF-GAN checkpoint file (.pth); or your own generator as an ONNX model (.onnx)")
     p.add_argument("--out", required=True,
                    help="pack folder: new, empty, or a pack this tool wrote (replaced atomically when all stages pass)")
     p.add_argument("--force", action="store_true",
@@ -36,14 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize-ops", default=None,
                    help="operator types to quantize, comma separated (default: Conv,Gemm: every Conv and Gemm)")
     p.add_argument("--no-gate", action="store_true", help="keep the INT8 model even if the gate fails")
-    p.add_argument("--min-psnr", type=float_in(0, 100), default=30.0, help="gate: minimum PSNR vs FP32 in dB (default 30)")
-    p.add_argument("--max-drop", type=float_in(0, 100), default=2.0,
+    p.add_argument("--min-psnr", type=float_in(0, 100), default=30.0,
+                   help="gate: minimum PSNR vs FP32 in dB (default 30; without an oracle: the lower 95%% bound of "
+                        "the mean per-image PSNR)")
+    p.add_argument("--max-drop", type=float_in(0, 100), default=None,
                    help="gate margin, in points: the upper end of the 95%% confidence interval of the paired "
                         "drop of 'all four attributes right' must be at most this (default 2)")
-    p.add_argument("--max-attribute-drop", type=float_in(0, 100), default=3.0,
+    p.add_argument("--max-attribute-drop", type=float_in(0, 100), default=None,
                    help="gate margin for each attribute's drop, in points (default 3)")
-    p.add_argument("--gate-seeds", type=int_in(1, 256), default=16,
+    p.add_argument("--gate-seeds", type=int_in(1, 256), default=None,
                    help="seeds per evaluation prompt: 128 prompts x 16 = 2,048 paired images (default 16)")
+    add_byo_args(p)
     p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs tensorrt + a GPU)")
     p.add_argument("--max-batch", type=int_in(1, 1024), default=16,
                    help="largest batch of the engine's profile (default 16)")
@@ -55,19 +60,86 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_convert)
 
 
+def add_byo_args(p: argparse.ArgumentParser) -> None:
+    """Flags for generators trained elsewhere: a DF-GAN checkpoint or your own ONNX model (convert/byo.py)."""
+    g = p.add_argument_group("your own generator (DF-GAN checkpoint or ONNX model; docs/pack-spec.md)")
+    g.add_argument("--arch", choices=("edge", "dfgan"), default=None,
+                   help="the checkpoint's architecture: edge (this project's, default) or dfgan (the public DF-GAN "
+                        "NetG); a .onnx file is read as your own generator")
+    g.add_argument("--resolution", type=int_in(32, 512), default=None,
+                   help="DF-GAN output side in pixels (default: from the checkpoint's shapes)")
+    g.add_argument("--ngf", type=int_in(1, 4096), default=None, help="DF-GAN width (default: from the checkpoint)")
+    g.add_argument("--nz", type=int_in(1, 4096), default=None, help="DF-GAN noise size (default: from the checkpoint)")
+    g.add_argument("--cond-dim", type=int_in(1, 4096), default=None,
+                   help="DF-GAN sentence vector size (default: from the checkpoint)")
+    g.add_argument("--io", help="which inputs/outputs of the ONNX model are the noise, the sentence vector and the "
+                                "image: z=NAME,embedding=NAME,image=NAME, or a JSON file with those keys")
+    g.add_argument("--image-range", help="the ONNX model's image value range LO,HI, e.g. 0,1 or 0,255 (default "
+                                         "-1,1; a negative LO as --image-range=-2,2); rescaled to [-1, 1] in the pack")
+    g.add_argument("--bank-embeddings", help="prompts and vectors from your text encoder: safetensors with "
+                                             "'embeddings' float32 [N, d] and the prompts as JSON (docs/pack-spec.md)")
+    g.add_argument("--gate-images", type=int_in(16, 1 << 20), default=None,
+                   help="gate without an oracle: paired images, INT8 vs FP32 (default 2048; fewer for big models, "
+                        "noted in report.md)")
+    g.add_argument("--min-ssim", type=float_in(0, 1), default=None,
+                   help="gate without an oracle: the lower 95%% bound of the mean SSIM must reach this (default 0.90)")
+
+
+def source_kind(a: argparse.Namespace) -> str:
+    """"edge", "dfgan" or "onnx", after checking the flags fit it. Raises: InputError."""
+    is_onnx = a.checkpoint.lower().endswith(".onnx")
+    if a.arch is not None and is_onnx:
+        raise InputError(f"--arch {a.arch} takes a checkpoint; {a.checkpoint} is an ONNX model (drop --arch)")
+    if a.arch is not None and a.io is not None:
+        raise InputError(f"--io is only for an ONNX model, not a checkpoint of --arch {a.arch}")
+    kind = "onnx" if is_onnx or a.io is not None else a.arch or "edge"
+    only = {"dfgan": ("resolution", "ngf", "nz", "cond_dim"), "onnx": ("io", "image_range"),
+            "byo": ("bank_embeddings", "gate_images", "min_ssim"), "edge": ("max_drop", "max_attribute_drop",
+                                                                            "gate_seeds")}
+    allowed = {"edge": ("edge",), "dfgan": ("dfgan", "byo"), "onnx": ("onnx", "byo")}[kind]
+    for group, names in only.items():
+        wrong = [n for n in names if getattr(a, n) is not None]
+        if wrong and group not in allowed:
+            flag = "--" + wrong[0].replace("_", "-")
+            where = {"dfgan": "--arch dfgan", "onnx": "an ONNX model", "byo": "--arch dfgan or an ONNX model",
+                     "edge": "this project's checkpoints (the oracle gate)"}[group]
+            raise InputError(f"{flag} is only for {where}")
+    if kind != "edge" and a.bank_embeddings is None:
+        raise InputError(f"{'--arch dfgan' if kind == 'dfgan' else 'an ONNX model'} needs --bank-embeddings FILE: the "
+                         "prompts and vectors of the text encoder the generator was trained with (docs/pack-spec.md)")
+    return kind
+
+
 def cmd_convert(a: argparse.Namespace) -> None:
+    from edge_t2i.convert.fidelity import FidelityConfig
     from edge_t2i.convert.gate import GateConfig
     from edge_t2i.convert.pack import ConvertOptions, convert_checkpoint
     from edge_t2i.convert.report import summary
 
+    kind = source_kind(a)
+    gate = GateConfig(min_psnr_db=a.min_psnr, max_all_drop=(2.0 if a.max_drop is None else a.max_drop) / 100.0,
+                      max_attribute_drop=(3.0 if a.max_attribute_drop is None else a.max_attribute_drop) / 100.0,
+                      seeds_per_prompt=a.gate_seeds or 16)
+    fidelity = FidelityConfig(min_psnr_db=a.min_psnr, min_ssim=0.90 if a.min_ssim is None else a.min_ssim,
+                              images=a.gate_images or FidelityConfig().images)
     opts = ConvertOptions(
         precision=a.precision, prompts=a.prompts, calib_prompts=a.calib_prompts, eval_prompts=a.eval_prompts,
         calib_samples=a.calib_samples, calib_method=a.calib_method or ("entropy" if a.quantizer == "modelopt" else "percentile"), quantizer=a.quantizer, gate=not a.no_gate,
         quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else OPS_TO_QUANTIZE,
-        gate_config=GateConfig(min_psnr_db=a.min_psnr, max_all_drop=a.max_drop / 100.0,
-                               max_attribute_drop=a.max_attribute_drop / 100.0, seeds_per_prompt=a.gate_seeds),
-        engine=a.engine,
+        gate_config=gate, fidelity_config=fidelity, engine=a.engine,
         max_batch=a.max_batch, opset=a.opset, with_encoder=a.with_encoder)
     print(f"converting {a.checkpoint} -> {a.out}", flush=True)
-    manifest = convert_checkpoint(a.checkpoint, a.out, opts, force=a.force)
+    if kind == "edge":
+        manifest = convert_checkpoint(a.checkpoint, a.out, opts, force=a.force)
+    elif kind == "dfgan":
+        from edge_t2i.convert.byo import convert_dfgan
+
+        manifest = convert_dfgan(a.checkpoint, a.out, a.bank_embeddings, a.resolution, a.ngf, a.nz, a.cond_dim,
+                                 opts, force=a.force)
+    else:
+        from edge_t2i.convert.byo import convert_onnx_model
+        from edge_t2i.convert.onnx_import import parse_io
+
+        manifest = convert_onnx_model(a.checkpoint, a.out, a.bank_embeddings, parse_io(a.io, a.image_range), opts,
+                                      force=a.force)
     print(summary(manifest, a.out))

@@ -62,8 +62,11 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):
         g = info["gate"]
-        print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  "
-              f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}")
+        if g.get("kind") == "fidelity":  # the gate without an oracle (convert/fidelity.py)
+            detail = f"SSIM {g['ssim']:.4f}, decided by {str(g.get('decided_by')).upper()}"
+        else:
+            detail = f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}"
+        print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}")
     print("  backends here:")
     for row in info["backends"]:
         print(f"    {row['backend']:<18} {row['precision']:<5} {'yes' if row['runs'] else 'no '}  {row['why']}")

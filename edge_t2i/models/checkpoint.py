@@ -44,9 +44,11 @@ def load_legacy_torch(path: Path) -> dict:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
+        # torch's message runs over several lines; the CLI prints one: keep the unpickler's reason
+        reason = " ".join(str(exc).split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].split())
         raise CheckpointError(
             f"refusing {path}: it is not a plain weights file that loads with weights_only=True "
-            f"(it may contain code; convert it to safetensors in a trusted environment) ({exc})") from exc
+            f"(it may contain code; convert it to safetensors in a trusted environment) ({reason[:300]})") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} does not hold a state dict")
     return obj

@@ -24,14 +24,18 @@ class TorchBackend(Backend):
     name = "torch"
     precision = "fp32"
 
-    def __init__(self, checkpoint_dir: str | os.PathLike[str], compile: bool = False, threads: int = 0):
+    def __init__(self, checkpoint_dir: str | os.PathLike[str], compile: bool = False, threads: int = 0,
+                 dfgan: dict | None = None):
+        """`checkpoint_dir`: this project's checkpoint folder, or with `dfgan` (the manifest's model dict:
+        resolution, ngf, nz, cond_dim) a DF-GAN checkpoint file (edge_t2i.models.dfgan)."""
         torch = require("torch", "train", "The torch backend")
         from edge_t2i.models.checkpoint import load_generator
+        from edge_t2i.models.dfgan import load_dfgan
 
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.model = load_generator(checkpoint_dir)
+        self.model = load_dfgan(checkpoint_dir, **dfgan) if dfgan is not None else load_generator(checkpoint_dir)
         self.config = self.model.config
         self.name = "torch-compile" if compile else "torch"
         self.fn = torch.compile(self.model, dynamic=False) if compile else self.model
