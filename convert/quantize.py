@@ -109,7 +109,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.method]
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": config.percentile,
-             "CalibMovingAverage": False, "CalibMaxIntermediateOutputs": CALIB_CHUNK}
+             "CalibMovingAverage": False, "CalibMaxIntermediateOutputs": calib_chunk(len(calibration))}
     with tempfile.TemporaryDirectory() as tmpdir:
         pre = Path(tmpdir) / "pre.onnx"
         try:
@@ -178,6 +178,14 @@ def to_u8_activations(src: str | os.PathLike[str], dst: str | os.PathLike[str]) 
     with _io.atomic_path(dst) as tmp:
         onnx.save(model, str(tmp))
     return converted
+
+
+def calib_chunk(batches: int) -> int:
+    """Calibration batches held at once: CALIB_CHUNK, or the largest smaller size that does not divide
+    `batches` (ONNX Runtime's MinMax calibrator fails with "No data is collected" when the last chunk
+    is empty, i.e. when the chunk size divides the batch count)."""
+    return next((c for c in range(CALIB_CHUNK, 1, -1) if batches % c), CALIB_CHUNK) if batches >= CALIB_CHUNK \
+        else CALIB_CHUNK
 
 
 def prune_opset_imports(path: str | os.PathLike[str]) -> None:

@@ -415,3 +415,18 @@ def test_gate_fallback_keeps_layers_in_float_until_it_passes(checkpoint_dir, pro
         assert dequantized[1] is (name not in float_names) and (name in float_names or all(dequantized)), name
     q = manifest["qdq_nodes"]
     assert q["Conv_with_qdq_inputs"] + q["Gemm_with_qdq_inputs"] == len(layers) - 2
+
+
+@pytest.mark.parametrize("batches", [16, 32, 48])
+def test_minmax_calibration_with_a_batch_count_the_chunk_divides(pack_dir, calib_data, tmp_path, batches):
+    """ONNX Runtime's MinMax calibrator fails ("No data is collected") when its chunk size divides the
+    batch count (the default 256 samples / 8 = 32 batches did): the chunk is chosen so it never does."""
+    from edge_t2i.convert.quantize import CALIB_CHUNK, calib_chunk
+
+    reps = -(-batches * calib_data.batch_size // len(calib_data.z))
+    data = calib.CalibrationData(np.tile(calib_data.z, (reps, 1))[:batches * calib_data.batch_size],
+                                 np.tile(calib_data.embedding, (reps, 1))[:batches * calib_data.batch_size],
+                                 calib_data.batch_size)
+    assert len(data) == batches and batches % calib_chunk(batches)
+    out = quantize_int8(pack_dir / "generator.fp32.onnx", data, tmp_path / "mm.onnx", QuantConfig(method="minmax"))
+    assert count_qdq(out)["Conv_with_qdq_inputs"] > 0
