@@ -19,6 +19,7 @@ from edge_t2i.convert import gate as gate_mod
 from edge_t2i.convert.quantize import (
     QuantConfig,
     count_qdq,
+    float_by_design,
     quantizable_nodes,
     quantize_int8,
     sensitivity,
@@ -79,6 +80,8 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
                 if result.passed or not options.gate else {})
     np.save(pack / COMPARE_FILES[0], fp32_images[:16])
     np.save(pack / COMPARE_FILES[1], gate_mod.render(int8, _head(eval_set, 16), nz))
+    excluded = [{"node": n, "why": "the text adapter's attribute classifier: kept in float by design "
+                 "(quantize.float_by_design)"} for n in float_by_design(fp32, options.quantize_ops)] + excluded
     gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts,
                    "config": asdict(options.gate_config), "eval_prompts": len(eval_prompts)}
     return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8),

@@ -39,9 +39,7 @@ def write_report(pack: Path, manifest: dict) -> None:
             margin = g["config"]["max_all_drop" if key == "all" else "max_attribute_drop"]
             lines.append(f"| {key} | {d['fp32']:.1%} | {d['int8']:.1%} | {d['drop']:+.2%} | "
                          f"{d['lower']:+.2%} .. {d['upper']:+.2%} | {d['lost']} / {d['gained']} | {margin:.0%} |")
-        kept = manifest.get("kept_in_float") or []
-        lines += ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
-                  f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
+        lines += ["", *kept_lines(manifest), f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
     fp32, int8 = (pack / name for name in COMPARE_FILES)
     if fp32.exists():
         a, b = np.load(fp32), np.load(int8)
@@ -69,9 +67,15 @@ def fidelity_section(manifest: dict) -> list[str]:
         fmt = ".2f" if key == "psnr" else ".4f"
         lines.append(f"| {key.upper()}{' (dB)' if key == 'psnr' else ''} | {m['mean']:{fmt}} | {m['lower']:{fmt}} .. "
                      f"{m['upper']:{fmt}} | {m['threshold']:g} | {'pass' if m['passed'] else 'FAIL'} |")
+    return lines + ["", *kept_lines(manifest), f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
+
+
+def kept_lines(manifest: dict) -> list[str]:
+    """The layers kept in float, each with why (markdown bullets)."""
     kept = manifest.get("kept_in_float") or []
-    return lines + ["", f"- layers kept in float: {', '.join(k['node'] for k in kept) or 'none'}",
-                    f"- Q/DQ nodes: {manifest.get('qdq_nodes')}"]
+    if not kept:
+        return ["- layers kept in float: none"]
+    return ["- layers kept in float:", *(f"  - `{k['node']}`: {k.get('why', '')}" for k in kept)]
 
 
 def summary(manifest: dict, out: str | os.PathLike[str]) -> str:

@@ -421,7 +421,7 @@ def test_gate_fallback_keeps_layers_in_float_until_it_passes(checkpoint_dir, pro
 def test_minmax_calibration_with_a_batch_count_the_chunk_divides(pack_dir, calib_data, tmp_path, batches):
     """ONNX Runtime's MinMax calibrator fails ("No data is collected") when its chunk size divides the
     batch count (the default 256 samples / 8 = 32 batches did): the chunk is chosen so it never does."""
-    from edge_t2i.convert.quantize import CALIB_CHUNK, calib_chunk
+    from edge_t2i.convert.quantize import calib_chunk
 
     reps = -(-batches * calib_data.batch_size // len(calib_data.z))
     data = calib.CalibrationData(np.tile(calib_data.z, (reps, 1))[:batches * calib_data.batch_size],

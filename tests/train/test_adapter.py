@@ -92,3 +92,24 @@ def test_adapted_generator_exports_with_parity(normed_checkpoint, tmp_path, monk
     adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1)
     result = export_onnx(tmp_path / "out", tmp_path / "g.onnx")
     assert result.max_abs_error < 1e-4
+
+
+def test_the_adapter_classifier_stays_float_when_quantizing(normed_checkpoint, tmp_path, monkeypatch):
+    import onnx
+
+    from edge_t2i import calib
+    from edge_t2i.convert.export import export_onnx
+    from edge_t2i.convert.quantize import float_by_design, quantizable_nodes, quantize_int8
+    from edge_t2i.models import text_encoder
+
+    monkeypatch.setattr(text_encoder, "encode", _fake_encode)
+    adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1)
+    fp32 = export_onnx(tmp_path / "out", tmp_path / "g.onnx").path
+    design = float_by_design(fp32)
+    assert design == ["/text_adapter/heads/Gemm"] and not set(design) & set(quantizable_nodes(fp32))
+    data = calib.calibration_batches(_fake_encode(["a red star", "a blue box"]), 16, 100)
+    graph = onnx.load(str(quantize_int8(fp32, data, tmp_path / "q.onnx"))).graph
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    gemms = {n.name: n for n in graph.node if n.op_type == "Gemm"}
+    assert producer.get(gemms["/text_adapter/heads/Gemm"].input[1]) != "DequantizeLinear"
+    assert producer.get(gemms["/fc/Gemm"].input[1]) == "DequantizeLinear"
