@@ -42,7 +42,8 @@ class OpenVinoBackend(Backend):
             self.request = self.compiled.create_infer_request()
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise BackendError(f"OpenVINO cannot compile {model_path}: {str(exc).splitlines()[0][:300]}") from exc
-        self.hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
         self._output = self.compiled.output(0)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -67,14 +67,13 @@ class TextAdapter(nn.Module):
     """Attribute bottleneck on the standardised sentence embedding e [B, cond_dim] -> [B, cond_dim].
 
     A linear classifier per attribute group (`groups`: class counts, e.g. shape 6, color 8, size 2,
-    position 9, background 4 incl. "none") reads e; the groups' softmaxes (sharpened by SHARPNESS)
-    multiply into a distribution over every attribute tuple (outer product, first group slowest), which
-    mixes `table`'s rows: the standardised embeddings of the canonical training caption of each tuple.
-    A sentence the generator was never trained on is thus replaced by the training caption with the same
-    attributes. Trained after the GAN, alone (train/adapter.py). Export: Gemm, Slice, Softmax, Mul,
-    Flatten, MatMul."""
-
-    SHARPNESS = 4.0
+    position 9, background 4 incl. "none") reads e; the most likely class of each group names one
+    attribute tuple (the joint argmax of independent groups), and the output is that tuple's row of
+    `table`: the standardised embedding of the canonical training caption with those attributes
+    (rows in itertools.product order, first group slowest). A sentence the generator was never trained
+    on is thus replaced by the training caption with the same attributes, an input the generator knows.
+    Trained after the GAN, alone (train/adapter.py). Export: Gemm, Slice, ArgMax, Mul, Add, Gather:
+    one table row read per sample."""
 
     def __init__(self, cond_dim: int, groups: tuple[int, ...]):
         super().__init__()
@@ -83,13 +82,13 @@ class TextAdapter(nn.Module):
         self.register_buffer("table", torch.zeros(math.prod(self.groups), cond_dim))
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
-        logits = self.heads(e) * self.SHARPNESS
-        probs, start = None, 0
+        logits = self.heads(e)
+        index, start = None, 0
         for n in self.groups:
-            p = torch.softmax(logits[:, start:start + n], dim=1)
-            probs = p if probs is None else (probs[:, :, None] * p[:, None, :]).flatten(1)
+            pick = logits[:, start:start + n].argmax(dim=1)
+            index = pick if index is None else index * n + pick
             start += n
-        return probs @ self.table
+        return self.table[index]
 
 
 class Fusion(nn.Module):

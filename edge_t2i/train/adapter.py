@@ -50,18 +50,21 @@ def attribute_tuples() -> list[tuple[str, str, str, str, str]]:
     return [t for t in itertools.product(*GROUPS) if (t[0], t[1]) not in held]
 
 
-def labelled_sentences(seed: int = 0, augment_per_tuple: int = 5) -> tuple[list[str], np.ndarray]:
+def labelled_sentences(seed: int = 0, augment_per_tuple: int = 5, dataset_per_tuple: int = 3) -> tuple[list[str], np.ndarray]:
     """Sentences and their attribute labels int64 [N, 5] (indices into GROUPS): per attribute tuple, the
-    canonical caption, `augment_per_tuple` AUGMENT phrasings and one dataset training caption."""
+    canonical caption, `augment_per_tuple` AUGMENT phrasings and `dataset_per_tuple` dataset training
+    captions (whose background label is what the caption names, read by the dataset's parser)."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for shape, color, size, pos, bg_name in attribute_tuples():
         bg = None if bg_name == "none" else bg_name
-        caption = make_caption(rng, shape, color, size, pos, bg or str(rng.choice(BACKGROUNDS)))
-        named = parse_caption(caption).background or "none"
-        for text, background in ([(canonical(shape, color, size, pos, bg), bg_name)]
-                                 + [(phrasings.phrase(rng, shape, color, size, pos, bg, heldout=False), bg_name)
-                                    for _ in range(augment_per_tuple)] + [(caption, named)]):
+        cases = [(canonical(shape, color, size, pos, bg), bg_name)]
+        cases += [(phrasings.phrase(rng, shape, color, size, pos, bg, heldout=False), bg_name)
+                  for _ in range(augment_per_tuple)]
+        for _ in range(dataset_per_tuple):
+            caption = make_caption(rng, shape, color, size, pos, bg or str(rng.choice(BACKGROUNDS)))
+            cases.append((caption, parse_caption(caption).background or "none"))
+        for text, background in cases:
             texts.append(text)
             labels.append([g.index(v) for g, v in zip(GROUPS, (shape, color, size, pos, background))])
     return texts, np.asarray(labels, dtype=np.int64)
