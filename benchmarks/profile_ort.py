@@ -36,7 +36,7 @@ def profile(model: str, batch: int, threads: int, runs: int) -> tuple[float, lis
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             per_op[e["args"]["op_name"]] += e["dur"]
     total = sum(per_op.values())
-    return total / runs / 1e3, [(op, 100.0 * t / total) for op, t in per_op.most_common(10)]
+    return total / runs / 1e3, [(op, 100.0 * t / total) for op, t in per_op.most_common(12)]
 
 
 def main() -> int:
@@ -46,12 +46,16 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--runs", type=int, default=50)
     a = p.parse_args()
+    from edge_t2i.runtime.manifest import read_manifest
+    from edge_t2i.runtime.pipeline import cpu_model_for
+
+    manifest = read_manifest(a.pack)
     for batch in a.batch:
         for precision in ("fp32", "int8"):
-            path = os.path.join(a.pack, f"generator.{precision}.onnx")
+            path = str(cpu_model_for(manifest, precision)[0])  # the file the runtime runs on this CPU
             ms, ops = profile(path, batch, a.threads, a.runs if batch == 1 else max(5, a.runs // 8))
-            print(f"batch {batch:>2} {precision}: {ms:6.2f} ms kernel time/run  " +
-                  "  ".join(f"{op} {share:.0f}%" for op, share in ops[:7]))
+            print(f"batch {batch:>2} {precision} ({os.path.basename(path)}): {ms:6.2f} ms kernel time/run  " +
+                  "  ".join(f"{op} {share:.0f}%" for op, share in ops[:9]))
     return 0
 
 
