@@ -75,6 +75,8 @@ class TextAdapter(nn.Module):
     Trained after the GAN, alone (train/adapter.py). Export: Gemm, Slice, ArgMax, Mul, Add, Gather:
     one table row read per sample."""
 
+    table: torch.Tensor  # buffer [prod(groups), cond_dim]
+
     def __init__(self, cond_dim: int, groups: tuple[int, ...]):
         super().__init__()
         self.groups = tuple(groups)
