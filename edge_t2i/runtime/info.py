@@ -6,6 +6,7 @@ import os
 
 from edge_t2i._io import sha256_file
 from edge_t2i.errors import BackendError, MissingExtraError
+from edge_t2i.runtime import cpu
 from edge_t2i.runtime.manifest import read_manifest
 
 
@@ -50,6 +51,9 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         cuda = "CUDAExecutionProvider" in providers
         rows.append({"backend": "onnxruntime-cuda", "precision": prec, "runs": cuda,
                      "why": name if cuda else "ONNX Runtime has no CUDA provider here"})
+        variant = m.cpu_variants.get(prec)
+        if variant is not None and any(f in cpu.cpu_flags() for f in variant.requires_any):
+            name = variant.file  # what the runtime runs on this CPU (pipeline.cpu_model_for)
         rows.append({"backend": "onnxruntime", "precision": prec, **_loads_here(m.path(name), files[name]["ok"])})
     bank = 0
     if m.bank and files[m.bank]["ok"]:

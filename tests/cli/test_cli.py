@@ -183,3 +183,13 @@ def test_convert_includes_the_text_encoder_unless_told_not_to():
     assert parser.parse_args(["convert", "ckpt", "--out", "p", "--no-encoder"]).with_encoder is False
     assert parser.parse_args(["convert", "ckpt", "--out", "p", "--with-encoder"]).with_encoder is True  # old flag
     assert "--no-encoder" in parser._subparsers._group_actions[0].choices["convert"].format_help()
+
+
+@pytest.mark.parametrize("flags,expected", [({"avx512_vnni"}, "generator.int8.u8s8.onnx"), ({"avx2"}, "generator.int8.onnx")])
+def test_info_checks_the_int8_file_the_runtime_runs_on_this_cpu(pack_dir, capsys, monkeypatch, flags, expected):
+    from edge_t2i.runtime import cpu
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    assert main(["info", str(pack_dir), "--json"]) == 0
+    rows = {(r["backend"], r["precision"]): r for r in json.loads(capsys.readouterr().out)["backends"]}
+    assert rows[("onnxruntime", "int8")]["why"].startswith(expected + " loads")
