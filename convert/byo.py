@@ -179,9 +179,9 @@ def build_pack(out: str | os.PathLike[str], bank: UserBank, make_fp32: MakeFP32,
 
 def calibration_batch_size(resolution: int) -> int:
     """Calibration batch size for a generator of `resolution` px: 8 at 64 px and below, then 8 * (64 / R)^2
-    (at least 1), so the activations ONNX Runtime's calibrator holds at once (quantize.CALIB_CHUNK batches)
-    stay near those of a 64 px model: measured with the DF-GAN NetG at 256 px, ngf 32, 4 batches of 8
-    held 6.2 GB resident, about 190 MB a sample; 16 batches of 8 would not fit a 32 GB machine."""
+    (at least 1), so one calibration batch's activations stay near those of a 64 px model. ONNX Runtime's
+    calibrator holds every batch until it computes the ranges, so memory grows with --calib-samples:
+    measured with the DF-GAN NetG at 256 px, ngf 32, about 190 MB a sample (64 samples: 11.4 GB peak)."""
     return min(8, max(1, 8 * 64 * 64 // (resolution * resolution)))
 
 

@@ -36,8 +36,8 @@ INT8_FILE = "generator.int8.onnx"
 INT8_CPU_FILE = "generator.int8.u8s8.onnx"  # the same model with uint8 activations: ONNX Runtime's x86 kernels
 CALIB_FILE = "calibration.safetensors"
 COMPARE_FILES = (".compare_fp32.npy", ".compare_int8.npy")  # 16 images each, for report.py's compare.png
-EXCLUDE_STEPS = tuple(range(1, 17))  # keep the most sensitive layers in float one at a time, up to 16
-SHORTLIST = 8        # layers probed for their effect on the oracle's verdicts (each: one quantization + render)
+SHORTLIST = 8        # layers probed for their effect on the oracle's verdicts (each: one quantization + render),
+                     # and the most kept in float before the conversion gives up
 PROBE_IMAGES = 512   # paired images per probe: the gate's first prompts x seeds
 
 
@@ -46,7 +46,7 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
     """Calibration data -> INT8 Q/DQ model -> gate (-> mixed precision) inside the pack folder `pack`.
 
     Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq", "cpu_variants"} records.
-    Raises: ConvertError if the gate still fails with EXCLUDE_STEPS[-1] layers in float (unless
+    Raises: ConvertError if the gate still fails with the SHORTLIST most sensitive layers in float (unless
     the gate is off), or a stage fails."""
     data, calibration = calibrate(pack, nz, calib_embeddings, options, st)
     eval_set = gate_mod.EvalSet.build(eval_prompts, eval_embeddings, options.gate_config)
@@ -135,7 +135,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
     Returns: (the passing gate result, the layers kept in float with their figures and why).
     Raises: ConvertError if the gate still fails with every shortlisted layer in float."""
     sqnr = dict(sensitivity(fp32, int8, _first_batches(data, 4), quantizable_nodes(fp32, options.quantize_ops)))
-    shortlist = sorted(sqnr, key=lambda n: sqnr[n])[:min(SHORTLIST, EXCLUDE_STEPS[-1])]
+    shortlist = sorted(sqnr, key=lambda n: sqnr[n])[:SHORTLIST]
     baseline = probe(())
     flips = {name: probe((name,)) for name in shortlist}
     st.done("sensitivity", f"{len(shortlist)} lowest-SQNR layers probed one at a time on {PROBE_IMAGES} images "

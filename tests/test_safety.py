@@ -379,7 +379,8 @@ def test_info_reports_a_real_load(pack_dir, tmp_path):
     assert rows[("onnxruntime", "int8")]["runs"] and "loads" in rows[("onnxruntime", "int8")]["why"]
     broken = tmp_path / "broken"
     shutil.copytree(pack_dir, broken)
-    (broken / "generator.int8.onnx").write_bytes(b"not onnx")
+    for name in ("generator.int8.onnx", "generator.int8.u8s8.onnx"):  # whichever this CPU would run
+        (broken / name).write_bytes(b"not onnx")
     rows = {(r["backend"], r["precision"]): r for r in pack_info(broken)["backends"]}
     assert not rows[("onnxruntime", "int8")]["runs"] and "sha256" in rows[("onnxruntime", "int8")]["why"]
 

@@ -39,9 +39,10 @@ def table(result: dict) -> str:
     peak_text = (f"GEMM peaks FP32 {peaks['fp32']:.1f} / INT8 {peaks['int8']:.1f} GMAC/s"
                  if "fp32" in peaks and "int8" in peaks else "no GEMM peaks")
     macs = result.get("macs_per_image")
+    mac_text = f"{macs / 1e6:.0f} M MAC/image" if macs else "no MAC count"
     lines = [f"machine: {result['machine'].get('cpu')} ({result['machine']['cores']} cores, "
-             f"{result['machine'].get('int8_isa', '?')}); {result.get('threads')} threads; {peak_text}; "
-             f"{macs / 1e6:.0f} M MAC/image" if macs else "no MAC count", head]
+             f"{result['machine'].get('int8_isa', '?')}); {result.get('threads')} threads; {peak_text}; {mac_text}",
+             head]
     for r in result["rows"]:
         vs = f"{r['vs_torch']:.2f}x" if r["vs_torch"] else "-"
         mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"

@@ -24,7 +24,8 @@ from edge_t2i.bench.runner import SLICE_S, _rss_mb
 from edge_t2i.errors import InputError, require
 
 log = logging.getLogger(__name__)
-RESOLUTIONS = (32, 64, 128, 256, 512)
+RESOLUTIONS = (32, 64, 128, 256)  # ModelConfig.RESOLUTIONS
+NZ, COND_DIM = 100, 384  # the shipped family's noise and sentence sizes (build_models uses them)
 
 
 def build_models(resolution: int, ngf: int, folder: Path, seed: int = 0) -> dict[str, Path]:
@@ -40,7 +41,7 @@ def build_models(resolution: int, ngf: int, folder: Path, seed: int = 0) -> dict
     from edge_t2i.runtime import cpu
 
     torch.manual_seed(seed)
-    g = NetG(ModelConfig(resolution=resolution, ngf=ngf, ndf=ngf, noise_in_fusion=8))
+    g = NetG(ModelConfig(resolution=resolution, ngf=ngf, ndf=ngf, nz=NZ, cond_dim=COND_DIM, noise_in_fusion=8))
     with torch.no_grad():  # fusion layers that respond to text, not the identity they start as
         for name, p in g.named_parameters():
             if "fc2.weight" in name:
@@ -102,7 +103,7 @@ def synthetic_bench(resolutions: list[int], ngf: int = 16, batches: tuple[int, .
             macs = onnx_macs_per_image(paths["fp32"])
             show(f"  {res} px: {macs / 1e9:.2f} GMAC/image, built in {time.perf_counter() - t0:.0f}s")
             for b in batches:
-                m = _time_pair(paths, 100, 384, b, seconds, threads)
+                m = _time_pair(paths, NZ, COND_DIM, b, seconds, threads)
                 ips, rss = m["ips"], m["rss"]
                 rows.append({"resolution": res, "macs_per_image": macs, "batch": b,
                              "fp32_images_per_s": round(ips["fp32"], 2), "int8_images_per_s": round(ips["int8"], 2),

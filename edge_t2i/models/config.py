@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -46,6 +47,8 @@ class ModelConfig:
         if not isinstance(groups, tuple) or len(groups) > 16 or not all(
                 isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 1024 for n in groups):
             raise CheckpointError(f"text_adapter must be a list of up to 16 class counts in 2..1024, got {groups!r}")
+        if math.prod(groups) > 1_000_000:  # the adapter holds one embedding per attribute tuple
+            raise CheckpointError(f"text_adapter's groups make {math.prod(groups):,} attribute tuples (at most 1,000,000)")
         if self.architecture != ARCHITECTURE:
             raise CheckpointError(f"architecture '{self.architecture}' is not '{ARCHITECTURE}'")
         if not 1.0 <= self.output_scale <= 2.0:

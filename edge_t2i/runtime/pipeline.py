@@ -62,7 +62,6 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
     if precision not in manifest.models:
         raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
     model = verify_file(manifest, manifest.models[precision])
-    cpu_model, cpu_note = cpu_model_for(manifest, precision)
     if backend in ("auto", "onnxruntime-cuda"):
         try:
             b = backends.create("onnxruntime", model_path=model, precision=precision, device="cuda", threads=threads)
@@ -71,6 +70,7 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
             if backend == "onnxruntime-cuda":
                 raise
             reasons.append(str(exc))
+    cpu_model, cpu_note = cpu_model_for(manifest, precision)  # only now: a CUDA run never needs the CPU variant
     b = backends.create("onnxruntime", model_path=cpu_model, precision=precision, device="cpu", threads=threads)
     return b, Choice("onnxruntime", precision, "; ".join([*reasons, f"ONNX Runtime on the CPU{cpu_note}"]))
 

@@ -156,3 +156,12 @@ def test_synthetic_bench_argument_errors(args, match, capsys, pack_dir):
 
     assert main(["bench", *[str(pack_dir) if a == "PACK" else a for a in args]]) == 2
     assert match in capsys.readouterr().err
+
+
+def test_table_keeps_the_machine_line_without_a_mac_count():
+    from edge_t2i.bench.report import table
+
+    result = {"machine": {"cpu": "X", "cores": 2, "int8_isa": "avx2"}, "threads": 2, "macs_per_image": None,
+              "peak_gmacs": {"fp32": 1.0, "int8": 2.0}, "rows": [], "ratios": [], "skipped": []}
+    first = table(result).splitlines()[0]
+    assert first.startswith("machine: X (2 cores, avx2); 2 threads") and first.endswith("no MAC count")

@@ -113,3 +113,8 @@ def test_the_adapter_classifier_stays_float_when_quantizing(normed_checkpoint, t
     gemms = {n.name: n for n in graph.node if n.op_type == "Gemm"}
     assert producer.get(gemms["/text_adapter/heads/Gemm"].input[1]) != "DequantizeLinear"
     assert producer.get(gemms["/fc/Gemm"].input[1]) == "DequantizeLinear"
+
+
+def test_config_refuses_an_adapter_table_too_large_to_hold():
+    with pytest.raises(CheckpointError, match="attribute tuples"):
+        ModelConfig(text_adapter=[1000, 1000, 2])
