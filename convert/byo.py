@@ -28,23 +28,22 @@ from edge_t2i.convert.mixed import (
     INT8_FILE,
     PROBE_IMAGES,
     calibrate,
+    cpu_variant,
     keep_sensitive_in_float,
 )
 from edge_t2i.convert.pack import (
     BANK_FILE,
-    FP16_FILE,
     FP32_FILE,
     ConvertOptions,
     Stages,
     build_manifest,
     engine_stage,
+    model_stages,
     preflight,
-    to_fp16,
 )
-from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantize_int8, to_u8_activations
+from edge_t2i.convert.quantize import QuantConfig, count_qdq, quantize_int8
 from edge_t2i.convert.report import write_report
 from edge_t2i.errors import ConvertError, require
-from edge_t2i.runtime import cpu
 from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import MANIFEST, is_pack
 
@@ -157,16 +156,10 @@ def build_pack(out: str | os.PathLike[str], bank: UserBank, make_fp32: MakeFP32,
         info, parity, export_record = make_fp32(tmp, st)
         PromptBank(bank.prompts, bank.embeddings, bank.encoder).save(tmp / BANK_FILE)
         st.done("bank", f"{len(bank.prompts)} prompts x {bank.dim} float16 ({bank.encoder}) -> {BANK_FILE}")
-        models = {"fp32": FP32_FILE}
-        record: dict = {"calibration": None, "gate": None, "kept_in_float": [], "qdq": None}
-        if options.precision == "fp16":
-            models["fp16"] = to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
-            st.done("fp16", FP16_FILE)
-        if options.precision == "int8":
-            calib_rows, eval_rows = bank.split(options.seed)
-            record = int8_stages_without_oracle(tmp / FP32_FILE, tmp, info.nz, info.resolution, bank.embeddings[calib_rows],
-                                                bank.embeddings[eval_rows], options, st)
-            models["int8"] = INT8_FILE
+        calib_rows, eval_rows = bank.split(options.seed)
+        models, record = model_stages(tmp, options, st, lambda: int8_stages_without_oracle(
+            tmp / FP32_FILE, tmp, info.nz, info.resolution, bank.embeddings[calib_rows], bank.embeddings[eval_rows],
+            options, st))
         engines = engine_stage(tmp, models, info, options, st)
         manifest = build_manifest(tmp, info, models, engines, None, record, options, {}, parity, st.times, source)
         manifest["export"].update(export_record)
@@ -223,7 +216,10 @@ def int8_stages_without_oracle(fp32: Path, pack: Path, nz: int, resolution: int,
                                                    probed="per-image PSNR/SSIM verdicts")
     elif not result.passed:
         st.done("gate", f"FAILED but --no-gate given: {result.reason}")
-    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, fp32_images, embeddings, seeds, nz, options, st)
+    def judge_variant(path: Path) -> fidelity.FidelityResult:
+        return fidelity.judge(fp32_images, fidelity.render_pairs(path, embeddings, seeds, nz), options.fidelity_config)
+
+    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, judge_variant, options, st)
                 if result.passed or not options.gate else {})
     np.save(pack / COMPARE_FILES[0], fp32_images[:16])
     np.save(pack / COMPARE_FILES[1], fidelity.render_pairs(int8, embeddings[:16], seeds[:16], nz))
@@ -232,18 +228,3 @@ def int8_stages_without_oracle(fp32: Path, pack: Path, nz: int, resolution: int,
     return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8),
             "cpu_variants": variants}
 
-
-def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, embeddings: np.ndarray, seeds: list[int], nz: int,
-                options: ConvertOptions, st: Stages) -> dict:
-    """The ONNX Runtime CPU variant (uint8 activations, mixed.cpu_variant) of the gated INT8 model, gated
-    on its own by the oracle-free gate; shipped only if it passes (or the gate is off).
-    Returns: {"int8": {"file", "requires_any", "activations", "gate"}} or {} (not shipped; `out` removed)."""
-    to_u8_activations(int8, out)
-    result = fidelity.judge(fp32_images, fidelity.render_pairs(out, embeddings, seeds, nz), options.fidelity_config)
-    if not result.passed and options.gate:
-        out.unlink()
-        st.done("u8s8", f"not shipped: {result.reason}")
-        return {}
-    st.done("u8s8", f"{out.name} (uint8 activations, for CPUs with VNNI; gated on {cpu.int8_isa()}): {result.reason}")
-    return {"int8": {"file": out.name, "requires_any": list(cpu.VNNI), "activations": "uint8, zero point + 128",
-                     "gate": {**result.brief(), "host_int8_isa": cpu.int8_isa()}}}

@@ -8,9 +8,10 @@ until the quality gate passes. Then the ONNX Runtime CPU variant (uint8 activati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -70,13 +71,16 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
 
     result = attempt(())
     st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
-    attempts = [{"excluded": 0, **_brief(result)}]
+    attempts = [{"excluded": 0, **result.brief()}]
     excluded: list[dict] = []
     if options.gate and not result.passed:
         result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, probe, attempts, st)
     elif not result.passed:
         st.done("gate", f"FAILED but --no-gate given: {result.reason}")
-    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, fp32_images, eval_set, nz, options, st)
+    def judge_variant(path: Path) -> gate_mod.GateResult:
+        return gate_mod.judge(fp32_images, gate_mod.render(path, eval_set, nz), eval_set, options.gate_config)
+
+    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, judge_variant, options, st)
                 if result.passed or not options.gate else {})
     np.save(pack / COMPARE_FILES[0], fp32_images[:16])
     np.save(pack / COMPARE_FILES[1], gate_mod.render(int8, _head(eval_set, 16), nz))
@@ -88,14 +92,14 @@ def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, e
             "cpu_variants": variants}
 
 
-def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, eval_set: gate_mod.EvalSet, nz: int,
-                options: ConvertOptions, st: Stages) -> dict:
+def cpu_variant(int8: Path, out: Path, judge: Callable[[Path], Any], options: ConvertOptions, st: Stages) -> dict:
     """The ONNX Runtime CPU variant of the gated INT8 model: the same Q/DQ model with uint8 activations
-    (to_u8_activations), gated on its own. U8S8 is exact only with VNNI (runtime/cpu.py), so the runtime
-    runs it only there, and the pack ships it only when it passes the same gate on this host.
+    (to_u8_activations), gated on its own by `judge(model_path)` (the oracle gate, or the oracle-free one
+    for other generators). U8S8 is exact only with VNNI (runtime/cpu.py), so the runtime runs it only
+    there, and the pack ships it only when it passes the gate on this host (or the gate is off).
     Returns: {"int8": {"file", "requires_any", "activations", "gate"}} or {} (not shipped; `out` removed)."""
     to_u8_activations(int8, out)
-    result = gate_mod.judge(fp32_images, gate_mod.render(out, eval_set, nz), eval_set, options.gate_config)
+    result = judge(out)
     if not result.passed and options.gate:
         out.unlink()
         st.done("u8s8", f"not shipped: {result.reason}")
@@ -103,7 +107,7 @@ def cpu_variant(int8: Path, out: Path, fp32_images: np.ndarray, eval_set: gate_m
     st.done("u8s8", f"{out.name} (uint8 activations, for CPUs with VNNI; gated on {cpu.int8_isa()}): "
             f"{result.reason}")
     return {"int8": {"file": out.name, "requires_any": list(cpu.VNNI), "activations": "uint8, zero point + 128",
-                     "gate": {**_brief(result), "host_int8_isa": cpu.int8_isa()}}}
+                     "gate": {**result.brief(), "host_int8_isa": cpu.int8_isa()}}}
 
 
 def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: ConvertOptions,
@@ -145,7 +149,7 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
     for k in range(1, len(ranking) + 1):
         worst = ranking[:k]
         result = attempt(tuple(worst))
-        attempts.append({"excluded": k, **_brief(result)})
+        attempts.append({"excluded": k, **result.brief()})
         excluded = [{"node": n, "sqnr_db": round(sqnr[n], 2), "verdict_flips_in_float": flips[n],
                      "verdict_flips_all_int8": baseline,
                      "why": f"in float alone, {flips[n]} of {PROBE_IMAGES} {probed} differ from FP32 "
@@ -157,10 +161,6 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
     raise ConvertError(f"INT8 fails the quality gate even with {len(excluded)} layers in float "
                        f"({reason}); try --calib-method, more --calib-samples, --precision fp16, "
                        "or --no-gate to keep it anyway")
-
-
-def _brief(result: gate_mod.GateResult) -> dict:
-    return result.brief()  # each gate's result says what an attempt records (gate.py, fidelity.py)
 
 
 def _first_batches(data: calib.CalibrationData, n: int) -> calib.CalibrationData:

@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,15 +145,9 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
         bank.save(tmp / BANK_FILE)
         st.done("bank", f"{len(bank)} prompts x {bank.dim} float16 -> {BANK_FILE}")
 
-        models = {"fp32": FP32_FILE}
-        record: dict = {"calibration": None, "gate": None, "kept_in_float": [], "qdq": None}
-        if options.precision == "fp16":
-            models["fp16"] = to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
-            st.done("fp16", FP16_FILE)
-        if options.precision == "int8":
-            record = int8_stages(tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts),
-                                 _encode_prompts(eval_prompts), eval_prompts, options, st)
-            models["int8"] = INT8_FILE
+        models, record = model_stages(tmp, options, st, lambda: int8_stages(
+            tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts), _encode_prompts(eval_prompts),
+            eval_prompts, options, st))
         engines = engine_stage(tmp, models, model_cfg, options, st)
         encoder = encoder_stage(tmp, options, st)
         manifest = build_manifest(tmp, model_cfg, models, engines, encoder, record, options,
@@ -160,6 +155,20 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
         _io.write_json(tmp / MANIFEST, manifest)
         write_report(tmp, manifest)
     return manifest
+
+
+def model_stages(tmp: Path, options: ConvertOptions, st: Stages, int8: Callable[[], dict]) -> tuple[dict, dict]:
+    """After the FP32 export in `tmp`: the FP16 model or `int8()`'s INT8 stages, as `options.precision` asks.
+    Returns: (the manifest's precision -> file map, the INT8 record: calibration, gate, kept_in_float, qdq...)."""
+    models = {"fp32": FP32_FILE}
+    record: dict = {"calibration": None, "gate": None, "kept_in_float": [], "qdq": None}
+    if options.precision == "fp16":
+        models["fp16"] = to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
+        st.done("fp16", FP16_FILE)
+    if options.precision == "int8":
+        record = int8()
+        models["int8"] = INT8_FILE
+    return models, record
 
 
 def to_fp16(src: Path, dst: Path) -> str:
