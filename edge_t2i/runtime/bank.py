@@ -23,6 +23,8 @@ UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
 BANK_FORMAT = "edge-t2i bank v1"
+# The last remedy of every "not in the bank" error: where prompts enter a bank.
+ADD_TO_BANK = "add it to the bank at conversion (--prompts, or your --bank-embeddings file)"
 NORMALIZATION = "nfkc-strip-invisible-casefold-collapse-v1"  # edge_t2i.data.prompts.normalize_prompt
 
 
@@ -178,11 +180,12 @@ class PromptBank:
             match = self.closest(prompt)
             if match is None:
                 raise InputError(f"prompt {prompt!r}: no bank prompt shares a word with it, so none is nearest; "
-                                 "re-convert with the text encoder (the default) or add it at conversion (--prompts)")
+                                 f"pass an embedding instead, or {ADD_TO_BANK}")
             return self.embeddings[match.index]
+        remedies = ("pass unknown='nearest' or 'encode' (CLI: --unknown nearest|encode)" if self.encoder is not None
+                    else "pass unknown='nearest' (CLI: --unknown nearest) or an embedding (this pack has no text encoder)")
         raise InputError(f"prompt {prompt!r} is not in the bank ({len(self)} prompts){self.nearest_text_hint(prompt)}; "
-                         "pass unknown='nearest' or 'encode' (CLI: --unknown nearest|encode), "
-                         "or add it at conversion (--prompts)")
+                         f"{remedies}, or {ADD_TO_BANK}")
 
     def blend(self, a: str | np.ndarray, b: str | np.ndarray, t: float, policy: UnknownPolicy = "error") -> np.ndarray:
         """Spherical interpolation (slerp) from prompt/embedding `a` (t=0) to `b` (t=1): float32 [dim], unit length.
@@ -200,8 +203,9 @@ class PromptBank:
     # ---- helpers -----------------------------------------------------------------
     def _encode_one(self, prompt: str) -> np.ndarray:
         if self.encoder is None:
-            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder: "
-                             "re-convert without --no-encoder, or pass an embedding instead of a prompt")
+            raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder (it was converted "
+                             "with --no-encoder, or from your own encoder's bank): pass an embedding instead, "
+                             f"unknown='nearest', or {ADD_TO_BANK}")
         vec = self.encoder.encode([prompt])[0]
         if vec.shape != (self.dim,):
             raise PackError(f"the pack's encoder gives {vec.shape[0]}-d vectors, the bank holds {self.dim}-d")

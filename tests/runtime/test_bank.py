@@ -387,3 +387,14 @@ def test_an_empty_bank_is_a_package_error_not_a_crash(tmp_path):
     path = write_safetensors(tmp_path / "e.safetensors", np.ones((0, 2), np.float16), prompts="[]")
     with pytest.raises(EdgeT2IError):
         PromptBank.load(path).lookup("a red circle", "nearest")
+
+
+def test_the_not_in_the_bank_error_offers_only_remedies_this_pack_has():
+    without = PromptBank(["blue star", "green square"], np.eye(2, 4, dtype=np.float32), "x")
+    with pytest.raises(InputError) as err:
+        without.lookup("a blue star please")
+    assert "'encode'" not in str(err.value) and "--unknown nearest" in str(err.value)
+    with_encoder = PromptBank(["blue star", "green square"], np.eye(2, 4, dtype=np.float32), "x",
+                              FakeEncoder({"a blue star please": [1.0, 0.0, 0.0, 0.0]}))
+    with pytest.raises(InputError, match="nearest\\|encode"):
+        with_encoder.lookup("a blue star please")
