@@ -15,6 +15,8 @@ from edge_t2i.errors import ConvertError, require
 
 ENCODER_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+READER_FILE = "reader.onnx"
+READER_PARITY = 1e-4  # max |ONNX Runtime - torch| of the reader's embedding on random windows
 
 
 def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
@@ -52,3 +54,42 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
                              op_types_to_quantize=["MatMul", "Gemm", "Gather"])
     shutil.copyfile(text.model_dir() / "tokenizer.json", out_dir / TOKENIZER_FILE)
     return {"model": ENCODER_FILE, "tokenizer": TOKENIZER_FILE}
+
+
+def export_phrase_reader(checkpoint_dir: Path, out_dir: Path, opset: int = 17) -> str | None:
+    """Write reader.onnx (runtime/reader.py: windows float32 [W, dim] -> embedding float32 [1, dim]) for a
+    checkpoint with a phrase reader, checked against torch on random windows; None without one.
+    Raises: ConvertError (export failure or parity above READER_PARITY), CheckpointError, MissingExtraError."""
+    torch = require("torch", "convert", "Exporting the phrase reader")
+    import numpy as np
+    import onnxruntime as ort
+
+    from edge_t2i.models.checkpoint import load_generator
+
+    g = load_generator(checkpoint_dir)
+    if not g.config.phrase_reader:
+        return None
+
+    class Reader(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.g = g
+
+        def forward(self, windows):  # noqa: ANN001, ANN201
+            return self.g.read(windows)
+
+    windows = torch.nn.functional.normalize(torch.randn(7, g.config.cond_dim, generator=torch.Generator().manual_seed(0)), dim=1)
+    with _io.atomic_path(out_dir / READER_FILE) as tmp:
+        try:
+            torch.onnx.export(Reader().eval(), (windows,), str(tmp), input_names=["windows"], output_names=["embedding"],
+                              dynamic_axes={"windows": {0: "windows"}}, opset_version=opset, dynamo=False)
+        except Exception as exc:
+            raise ConvertError(f"phrase reader export failed: {exc}") from exc
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        for rows in (windows, windows[:1]):
+            with torch.no_grad():
+                ref = g.read(rows).numpy()
+            err = float(np.abs(session.run(["embedding"], {"windows": rows.numpy()})[0] - ref).max())
+            if not err <= READER_PARITY:
+                raise ConvertError(f"exported phrase reader differs from torch by {err:.2e} (> {READER_PARITY:g})")
+    return READER_FILE

@@ -149,7 +149,7 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
             tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts), _encode_prompts(eval_prompts),
             eval_prompts, options, st))
         engines = engine_stage(tmp, models, model_cfg, options, st)
-        encoder = encoder_stage(tmp, options, st)
+        encoder = encoder_stage(tmp, options, st, checkpoint_dir)
         manifest = build_manifest(tmp, model_cfg, models, engines, encoder, record, options,
                              read_training_info(checkpoint_dir), exported.max_abs_error, st.times, checkpoint_dir)
         _io.write_json(tmp / MANIFEST, manifest)
@@ -197,13 +197,17 @@ def engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: ConvertO
              "compute_capability": cc, "max_batch": options.max_batch}]
 
 
-def encoder_stage(tmp: Path, options: ConvertOptions, st: Stages) -> dict | None:
+def encoder_stage(tmp: Path, options: ConvertOptions, st: Stages, checkpoint_dir: Path | None = None) -> dict | None:
+    """The text encoder (INT8 ONNX + tokenizer) and, for a checkpoint with one, the phrase reader."""
     if not options.with_encoder:
         return None
-    from edge_t2i.convert.encoder import export_text_encoder
+    from edge_t2i.convert.encoder import export_phrase_reader, export_text_encoder
 
     files = export_text_encoder(tmp)
-    st.done("encoder", f"{files['model']} + {files['tokenizer']}")
+    reader = export_phrase_reader(checkpoint_dir, tmp) if checkpoint_dir is not None else None
+    if reader is not None:
+        files["reader"] = reader
+    st.done("encoder", " + ".join(files.values()))
     return files
 
 

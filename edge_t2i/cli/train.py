@@ -46,10 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "adapt", help="add a text adapter so the generator reads what people type (minutes on a CPU)",
         description="Writes a copy of CHECKPOINT with an attribute bottleneck in front of the generator "
                     "(edge_t2i/train/adapter.py): sentences in phrasings the GAN never saw are mapped onto the "
-                    "training caption with the same attributes. The GAN's weights are unchanged.")
+                    "training caption with the same attributes, read from the sentence's word windows by a phrase "
+                    "reader (edge_t2i/runtime/reader.py) when a pack encodes a prompt, and from the sentence "
+                    "embedding inside the generator otherwise. The GAN's weights are unchanged.")
     q.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
     q.add_argument("--out", required=True, help="the new checkpoint folder")
     q.add_argument("--steps", type=int_in(1, 200_000), default=1500, help="classifier training steps (default 1500)")
+    q.add_argument("--reader-steps", type=int_in(1, 200_000), default=600,
+                   help="phrase reader training steps, 128 sentences each (default 600)")
     q.add_argument("--augment", type=int_in(1, 32), default=5,
                    help="augmentation phrasings per attribute tuple (default 5)")
     q.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="seed (default 0)")
@@ -60,9 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_adapt(a: argparse.Namespace) -> None:
     from edge_t2i.train.adapter import adapt_checkpoint
 
-    record = adapt_checkpoint(a.checkpoint, a.out, a.steps, a.augment, a.seed, a.force)
-    acc = ", ".join(f"{k} {v:.1%}" for k, v in record["val_accuracy"].items())
-    print(f"checkpoint: {a.out} (attributes read from held-back sentences: {acc})")
+    record = adapt_checkpoint(a.checkpoint, a.out, a.steps, a.augment, a.seed, a.force, a.reader_steps)
+    acc = ", ".join(f"{k} {v:.1%}" for k, v in record["reader_val_accuracy"].items())
+    print(f"checkpoint: {a.out} (attributes the phrase reader reads from held-back sentences: {acc})")
 
 
 def cmd_train(a: argparse.Namespace) -> None:

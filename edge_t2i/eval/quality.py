@@ -50,12 +50,13 @@ _PHRASING_STREAM = 13  # rng stream of the held-out phrasings, apart from the da
 
 
 def reference_images(checkpoint: str | os.PathLike[str], prompts: list[str], seeds: list[int]) -> np.ndarray:
-    """uint8 [N, H, W, 3]: the checkpoint's torch generator on prompts[i] (encoded by the text
-    encoder) with seeds[i] (z from `edge_t2i.runtime.noise`, as every backend)."""
+    """uint8 [N, H, W, 3]: the checkpoint's torch generator on prompts[i] (encoded as a pack's text
+    encoder does: `text_encoder.encode_for`, through the phrase reader when the generator has one)
+    with seeds[i] (z from `edge_t2i.runtime.noise`, as every backend)."""
     from edge_t2i.models import text_encoder
 
     backend = TorchBackend(checkpoint)
-    return render(backend, text_encoder.encode(prompts), seeds, backend.config.nz)
+    return render(backend, text_encoder.encode_for(backend.model, prompts), seeds, backend.config.nz)
 
 
 Case = tuple[ShapeSample, "str | None"]  # a test sample and the background its caption names (None: none)

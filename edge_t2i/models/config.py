@@ -29,6 +29,8 @@ class ModelConfig:
     text_norm: bool = False   # standardise the embedding (training-set mean/std, stored as buffers)
     noise_in_fusion: int = 0  # leading noise dimensions the deep-fusion MLPs see next to the sentence
     text_adapter: tuple[int, ...] = ()  # class counts of the attribute adapter's groups (networks.TextAdapter); (): none
+    phrase_reader: int = 0    # words per window of the phrase reader (networks.PhraseReader); 0: none
+    layered: bool = False     # composite a flat background colour and an alpha-masked foreground (networks.NetG)
     architecture: str = ARCHITECTURE
     version: int = 1
 
@@ -49,6 +51,12 @@ class ModelConfig:
             raise CheckpointError(f"text_adapter must be a list of up to 16 class counts in 2..1024, got {groups!r}")
         if math.prod(groups) > 1_000_000:  # the adapter holds one embedding per attribute tuple
             raise CheckpointError(f"text_adapter's groups make {math.prod(groups):,} attribute tuples (at most 1,000,000)")
+        if isinstance(self.phrase_reader, bool) or not isinstance(self.phrase_reader, int) or not (
+                0 <= self.phrase_reader <= 16) or (self.phrase_reader and not (groups and self.text_norm)):
+            raise CheckpointError(f"phrase_reader must be 0..16 words, and needs text_adapter and text_norm, "
+                                  f"got {self.phrase_reader!r}")
+        if not isinstance(self.layered, bool):
+            raise CheckpointError(f"layered must be true or false, got {self.layered!r}")
         if self.architecture != ARCHITECTURE:
             raise CheckpointError(f"architecture '{self.architecture}' is not '{ARCHITECTURE}'")
         if not 1.0 <= self.output_scale <= 2.0:

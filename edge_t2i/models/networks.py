@@ -93,6 +93,41 @@ class TextAdapter(nn.Module):
         return self.table[index]
 
 
+class PhraseReader(nn.Module):
+    """Attention-based multiple-instance pooling (Ilse et al., ICML 2018) over the embeddings of a
+    prompt's word windows (runtime/reader.py has why and `phrase_windows`): windows float32 [W, dim]
+    (L2-normalised, scaled by INPUT_SCALE inside) -> logits [sum(groups)], per attribute group the
+    softmax-attention-weighted sum over windows of a linear classifier's logits. `index` turns them
+    into the TextAdapter row of the attribute tuple read (joint argmax, itertools.product order)."""
+
+    INPUT_SCALE = 10.0  # unit-norm embeddings -> entries of about +-1
+
+    def __init__(self, cond_dim: int, groups: tuple[int, ...]):
+        super().__init__()
+        self.groups = tuple(groups)
+        self.attention = nn.Linear(cond_dim, len(self.groups))
+        self.classify = nn.Linear(cond_dim, sum(self.groups))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        e = windows * self.INPUT_SCALE
+        weights = torch.softmax(self.attention(e), dim=0)  # [W, groups]
+        logits = self.classify(e)
+        out, start = [], 0
+        for k, n in enumerate(self.groups):
+            out.append((weights[:, k:k + 1] * logits[:, start:start + n]).sum(0))
+            start += n
+        return torch.cat(out)
+
+    def index(self, windows: torch.Tensor) -> torch.Tensor:
+        logits, index, start = self(windows), None, 0
+        for n in self.groups:
+            pick = logits[start:start + n].argmax()
+            index = pick if index is None else index * n + pick
+            start += n
+        assert index is not None
+        return index
+
+
 class Fusion(nn.Module):
     """DF-GAN's deep fusion: Affine -> LeakyReLU -> Affine -> LeakyReLU."""
 
@@ -135,6 +170,16 @@ class NetG(nn.Module):
     black and white of the data are reached at tanh = +-0.9, where its gradient
     has not vanished (targets at exactly +-1 made plain-tanh training collapse).
     The clamp applies in eval mode only (see forward).
+
+    With `config.layered` the image is composited from two layers, as in LR-GAN (Yang et al.,
+    ICLR 2017) and FineGAN (Singh et al., CVPR 2019): a background colour b [B, 3, 1, 1], one per
+    image, read by a small MLP (`to_background`) from the fusion condition (sentence and noise) and
+    the last feature map's spatial mean (what the trunk drew), and a
+    foreground f [B, 3, R, R] (`to_rgb`) seen through an alpha mask a = sigmoid(`to_alpha`)
+    [B, 1, R, R]: image = b + a * (f - b). A background is flat wherever a is 0 (a single-layer
+    generator has to hold every background pixel at one value through all its convolutions), and
+    an edge pixel is a mix of the object's and the background's colours, like an anti-aliased edge.
+    Export: ReduceMean, Concat, Gemm, Relu, Tanh, Sigmoid, Sub, Mul, Add on top of the single-layer graph.
     """
 
     text_scale: torch.Tensor  # buffers, with text_norm
@@ -153,6 +198,11 @@ class NetG(nn.Module):
             for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
         )
         self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
+        if config.layered:
+            self.to_alpha = nn.Conv2d(levels[-1][1], 1, 3, 1, 1)
+            self.to_background = nn.Sequential(
+                nn.Linear(config.cond_dim + config.noise_in_fusion + levels[-1][1], config.fusion_hidden), nn.ReLU(),
+                nn.Linear(config.fusion_hidden, 3))
         if config.text_norm:
             # embedding * text_scale + text_shift: the training set's per-dimension standardisation.
             # Sentence embeddings share most of their direction (mean cosine 0.66 to the mean on the
@@ -160,6 +210,8 @@ class NetG(nn.Module):
             self.register_buffer("text_scale", torch.ones(config.cond_dim))
             self.register_buffer("text_shift", torch.zeros(config.cond_dim))
         self.text_adapter = TextAdapter(config.cond_dim, config.text_adapter) if config.text_adapter else None
+        # Not part of forward: reads a prompt's word windows into an input for it (`read`, runtime/reader.py).
+        self.phrase_reader = PhraseReader(config.cond_dim, config.text_adapter) if config.phrase_reader else None
 
     @torch.no_grad()
     def set_text_stats(self, embeddings: torch.Tensor, min_std: float = 1e-2) -> None:
@@ -170,7 +222,17 @@ class NetG(nn.Module):
         self.text_scale.copy_(scale)
         self.text_shift.copy_(-embeddings.mean(0) * scale)
 
-    def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+    def read(self, windows: torch.Tensor) -> torch.Tensor:
+        """The phrase reader: a prompt's window embeddings float32 [W, cond_dim] -> the raw (not
+        standardised) embedding [1, cond_dim] of the canonical caption of the attributes read, which the
+        text adapter maps to itself. Raises ValueError without a phrase reader."""
+        if self.phrase_reader is None or self.text_adapter is None:
+            raise ValueError("this generator has no phrase reader (edge-t2i adapt trains one)")
+        row = self.text_adapter.table[self.phrase_reader.index(windows)]
+        return ((row - self.text_shift) / self.text_scale)[None]
+
+    def features(self, z: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trunk: (last feature map [B, ngf, R, R] after its LeakyReLU, fusion condition [B, cond_dim + k])."""
         if self.config.text_norm:
             embedding = embedding * self.text_scale + self.text_shift  # Mul + Add in the export
         if self.text_adapter is not None:
@@ -183,10 +245,27 @@ class NetG(nn.Module):
         cond = torch.cat([embedding, z[:, :k]], dim=1) if k else embedding
         for block in self.blocks:
             x = block(x, cond)
-        pre = self.to_rgb(F.leaky_relu(x, 0.2))
-        if self.training:
-            self.last_preactivation = pre  # for the trainer's anti-saturation penalty
-        x = torch.tanh(pre) * self.config.output_scale
+        return F.leaky_relu(x, 0.2), cond
+
+    def layers(self, x: torch.Tensor, cond: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output heads on `features`: "pre" (foreground pre-tanh [B, 3, R, R]), "foreground"
+        (tanh(pre) * output_scale); layered, also "alpha" [B, 1, R, R] in (0, 1), "background_pre"
+        [B, 3] and "background" [B, 3, 1, 1] (tanh * output_scale)."""
+        pre = self.to_rgb(x)
+        out = {"pre": pre, "foreground": torch.tanh(pre) * self.config.output_scale}
+        if self.config.layered:
+            bg_pre = self.to_background(torch.cat([cond, x.mean(dim=(2, 3))], 1))
+            out.update(alpha=torch.sigmoid(self.to_alpha(x)), background_pre=bg_pre,
+                       background=(torch.tanh(bg_pre) * self.config.output_scale)[:, :, None, None])
+        return out
+
+    def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        out = self.layers(*self.features(z, embedding))
+        x = out["foreground"]
+        if self.config.layered:
+            x = out["background"] + out["alpha"] * (x - out["background"])
+        if self.training:  # for the trainer's anti-saturation penalty and background term
+            self.last_layers = out
         # Clamp only for inference and export: in training, a clamp has zero gradient once the
         # output overshoots, and a generator that saturates to black or white never returns.
         return x if self.training else x.clamp(-1.0, 1.0)

@@ -53,6 +53,25 @@ def encode(texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
     return np.ascontiguousarray(emb, dtype=np.float32)
 
 
+def encode_for(generator, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - networks.NetG
+    """float32 [N, 384]: what `generator` is fed for `texts` when they are not in a bank. With a phrase
+    reader (ModelConfig.phrase_reader), each text's word windows are encoded and read (NetG.read), as a
+    pack's encoder does (runtime/reader.py); else the sentence embeddings (`encode`)."""
+    if not generator.config.phrase_reader:
+        return encode(texts)
+    import torch
+
+    from edge_t2i.runtime.reader import phrase_windows
+
+    windows = [phrase_windows(t, generator.config.phrase_reader) for t in texts]
+    unique = sorted({w for ws in windows for w in ws})
+    vectors = torch.from_numpy(encode(unique))
+    index = {w: i for i, w in enumerate(unique)}
+    with torch.no_grad():
+        out = [generator.read(vectors[[index[w] for w in ws]])[0] for ws in windows]
+    return torch.stack(out).numpy().astype(np.float32) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
+
+
 def cache_path(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "embeddings.minilm.npz"
 

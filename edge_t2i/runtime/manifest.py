@@ -89,7 +89,7 @@ class Manifest:
     models: dict[str, str]            # precision -> ONNX file
     engines: tuple[EngineEntry, ...]
     bank: str | None
-    encoder: dict[str, str] | None    # {"model": file, "tokenizer": file}
+    encoder: dict[str, str] | None    # {"model": file, "tokenizer": file[, "reader": file]}
     files: dict[str, str]             # name -> sha256
     noise: str = noise_kinds.LEGACY   # the seed -> z generator the pack's images assume (runtime/noise.py)
     cpu_variants: dict[str, CpuVariant] = field(default_factory=dict)  # precision -> ONNX Runtime CPU variant
@@ -176,6 +176,8 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         if not isinstance(enc_raw, dict):
             raise PackError("manifest encoder: expected an object")
         encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in ("model", "tokenizer")}
+        if enc_raw.get("reader") is not None:  # the phrase reader (runtime/reader.py), packs since 2026-12
+            encoder["reader"] = safe_name(enc_raw["reader"], "encoder.reader")
     engines = _parse_engines(raw.get("engines"))
     cpu_variants = _parse_cpu_variants(raw.get("cpu_variants"))
     for prec in cpu_variants:

@@ -244,6 +244,11 @@ def load_bank(manifest: Manifest) -> PromptBank | None:
 
         encoder = LazyTextEncoder(verify_file(manifest, manifest.encoder["model"]),
                                   verify_file(manifest, manifest.encoder["tokenizer"]))
+        if "reader" in manifest.encoder:
+            from edge_t2i.runtime.reader import PhraseReadingEncoder
+
+            words = manifest.raw.get("model", {}).get("phrase_reader")
+            encoder = PhraseReadingEncoder(encoder, verify_file(manifest, manifest.encoder["reader"]), words)
     return PromptBank.load(verify_file(manifest, manifest.bank), encoder)
 
 

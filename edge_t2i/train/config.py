@@ -72,6 +72,12 @@ class TrainConfig:
                                   "(BicycleGAN: a small code that random noise covers)", range=(1, 4096))
     noise_in_fusion: int = option(0, "leading noise dimensions G's fusion MLPs see next to the sentence, as in "
                                      "DF-GAN's code (a model setting; a warm start widens an older generator)", range=(0, 4096))
+    layered: bool = option(False, "a layered generator: flat background colour + alpha-masked foreground "
+                                  "(networks.NetG; a model setting; a warm start from a single-layer generator "
+                                  "fits the new heads to its images first)", flag="--layered")
+    background_weight: float = option(1.0, "layered only: L1 between the generated background colour and the real "
+                                           "image's (its border median), on rows whose caption names the background "
+                                           "and on encoded rows (0: off)", range=(0.0, 1e4))
     saturation_weight: float = option(1.0, "penalty on |pre-tanh| beyond SATURATION_LIMIT", range=(0.0, 1e4))
     eval_every: int = option(500, "steps between sample grids, oracle metrics and checkpoints", range=(1, 10**9))
     eval_count: int = option(256, "records kept out of training for the oracle", range=(1, 10**6))
@@ -100,4 +106,4 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm,
-                           noise_in_fusion=self.noise_in_fusion)
+                           noise_in_fusion=self.noise_in_fusion, layered=self.layered)

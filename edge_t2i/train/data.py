@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from edge_t2i.data import vocab
+from edge_t2i.data.captions import parse_caption
 from edge_t2i.data.imagefolder import ImageFolder, read_imagefolder
 from edge_t2i.errors import DataError
 from edge_t2i.eval import oracle
@@ -29,6 +30,7 @@ class TrainData:
     eval_embeddings: np.ndarray
     labels: torch.Tensor | None = None   # int64 [N, 4] attribute indices (-1 unknown), None without labels
     masks: torch.Tensor | None = None    # uint8 [N, R, R] object regions for the reconstruction anchor
+    names_background: torch.Tensor | None = None  # bool [N]: the caption names the background (layered G only)
 
 
 def attribute_labels(records: list[dict] | tuple[dict, ...]) -> torch.Tensor | None:
@@ -76,6 +78,8 @@ def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
         masks=torch.from_numpy(object_masks(images[:n_train], folder.records[:n_train]))
         if labels is not None and (cfg.recon_weight > 0 or cfg.align_object_weight > 0 or cfg.align_rotation > 0)
         else None,
+        names_background=torch.tensor([parse_caption(t).background is not None for t in folder.texts[:n_train]])
+        if cfg.layered and cfg.background_weight > 0 else None,
     )
 
 

@@ -92,7 +92,7 @@ class Trainer:
         fake = self.g_ddp(batch.z, batch.emb)
         sup = slice(batch.first_encoded if batch.first_encoded < len(batch.idx) else 0, None)
         masks = data.masks[batch.idx[sup]].to(self.d.device) if data.masks is not None else None
-        loss_g, parts = generator_loss(self.d_ddp, batch, fake, self.G.last_preactivation, masks,
+        loss_g, parts = generator_loss(self.d_ddp, batch, fake, self.G.last_layers, masks,
                                        self.aux_classes, self.cfg)
         for opt in (self.opt_g, self.opt_e):
             if opt is not None:
@@ -126,8 +126,9 @@ class Trainer:
             z = torch.cat([z[:first_encoded], encoded])
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
         labels = data.labels[idx].to(dev) if self.aux_classes else None
+        named = data.names_background[idx].to(dev) if data.names_background is not None else None
         return Batch(idx, real, data.embeddings[idx].to(dev), data.embeddings[mis].to(dev), z, labels,
-                     first_encoded, k, kl)
+                     first_encoded, k, kl, named)
 
     def gradient_penalty(self, real: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """Lazy MA-GP every `gp_every` steps, weighted by `gp_every`; its gradients join D's."""
@@ -145,7 +146,7 @@ class Trainer:
         if self.G.config.text_norm:
             self.G.set_text_stats(data.embeddings)
         if self.cfg.init_from:
-            state.warm_start(Path(self.cfg.init_from), self.G, self.G_ema, self.D, self.E)
+            state.warm_start(Path(self.cfg.init_from), self.G, self.G_ema, self.D, self.E, data.embeddings)
         else:
             self.G_ema.load_state_dict(self.G.state_dict())
 

@@ -34,6 +34,7 @@ class Batch:
     first_encoded: int
     varying: int                 # leading noise dimensions that differ between paired rows
     kl: torch.Tensor             # KL of the encoded rows' noise to N(0, I), 0 without an encoder
+    names_background: torch.Tensor | None = None  # bool [B]: the caption names the background
 
 
 def object_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -98,13 +99,29 @@ def discriminator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, aux
     return loss + aux_weight * aux_d, aux_d
 
 
-def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, preactivation: torch.Tensor,
+def border_median(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3]: per image and channel, the median of the outermost ring of pixels (the oracle's background)."""
+    ring = torch.cat([images[:, :, 0], images[:, :, -1], images[:, :, 1:-1, 0], images[:, :, 1:-1, -1]], 2)
+    return ring.median(dim=2).values
+
+
+def background_l1(background: torch.Tensor, real: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between a layered generator's background colours [B, 3] and the real images'
+    border medians on the `rows` (bool [B]) whose real background the fake must have."""
+    if not bool(rows.any()):
+        return background.sum() * 0.0
+    return (background[rows] - border_median(real[rows])).abs().mean()
+
+
+def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, layers: dict[str, torch.Tensor],
                    masks: torch.Tensor | None, aux_classes: tuple[int, ...],
                    cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Adversarial + attribute + reconstruction anchors + KL - mode seeking + anti-saturation.
+    """Adversarial + attribute + reconstruction anchors + KL - mode seeking + anti-saturation
+    (+ the background term for a layered generator).
 
     The reconstruction anchors pair fake and real rows: with a noise encoder, only the encoded
-    rows (whose noise is their real image's). `masks` are those rows' object regions."""
+    rows (whose noise is their real image's). `masks` are those rows' object regions. `layers` is
+    the generator's `last_layers` (its heads' outputs for this batch)."""
     zero = torch.zeros((), device=fake.device)
     parts = {"aux_g": zero, "recon": zero, "aligned": zero, "diversity": zero}
     if batch.labels is not None:
@@ -126,5 +143,13 @@ def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, preacti
     if cfg.diversity_weight > 0 and fe >= 2:
         parts["diversity"] = mode_seeking(fake[:fe], batch.z[:fe, :batch.varying], cfg.diversity_bound)
         loss = loss - cfg.diversity_weight * parts["diversity"]
-    parts["saturation"] = F.relu(preactivation.abs() - SATURATION_LIMIT).pow(2).mean()
+    parts["saturation"] = F.relu(layers["pre"].abs() - SATURATION_LIMIT).pow(2).mean()
+    if "background" in layers:
+        parts["saturation"] = parts["saturation"] + F.relu(
+            layers["background_pre"].abs() - SATURATION_LIMIT).pow(2).mean()
+        if cfg.background_weight > 0 and batch.names_background is not None:
+            rows = batch.names_background.clone()
+            rows[fe:] = True  # encoded rows: their noise is their real image's
+            parts["background"] = background_l1(layers["background"][:, :, 0, 0], batch.real, rows)
+            loss = loss + cfg.background_weight * parts["background"]
     return loss + cfg.saturation_weight * parts["saturation"], parts

@@ -8,6 +8,7 @@ optimiser param groups). Never pickle.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import fields
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from edge_t2i import _io
 from edge_t2i.errors import CheckpointError
 from edge_t2i.models import checkpoint
 from edge_t2i.models.networks import NetD, NetG, NoiseEncoder
+from edge_t2i.train import layers
 from edge_t2i.train.config import TrainConfig
 
+log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 Named = list[tuple[str, torch.nn.Module]]
 NamedOptimizers = list[tuple[str, torch.optim.Optimizer]]
@@ -90,6 +93,7 @@ def fold_text_norm(state: dict, generator: NetG) -> dict:
     return out
 
 
+LAYER_HEADS = ("to_alpha.", "to_background.")  # a layered generator's weights a single-layer one lacks
 WIDEN_STD = 0.01  # new fusion inputs start small but not zero: with zero, neither they nor an encoder get a signal
 
 
@@ -117,20 +121,35 @@ def _read_source(source: Path) -> tuple[dict, dict, dict | None]:
                           f"state/ folder) nor {checkpoint.GENERATOR_FILE} (a checkpoint folder)")
 
 
-def warm_start(source: Path, g: NetG, g_ema: NetG, d: NetD, e: NoiseEncoder | None) -> None:
+def warm_start(source: Path, g: NetG, g_ema: NetG, d: NetD, e: NoiseEncoder | None,
+               embeddings: torch.Tensor | None = None) -> None:
     """Start a new run from another run's weights (its state/ folder: G, EMA and D; or a checkpoint
     folder: the EMA generator for both). Optimisers start fresh. A generator trained on raw
     embeddings is folded into this one's standardised input (fold_text_norm), one with fewer fusion
-    inputs widened (widen_fusion). Raises CheckpointError if the weights do not fit."""
+    inputs widened (widen_fusion); a layered `g` from a single-layer source gets its new heads fitted
+    to the EMA's images (layers.fit_heads on captions of `embeddings` [N, cond_dim]) and copied to G.
+    Raises CheckpointError if the weights do not fit."""
     g_state, g_ema_state, d_state = _read_source(source)
+    new_layers = g.config.layered and "to_alpha.weight" not in g_ema_state
+    if new_layers and embeddings is None:
+        raise CheckpointError(f"{source} holds a single-layer generator: fitting the layered heads needs captions")
     for module, state in ((g, g_state), (g_ema, g_ema_state)):
         if g.config.text_norm and "text_scale" not in state:
             state = fold_text_norm(state, g)
         state = widen_fusion(state, g)
+        if new_layers:  # the heads' initial values; fitted below
+            state = {**state, **{k: v for k, v in g.state_dict().items() if k.startswith(LAYER_HEADS)}}
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:
             raise CheckpointError(f"cannot warm start from {source}: {str(exc).splitlines()[0]}") from exc
+    if new_layers:
+        assert embeddings is not None
+        fit = layers.fit_heads(g_ema, embeddings)
+        log.info("layered heads fitted to %s's images: L1 %.4f, background L1 %.4f", source, fit["l1"],
+                 fit["background_l1"])
+        g.load_state_dict({**g.state_dict(), **{k: v for k, v in g_ema.state_dict().items()
+                                                 if k.startswith(LAYER_HEADS)}})
     if d_state is not None:
         try:
             d.load_state_dict(d_state)

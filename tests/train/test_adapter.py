@@ -60,11 +60,13 @@ def test_adapt_keeps_the_gan_and_learns_the_attributes(normed_checkpoint, tmp_pa
     from edge_t2i.models import text_encoder
 
     monkeypatch.setattr(text_encoder, "encode", _fake_encode)
-    record = adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=300, augment_per_tuple=1)
+    record = adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=300, augment_per_tuple=1,
+                                          reader_steps=60)
     assert set(record["val_accuracy"]) == {"shape", "color", "size", "position", "background"}
     assert record["val_accuracy"]["color"] > 0.9  # a word-hash encoder makes colors easy
     base, adapted = load_generator(normed_checkpoint), load_generator(tmp_path / "out")
-    assert adapted.config.text_adapter == (6, 8, 2, 9, 4)
+    assert adapted.config.text_adapter == (6, 8, 2, 9, 4) and adapted.config.phrase_reader == 4
+    assert record["reader_val_accuracy"]["color"] > 0.9
     for name, tensor in base.state_dict().items():
         assert torch.equal(tensor, adapted.state_dict()[name]), name  # the GAN is untouched
     assert not any((s, c) == tuple(p) for s, c, *_ in adapter_mod.attribute_tuples() for p in HELDOUT_PAIRS)
@@ -89,7 +91,7 @@ def test_adapted_generator_exports_with_parity(normed_checkpoint, tmp_path, monk
     from edge_t2i.models import text_encoder
 
     monkeypatch.setattr(text_encoder, "encode", _fake_encode)
-    adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1)
+    adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1, reader_steps=5)
     result = export_onnx(tmp_path / "out", tmp_path / "g.onnx")
     assert result.max_abs_error < 1e-4
 
@@ -103,7 +105,7 @@ def test_the_adapter_classifier_stays_float_when_quantizing(normed_checkpoint, t
     from edge_t2i.models import text_encoder
 
     monkeypatch.setattr(text_encoder, "encode", _fake_encode)
-    adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1)
+    adapter_mod.adapt_checkpoint(normed_checkpoint, tmp_path / "out", steps=20, augment_per_tuple=1, reader_steps=5)
     fp32 = export_onnx(tmp_path / "out", tmp_path / "g.onnx").path
     design = float_by_design(fp32)
     assert design == ["/text_adapter/heads/Gemm"] and not set(design) & set(quantizable_nodes(fp32))

@@ -1,0 +1,81 @@
+"""The phrase reader: what a prompt asks for, read from the embeddings of its word windows (no torch).
+
+A sentence embedding averages every word of a sentence, so in a sentence pattern the generator never
+saw, the few words that say *where* ("over in the lower-left corner") are a small part of it: linear
+probes on all-MiniLM-L6-v2 sentence embeddings read the position of held-out phrasings right 66% of
+the time. The reader instead encodes every window of 1..`max_words` consecutive words of the prompt
+(`phrase_windows`), and for each attribute group attends to the windows that carry it
+(attention-based multiple-instance pooling, Ilse et al., ICML 2018: per group, softmax attention over
+windows, then a classifier on the attention-weighted window logits). The read attributes pick the
+canonical training caption of the generator's text adapter (networks.TextAdapter), whose embedding is
+what the generator gets. Model: `networks.PhraseReader`, trained by `edge-t2i adapt`; in a pack, the
+ONNX graph `reader.onnx` (input `windows` float32 [W, dim], the L2-normalised embeddings of the
+windows; output `embedding` float32 [1, dim]; docs/pack-spec.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge_t2i.errors import PackError
+
+
+def phrase_windows(text: str, max_words: int) -> list[str]:
+    """Every run of 1..`max_words` consecutive words of `text` (lowercased; characters other than
+    letters, digits, apostrophes and hyphens split words), shortest first; [""] for a text with no words."""
+    words = re.sub(r"[^a-z0-9'\-]+", " ", str(text).lower()).split()
+    out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
+    return out or [""]
+
+
+class PhraseReadingEncoder:
+    """A text encoder (`encode(list[str]) -> float32 [n, dim]`) whose output for each text is the
+    reader's embedding: the text's windows are encoded in one batch by `encoder`, then `reader.onnx`
+    maps them to the embedding of the caption it reads. Thread-safe; the reader's session is made
+    on the first call.
+
+    Raises (from `encode`): PackError (unreadable reader, wrong dimensions), what `encoder` raises."""
+
+    def __init__(self, encoder, reader_path: str | os.PathLike[str], max_words: int, threads: int = 1):  # noqa: ANN001
+        if not isinstance(max_words, int) or isinstance(max_words, bool) or not 1 <= max_words <= 16:
+            raise PackError(f"the phrase reader's window must be 1..16 words, got {max_words!r}")
+        self.encoder, self.max_words = encoder, max_words
+        self.name = f"{getattr(encoder, 'name', 'text encoder')} + phrase reader"
+        self._path, self._threads = reader_path, threads
+        self._session = None
+        self._lock = threading.Lock()
+
+    def _reader(self):  # noqa: ANN202
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = self._threads
+                so.log_severity_level = 3
+                try:
+                    self._session = ort.InferenceSession(str(self._path), sess_options=so,
+                                                         providers=["CPUExecutionProvider"])
+                except Exception as exc:
+                    raise PackError(f"phrase reader {self._path} is unreadable ({exc})") from exc
+        return self._session
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        windows = [phrase_windows(t, self.max_words) for t in texts]
+        unique = sorted({w for ws in windows for w in ws})
+        index = {w: i for i, w in enumerate(unique)}
+        vectors = np.asarray(self.encoder.encode(unique), np.float32)
+        session = self._reader()
+        out = []
+        for ws in windows:
+            feeds = {"windows": vectors[[index[w] for w in ws]]}
+            try:
+                out.append(session.run(["embedding"], feeds)[0][0])
+            except Exception as exc:
+                raise PackError(f"the phrase reader failed on {len(ws)} windows of {vectors.shape[1]}-d ({exc})") from exc
+        return np.stack(out).astype(np.float32) if out else np.zeros((0, vectors.shape[1]), np.float32)
