@@ -64,3 +64,12 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
                 raise DataError(f"prompt file {path}: prompt {i + 1} repeats prompt {seen[key] + 1} ({p!r})")
             seen[key] = i
     return prompts
+
+
+def phrase_windows(text: str, max_words: int) -> list[str]:
+    """Every run of 1..`max_words` consecutive words of `text` (lowercased; characters other than
+    letters, digits, apostrophes and hyphens split words), shortest first; [""] for a text with no words.
+    The windows a phrase reader reads (runtime/reader.py; docs/pack-spec.md spells the same rule)."""
+    words = re.sub(r"[^a-z0-9'\-]+", " ", str(text).lower()).split()
+    out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
+    return out or [""]

@@ -61,7 +61,7 @@ def encode_for(generator, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001 -
         return encode(texts)
     import torch
 
-    from edge_t2i.runtime.reader import phrase_windows
+    from edge_t2i.data.prompts import phrase_windows
 
     windows = [phrase_windows(t, generator.config.phrase_reader) for t in texts]
     unique = sorted({w for ws in windows for w in ws})

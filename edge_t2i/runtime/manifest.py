@@ -175,9 +175,8 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     if enc_raw is not None:
         if not isinstance(enc_raw, dict):
             raise PackError("manifest encoder: expected an object")
-        encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in ("model", "tokenizer")}
-        if enc_raw.get("reader") is not None:  # the phrase reader (runtime/reader.py), packs since 2026-12
-            encoder["reader"] = safe_name(enc_raw["reader"], "encoder.reader")
+        keys = ("model", "tokenizer", *(["reader"] if enc_raw.get("reader") is not None else []))  # reader: optional
+        encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in keys}
     engines = _parse_engines(raw.get("engines"))
     cpu_variants = _parse_cpu_variants(raw.get("cpu_variants"))
     for prec in cpu_variants:

@@ -16,21 +16,15 @@ windows; output `embedding` float32 [1, dim]; docs/pack-spec.md).
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
+from edge_t2i.data.prompts import phrase_windows
 from edge_t2i.errors import PackError
 
-
-def phrase_windows(text: str, max_words: int) -> list[str]:
-    """Every run of 1..`max_words` consecutive words of `text` (lowercased; characters other than
-    letters, digits, apostrophes and hyphens split words), shortest first; [""] for a text with no words."""
-    words = re.sub(r"[^a-z0-9'\-]+", " ", str(text).lower()).split()
-    out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
-    return out or [""]
+__all__ = ["PhraseReadingEncoder", "phrase_windows"]
 
 
 class PhraseReadingEncoder:

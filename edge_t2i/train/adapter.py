@@ -125,7 +125,7 @@ def fit_reader(reader, texts: list[str], labels: np.ndarray, encode, max_words: 
     import torch
     import torch.nn.functional as F
 
-    from edge_t2i.runtime.reader import phrase_windows
+    from edge_t2i.data.prompts import phrase_windows
 
     windows = [phrase_windows(t, max_words) for t in texts]
     unique = sorted({w for ws in windows for w in ws})

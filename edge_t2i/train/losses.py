@@ -113,6 +113,23 @@ def background_l1(background: torch.Tensor, real: torch.Tensor, rows: torch.Tens
     return (background[rows] - border_median(real[rows])).abs().mean()
 
 
+def colour_line_distance(image: torch.Tensor, layers: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean distance of a layered generator's pixels from the segment between its background colour and
+    its object colour (units of [-1, 1]): the two-colour edge term.
+
+    In data of one flat object on a flat background (shapes), every pixel, anti-aliased edges included,
+    is a mix of the two colours; a dark or light rim, a colour fringe or a blotch leaves that segment
+    (the model card's halo measure, made differentiable). The background colour is the generator's own
+    (`layers["background"]`), the object colour the foreground averaged with weights alpha^4 (its
+    interior); both are held fixed here, so the term moves the pixels, not the colours."""
+    bg = layers["background"].detach()                                  # [B, 3, 1, 1]
+    w = layers["alpha"].detach().pow(4)
+    obj = (w * layers["foreground"].detach()).sum((2, 3), keepdim=True) / w.sum((2, 3), keepdim=True).clamp_min(1e-6)
+    axis = obj - bg
+    t = ((image - bg) * axis).sum(1, keepdim=True) / axis.pow(2).sum(1, keepdim=True).clamp_min(1e-6)
+    return (image - bg - t.clamp(0.0, 1.0) * axis).pow(2).sum(1).add(1e-8).sqrt().mean()
+
+
 def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, layers: dict[str, torch.Tensor],
                    masks: torch.Tensor | None, aux_classes: tuple[int, ...],
                    cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -152,4 +169,7 @@ def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, layers:
             rows[fe:] = True  # encoded rows: their noise is their real image's
             parts["background"] = background_l1(layers["background"][:, :, 0, 0], batch.real, rows)
             loss = loss + cfg.background_weight * parts["background"]
+        if cfg.colour_line_weight > 0:
+            parts["colour_line"] = colour_line_distance(fake, layers)
+            loss = loss + cfg.colour_line_weight * parts["colour_line"]
     return loss + cfg.saturation_weight * parts["saturation"], parts

@@ -296,6 +296,10 @@ def test_bank_name(bank):
     ({"model": "text_encoder.int8.onnx"}, "manifest encoder.tokenizer: None"),
     ({"tokenizer": "tokenizer.json"}, "manifest encoder.model: None"),
     ({"model": "/abs.onnx", "tokenizer": "tokenizer.json"}, "manifest encoder.model: '/abs.onnx'"),
+    ({"model": "text_encoder.int8.onnx", "tokenizer": "tokenizer.json", "reader": "../r.onnx"},
+     "manifest encoder.reader: '../r.onnx'"),
+    ({"model": "text_encoder.int8.onnx", "tokenizer": "tokenizer.json", "reader": "reader.onnx"},
+     "manifest references reader.onnx but lists no sha256"),
 ])
 def test_encoder(encoder, msg):
     refused(changed(lambda m: m.update(encoder=encoder)), msg)

@@ -15,7 +15,7 @@ from edge_t2i.models.checkpoint import load_generator, save_generator
 from edge_t2i.models.config import ModelConfig
 from edge_t2i.models.networks import NetG
 from edge_t2i.train import TrainConfig, layers, train
-from edge_t2i.train.losses import background_l1, border_median
+from edge_t2i.train.losses import background_l1, border_median, colour_line_distance
 
 CFG = ModelConfig(resolution=32, ngf=4, noise_in_fusion=4, layered=True)
 
@@ -61,6 +61,24 @@ def test_border_median_and_background_l1():
     assert background_l1(colours, real, torch.tensor([True, False])) == 0
     assert background_l1(colours, real, torch.tensor([True, True])).item() == pytest.approx(0.25)
     assert background_l1(colours, real, torch.tensor([False, False])).item() == 0
+
+
+def test_colour_line_distance_is_zero_for_two_colour_mixes_and_charges_rims():
+    bg = torch.tensor([1.0, 1.0, 1.0]).view(1, 3, 1, 1).requires_grad_(True)
+    fg = torch.tensor([-1.0, 0.5, 0.5]).view(1, 3, 1, 1).expand(1, 3, 8, 8).clone().requires_grad_(True)
+    alpha = torch.zeros(1, 1, 8, 8)
+    alpha[..., 2:6, 2:6] = 1.0
+    alpha[..., 1, 2:6] = 0.4  # an anti-aliased edge: 40% object, 60% background
+    layers_ = {"background": bg, "alpha": alpha, "foreground": fg}
+    clean = bg + alpha * (fg - bg)
+    assert colour_line_distance(clean, layers_).item() < 1e-3
+    rim = clean.clone()
+    rim[..., 6, 2:6] = -1.0  # a dark rim below the object
+    blotch = clean.clone()
+    blotch[..., 0, 0] = 0.6  # a light gray blotch on white
+    assert colour_line_distance(rim, layers_).item() > 0.05 and colour_line_distance(blotch, layers_).item() > 1e-3
+    colour_line_distance(bg + alpha * (fg - bg) + 0.1 * torch.randn(1, 3, 8, 8), layers_).backward()
+    assert bg.grad.abs().sum() > 0 and fg.grad.abs().sum() > 0  # through the image only: the colours are held
 
 
 def test_cleaned_targets_flatten_everything_but_the_object():
