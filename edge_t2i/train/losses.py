@@ -107,10 +107,14 @@ def border_median(images: torch.Tensor) -> torch.Tensor:
 
 def background_l1(background: torch.Tensor, real: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Mean L1 between a layered generator's background colours [B, 3] and the real images'
-    border medians on the `rows` (bool [B]) whose real background the fake must have."""
-    if not bool(rows.any()):
-        return background.sum() * 0.0
-    return (background[rows] - border_median(real[rows])).abs().mean()
+    border medians: on the `rows` (bool [B]) whose real background the fake must have, its own row's;
+    on the other rows (a caption that names none, noise from the prior), the nearest of the batch's
+    real backgrounds, so that random noise draws a background the data has, not a blend of two."""
+    real_bg = border_median(real)
+    own = (background[rows] - real_bg[rows]).abs().mean(1)
+    free = rows.logical_not()
+    nearest = (background[free][:, None] - real_bg[None]).abs().mean(2).amin(1)
+    return torch.cat([own, nearest]).mean()
 
 
 def colour_line_distance(image: torch.Tensor, layers: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -58,9 +58,11 @@ def test_border_median_and_background_l1():
     real[:, :, 2:6, 2:6] = 0.9  # the object does not touch the border
     assert torch.equal(border_median(real), torch.tensor([[-1.0] * 3, [0.5] * 3]))
     colours = torch.tensor([[-1.0, -1.0, -1.0], [0.0, 0.0, 0.0]])
-    assert background_l1(colours, real, torch.tensor([True, False])) == 0
     assert background_l1(colours, real, torch.tensor([True, True])).item() == pytest.approx(0.25)
-    assert background_l1(colours, real, torch.tensor([False, False])).item() == 0
+    # a free row (no background named) is charged to the nearest real background: 0.0 -> 0.5
+    assert background_l1(colours, real, torch.tensor([True, False])).item() == pytest.approx(0.25)
+    assert background_l1(torch.tensor([[0.5] * 3, [-0.9] * 3]), real, torch.tensor([False, False])).item() == (
+        pytest.approx(0.05))
 
 
 def test_colour_line_distance_is_zero_for_two_colour_mixes_and_charges_rims():
