@@ -106,15 +106,22 @@ def border_median(images: torch.Tensor) -> torch.Tensor:
 
 
 def background_l1(background: torch.Tensor, real: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Mean L1 between a layered generator's background colours [B, 3] and the real images'
-    border medians: on the `rows` (bool [B]) whose real background the fake must have, its own row's;
-    on the other rows (a caption that names none, noise from the prior), the nearest of the batch's
-    real backgrounds, so that random noise draws a background the data has, not a blend of two."""
+    """Mean L1 between a layered generator's background colours [B, 3] and real images' border medians
+    (the oracle's background), in units of [-1, 1]:
+    - on the `rows` (bool [B]) whose real background the fake must have, its own row's;
+    - on the other rows (a caption that names none, noise from the prior), the batch's real
+      backgrounds matched by 1-D optimal transport on brightness: the free rows sorted by brightness
+      against the real ones' quantiles (the real colour at rank (k + 1/2) / n), so that random
+      noise draws the data's backgrounds in the data's proportions, not a blend of two or one for all."""
     real_bg = border_median(real)
     own = (background[rows] - real_bg[rows]).abs().mean(1)
-    free = rows.logical_not()
-    nearest = (background[free][:, None] - real_bg[None]).abs().mean(2).amin(1)
-    return torch.cat([own, nearest]).mean()
+    free = background[rows.logical_not()]
+    if len(free):
+        order = free.mean(1).argsort()
+        ranked = real_bg[real_bg.mean(1).argsort()]
+        quantile = ((torch.arange(len(free), device=free.device) + 0.5) * len(ranked) / len(free)).long()
+        own = torch.cat([own, (free[order] - ranked[quantile]).abs().mean(1)])
+    return own.mean()
 
 
 def colour_line_distance(image: torch.Tensor, layers: dict[str, torch.Tensor]) -> torch.Tensor:

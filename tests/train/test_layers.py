@@ -59,10 +59,15 @@ def test_border_median_and_background_l1():
     assert torch.equal(border_median(real), torch.tensor([[-1.0] * 3, [0.5] * 3]))
     colours = torch.tensor([[-1.0, -1.0, -1.0], [0.0, 0.0, 0.0]])
     assert background_l1(colours, real, torch.tensor([True, True])).item() == pytest.approx(0.25)
-    # a free row (no background named) is charged to the nearest real background: 0.0 -> 0.5
-    assert background_l1(colours, real, torch.tensor([True, False])).item() == pytest.approx(0.25)
+    # free rows (no background named) are matched to the real backgrounds by brightness rank
+    assert background_l1(colours, real, torch.tensor([True, False])).item() == pytest.approx(0.25)  # 0 -> 0.5
     assert background_l1(torch.tensor([[0.5] * 3, [-0.9] * 3]), real, torch.tensor([False, False])).item() == (
         pytest.approx(0.05))
+    # four free rows that all drew black, against real backgrounds half black, half white: two must turn white
+    real4 = torch.cat([real[:1]] * 2 + [torch.ones(1, 3, 8, 8)] * 2)
+    all_black = torch.full((4, 3), -1.0)
+    assert background_l1(all_black, real4, torch.zeros(4, dtype=torch.bool)).item() == pytest.approx(1.0)
+    assert background_l1(torch.tensor([[1.0] * 3, [-1.0] * 3] * 2), real4, torch.zeros(4, dtype=torch.bool)) == 0
 
 
 def test_colour_line_distance_is_zero_for_two_colour_mixes_and_charges_rims():
