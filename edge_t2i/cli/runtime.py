@@ -57,7 +57,8 @@ def cmd_info(a: argparse.Namespace) -> None:
         state = "sha256 ok" if f["ok"] else "sha256 MISMATCH" if f["exists"] else "MISSING"
         print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  {state}")
     broken = [name for name, f in info["files"].items() if not f["ok"]]
-    print(f"  bank: {info['bank_prompts']} prompts; encoder: {'yes' if info['encoder'] else 'no'}")
+    encoder = ("yes, with the phrase reader" if info.get("phrase_reader") else "yes") if info["encoder"] else "no"
+    print(f"  bank: {info['bank_prompts']} prompts; encoder: {encoder}")
     if broken:
         print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):

@@ -62,4 +62,5 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         bank = len(PromptBank.load(m.path(m.bank)))
     return {"schema_version": m.raw["schema_version"], "resolution": m.resolution, "nz": m.nz,
             "files": files, "bank_prompts": bank, "encoder": m.encoder is not None,
+            "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "gate": m.gate or None, "kept_in_float": m.raw.get("kept_in_float", []), "backends": rows}

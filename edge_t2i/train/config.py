@@ -78,6 +78,9 @@ class TrainConfig:
     background_weight: float = option(1.0, "layered only: L1 between the generated background colour and the real "
                                            "image's (its border median), on rows whose caption names the background "
                                            "and on encoded rows (0: off)", range=(0.0, 1e4))
+    named_background_prior: bool = option(False, "layered only: encoded rows whose caption names the background take "
+                                                 "their noise from the prior, so the caption, not the noise, decides "
+                                                 "it", flag="--named-background-prior")
     colour_line_weight: float = option(0.0, "layered only: the two-colour edge term (losses.colour_line_distance), for "
                                             "data of one flat object on a flat background: every pixel a mix of the "
                                             "two colours, so no rims or blotches (0: off)", range=(0.0, 1e4))

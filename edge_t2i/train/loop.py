@@ -119,14 +119,19 @@ class Trainer:
         k = cfg.encoder_dims if self.e_ddp is not None else self.G.config.nz  # the dimensions that vary
         if cfg.diversity_weight > 0:
             z[1:first_encoded:2, k:] = z[0:first_encoded:2, k:][: first_encoded // 2]  # pairs differ in z[:k]
+        named = data.names_background[idx].to(dev) if data.names_background is not None else None
         if first_encoded < len(idx):
             assert self.e_ddp is not None
             mu, logvar = self.e_ddp(real[first_encoded:])
             encoded = torch.cat([mu + (0.5 * logvar).exp() * z[first_encoded:, :k], z[first_encoded:, k:]], 1)
+            keep = torch.ones(len(encoded), dtype=torch.bool, device=dev)
+            if cfg.named_background_prior and named is not None:  # the caption, not the noise, says the background
+                keep = named[first_encoded:].logical_not()
+                encoded = torch.where(keep[:, None], encoded, z[first_encoded:])
             z = torch.cat([z[:first_encoded], encoded])
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+            if keep.any():
+                kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)[keep].sum(1).mean()
         labels = data.labels[idx].to(dev) if self.aux_classes else None
-        named = data.names_background[idx].to(dev) if data.names_background is not None else None
         return Batch(idx, real, data.embeddings[idx].to(dev), data.embeddings[mis].to(dev), z, labels,
                      first_encoded, k, kl, named)
 

@@ -184,3 +184,23 @@ def test_layered_generator_exports_with_parity_and_quantizes_its_heads(tmp_path)
              and n.op_type in ("Conv", "Gemm")}
     assert len(heads) == 3
     assert all(producer.get(n.input[1]) == "DequantizeLinear" for n in heads.values())
+
+
+def test_named_background_prior_gives_named_rows_prior_noise(tiny_data, tmp_path):
+    from edge_t2i.train.data import load_data
+    from edge_t2i.train.ddp import setup_distributed
+    from edge_t2i.train.loop import Trainer
+
+    cfg = TrainConfig(data=str(tiny_data), out=str(tmp_path / "r"), resolution=32, ngf=4, ndf=4, batch_size=32,
+                      steps=1, eval_count=16, threads=1, layered=True, encode_fraction=0.5,
+                      named_background_prior=True)
+    data = load_data(cfg, True)
+    trainer = Trainer(cfg, setup_distributed(), aux=data.labels is not None)
+    with torch.no_grad():
+        trainer.E.head.bias.fill_(3.0)  # the posterior: mean 3, std e^1.5, far from N(0, I)
+    batch = trainer.make_batch(data)
+    encoded = slice(batch.first_encoded, None)
+    named = batch.names_background[encoded]
+    code = batch.z[encoded, :cfg.encoder_dims].abs().mean(1)
+    assert named.any() and not named.all()
+    assert (code[named] < 2).all() and (code[~named] > 2).all()  # named rows: the prior; others: the encoder
