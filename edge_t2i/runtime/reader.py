@@ -2,7 +2,7 @@
 
 A sentence embedding averages every word of a sentence, so in a sentence pattern the generator never
 saw, the few words that say *where* ("over in the lower-left corner") are a small part of it: linear
-probes on all-MiniLM-L6-v2 sentence embeddings read the position of held-out phrasings right 66% of
+probes on all-MiniLM-L6-v2 sentence embeddings read the position of held-out phrasings right 64% of
 the time. The reader instead encodes every window of 1..`max_words` consecutive words of the prompt
 (`phrase_windows`), and for each attribute group attends to the windows that carry it
 (attention-based multiple-instance pooling, Ilse et al., ICML 2018: per group, softmax attention over

@@ -14,9 +14,9 @@ held-out (shape, color) pairs never enter this training.
 
 The same attributes are also read by a phrase reader (networks.PhraseReader, runtime/reader.py), which
 a pack runs on the prompts it encodes: the sentence embedding dilutes the few words that say where, and
-the linear classifiers above read the position of held-out phrasings right 66% of the time, the reader,
+the linear classifiers above read the position of held-out phrasings right 64% of the time, the reader,
 attending to the embeddings of the sentence's word windows, 100% (`fit_reader`; both measured on
-`edge-t2i quality`'s 500 held-out phrasings, text only). It trains on READER_SENTENCES of the same
+`edge-t2i quality`'s 500 held-out phrasings, text only: benchmarks/read_rate.py). It trains on READER_SENTENCES of the same
 sentences. Cost: encoding ~26k sentences and ~40k word windows with the text encoder (~4-5 min on 2
 cores), then about a minute of training.
 """
