@@ -20,7 +20,7 @@ import numpy as np
 from edge_t2i.errors import BackendError, InputError, PackError, did_you_mean
 from edge_t2i.imaging import to_uint8
 from edge_t2i.runtime import backends, cpu
-from edge_t2i.runtime.bank import PromptBank, UnknownPolicy, check_policy
+from edge_t2i.runtime.bank import PromptBank, TextEncoder, UnknownPolicy, check_policy
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest, read_manifest, verify_file
 from edge_t2i.runtime.noise import PORTABLE, noise
 
@@ -238,7 +238,7 @@ def load_bank(manifest: Manifest) -> PromptBank | None:
     Raises: PackError (missing or altered file)."""
     if manifest.bank is None:
         return None
-    encoder = None
+    encoder: TextEncoder | None = None
     if manifest.encoder is not None:
         from edge_t2i.runtime.encoder import LazyTextEncoder
 
