@@ -67,9 +67,10 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
 
 
 def phrase_windows(text: str, max_words: int) -> list[str]:
-    """Every run of 1..`max_words` consecutive words of `text` (lowercased; characters other than
-    letters, digits, apostrophes and hyphens split words), shortest first; [""] for a text with no words.
+    """Every run of 1..`max_words` consecutive words of `text` (after `normalize_prompt`: NFKC, zero-width
+    characters removed, case folded; then characters other than a-z, 0-9, apostrophes and hyphens split
+    words), shortest first; [""] for a text with no words. Raises InputError if `text` is not a str.
     The windows a phrase reader reads (runtime/reader.py; docs/pack-spec.md spells the same rule)."""
-    words = re.sub(r"[^a-z0-9'\-]+", " ", str(text).lower()).split()
+    words = re.sub(r"[^a-z0-9'\-]+", " ", normalize_prompt(text)).split()
     out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
     return out or [""]

@@ -197,7 +197,12 @@ def adapt_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     pick = np.random.default_rng(seed).permutation(len(texts))[:READER_SENTENCES]
     reader_accuracy = fit_reader(model.phrase_reader, [texts[i] for i in pick], labels[pick], text_encoder.encode,
                                  steps=reader_steps, seed=seed)
-    record = {"val_accuracy": accuracy, "reader_val_accuracy": reader_accuracy, "reader_words": READER_WORDS,
+    with torch.no_grad():  # the reader hands the generator table rows: the adapter must keep each one
+        table = model.text_adapter.table
+        roundtrip = float((model.text_adapter(table) == table).all(1).float().mean())
+    if roundtrip < 1.0:
+        log.warning("the adapter maps %.2f%% of the canonical captions onto another row", 100 * (1 - roundtrip))
+    record = {"val_accuracy": accuracy, "reader_val_accuracy": reader_accuracy, "table_roundtrip": roundtrip, "reader_words": READER_WORDS,
               "reader_sentences": min(len(texts), READER_SENTENCES), "reader_steps": reader_steps, "sentences": len(texts), "steps": steps,
               "augment_per_tuple": augment_per_tuple, "seed": seed, "source": str(checkpoint)}
     with _io.atomic_dir(out) as tmp:

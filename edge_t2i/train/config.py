@@ -106,6 +106,10 @@ class TrainConfig:
             raise DataError(f"ema decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.encode_fraction < 1.0:
             raise DataError(f"encode fraction must be in [0, 1) (some rows need prior noise), got {self.encode_fraction}")
+        if not self.layered and (self.colour_line_weight > 0 or self.named_background_prior):
+            raise DataError("--colour-line-weight and --named-background-prior need --layered")
+        if self.named_background_prior and self.background_weight == 0:
+            raise DataError("--named-background-prior needs the background term (--background-weight > 0)")
         self.model_config()  # validates (noise_in_fusion too)
         if not 0 < self.encoder_dims <= self.model_config().nz:
             raise DataError(f"encoder dims must be in 1..{self.model_config().nz}, got {self.encoder_dims}")

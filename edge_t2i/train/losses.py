@@ -145,7 +145,8 @@ def generator_loss(d: torch.nn.Module, batch: Batch, fake: torch.Tensor, layers:
                    masks: torch.Tensor | None, aux_classes: tuple[int, ...],
                    cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Adversarial + attribute + reconstruction anchors + KL - mode seeking + anti-saturation
-    (+ the background term for a layered generator).
+    (+ for a layered generator: the background term, `background_l1`, and the two-colour edge term,
+    `colour_line_distance`).
 
     The reconstruction anchors pair fake and real rows: with a noise encoder, only the encoded
     rows (whose noise is their real image's). `masks` are those rows' object regions. `layers` is

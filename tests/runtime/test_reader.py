@@ -39,6 +39,8 @@ def test_phrase_windows():
     assert phrase_windows("it's big", 3) == ["it's", "big", "it's big"]
     assert phrase_windows("  ,, ", 4) == [""]
     assert len(phrase_windows("one two three four five", 4)) == 5 + 4 + 3 + 2
+    # the bank's normalisation first: full-width letters, zero-width characters, case folding
+    assert phrase_windows("ＲＥＤ re\u200bd STAR", 1) == ["red", "red", "star"]
 
 
 def test_attention_reads_the_window_that_carries_the_attribute():
@@ -96,6 +98,7 @@ def test_exported_reader_matches_torch_through_the_runtime_encoder(tmp_path, mon
     monkeypatch.setattr(text_encoder, "encode", fake_encode)
     reference = text_encoder.encode_for(g, prompts)
     assert runtime.shape == (3, 384) and np.abs(runtime - reference).max() < 1e-4
+    assert len({tuple(np.round(r, 4)) for r in runtime}) >= 2  # the prompts read different captions
     plain = NetG(ModelConfig(resolution=32, ngf=4))
     save_generator(tmp_path / "plain", plain)
     assert export_phrase_reader(tmp_path / "plain", tmp_path / "p") is None

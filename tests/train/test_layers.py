@@ -45,6 +45,15 @@ def test_alpha_zero_draws_exactly_the_flat_background_and_alpha_one_the_foregrou
         assert torch.allclose(g(z, emb), out["foreground"].clamp(-1, 1), atol=1e-6)
 
 
+@pytest.mark.parametrize("kw", [{"colour_line_weight": 1.0}, {"named_background_prior": True},
+                                {"layered": True, "named_background_prior": True, "background_weight": 0.0}])
+def test_layered_only_options_are_refused_where_they_would_do_nothing(kw, tmp_path):
+    from edge_t2i.errors import DataError
+
+    with pytest.raises(DataError, match="layered|background"):
+        TrainConfig(data="d", out=str(tmp_path), **kw)
+
+
 def test_a_single_layer_generator_has_no_layer_heads():
     g = NetG(ModelConfig(resolution=32, ngf=4))
     assert not any(k.startswith(("to_alpha", "to_background")) for k in g.state_dict())
