@@ -75,15 +75,18 @@ class TrainConfig:
     layered: bool = option(False, "a layered generator: flat background colour + alpha-masked foreground "
                                   "(networks.NetG; a model setting; a warm start from a single-layer generator "
                                   "fits the new heads to its images first)", flag="--layered")
-    background_weight: float = option(1.0, "layered only: L1 between the generated background colour and the real "
-                                           "image's (its border median), on rows whose caption names the background "
-                                           "and on encoded rows (0: off)", range=(0.0, 1e4))
-    named_background_prior: bool = option(False, "layered only: encoded rows whose caption names the background take "
-                                                 "their noise from the prior, so the caption, not the noise, decides "
-                                                 "it", flag="--named-background-prior")
-    colour_line_weight: float = option(0.0, "layered only: the two-colour edge term (losses.colour_line_distance), for "
-                                            "data of one flat object on a flat background: every pixel a mix of the "
-                                            "two colours, so no rims or blotches (0: off)", range=(0.0, 1e4))
+    background_weight: float = option(0.0, "layered only: L1 between the generated background colour and the real "
+                                           "image's (its border median) on rows whose caption names the background "
+                                           "and on rows whose noise is encoded (--encode-fraction > 0); other rows are "
+                                           "matched to the batch's real backgrounds by brightness rank (0: off)",
+                                       range=(0.0, 1e4))
+    named_background_prior: bool = option(False, "layered, with --background-weight: rows with encoded noise whose "
+                                                 "caption names the background take noise from the prior instead, so "
+                                                 "the caption, not the noise, decides it", flag="--named-background-prior")
+    colour_line_weight: float = option(0.0, "layered only: the two-colour edge term, for data of one flat object on a "
+                                            "flat background: each pixel's distance from the line between the "
+                                            "background's and the object's colour, so no rims or blotches (0: off)",
+                                       range=(0.0, 1e4))
     saturation_weight: float = option(1.0, "penalty on |pre-tanh| beyond SATURATION_LIMIT", range=(0.0, 1e4))
     eval_every: int = option(500, "steps between sample grids, oracle metrics and checkpoints", range=(1, 10**9))
     eval_count: int = option(256, "records kept out of training for the oracle", range=(1, 10**6))
@@ -106,8 +109,8 @@ class TrainConfig:
             raise DataError(f"ema decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.encode_fraction < 1.0:
             raise DataError(f"encode fraction must be in [0, 1) (some rows need prior noise), got {self.encode_fraction}")
-        if not self.layered and (self.colour_line_weight > 0 or self.named_background_prior):
-            raise DataError("--colour-line-weight and --named-background-prior need --layered")
+        if not self.layered and (self.background_weight > 0 or self.colour_line_weight > 0 or self.named_background_prior):
+            raise DataError("--background-weight, --colour-line-weight and --named-background-prior need --layered")
         if self.named_background_prior and self.background_weight == 0:
             raise DataError("--named-background-prior needs the background term (--background-weight > 0)")
         self.model_config()  # validates (noise_in_fusion too)

@@ -45,7 +45,7 @@ def test_alpha_zero_draws_exactly_the_flat_background_and_alpha_one_the_foregrou
         assert torch.allclose(g(z, emb), out["foreground"].clamp(-1, 1), atol=1e-6)
 
 
-@pytest.mark.parametrize("kw", [{"colour_line_weight": 1.0}, {"named_background_prior": True},
+@pytest.mark.parametrize("kw", [{"colour_line_weight": 1.0}, {"named_background_prior": True}, {"background_weight": 1.0},
                                 {"layered": True, "named_background_prior": True, "background_weight": 0.0}])
 def test_layered_only_options_are_refused_where_they_would_do_nothing(kw, tmp_path):
     from edge_t2i.errors import DataError
@@ -162,12 +162,13 @@ def test_fit_heads_flattens_the_background_and_leaves_the_trunk_alone(monkeypatc
 
 def test_layered_run_warm_starts_from_a_single_layer_run_and_resumes_exactly(tiny_data, tmp_path):
     old = train(run_cfg(tiny_data, tmp_path / "old", 2, noise_in_fusion=4))
-    kw = {"noise_in_fusion": 4, "layered": True, "init_from": str(old / "state")}
+    kw = {"noise_in_fusion": 4, "layered": True, "init_from": str(old / "state"), "background_weight": 1.0,
+          "colour_line_weight": 1.0}
     straight = train(run_cfg(tiny_data, tmp_path / "a", 4, **kw))
     g = load_generator(straight / "checkpoint")
     assert g.config.layered and json.loads((straight / "checkpoint" / "config.json").read_text())["model"]["layered"]
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
-    assert "background" in rows[-1]
+    assert "background" in rows[-1] and "colour_line" in rows[-1]
     single = load_generator(old / "checkpoint")  # the trunk came from the single-layer run
     assert g.state_dict()["fc.weight"].shape == single.state_dict()["fc.weight"].shape
     split = train(run_cfg(tiny_data, tmp_path / "b", 2, **kw))
@@ -202,7 +203,7 @@ def test_named_background_prior_gives_named_rows_prior_noise(tiny_data, tmp_path
 
     cfg = TrainConfig(data=str(tiny_data), out=str(tmp_path / "r"), resolution=32, ngf=4, ndf=4, batch_size=32,
                       steps=1, eval_count=16, threads=1, layered=True, encode_fraction=0.5,
-                      named_background_prior=True)
+                      background_weight=1.0, named_background_prior=True)
     data = load_data(cfg, True)
     trainer = Trainer(cfg, setup_distributed(), aux=data.labels is not None)
     with torch.no_grad():
