@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 import torch
 
-from edge_t2i.data.prompts import phrase_windows
+from edge_t2i.data.prompts import window_bags
 from edge_t2i.eval.quality import caption_sets
 from edge_t2i.models import text_encoder
 from edge_t2i.models.checkpoint import load_generator
@@ -49,11 +49,9 @@ def main() -> None:
         with torch.no_grad():
             emb = torch.from_numpy(text_encoder.encode(texts)) * g.text_scale + g.text_shift
             adapter = picks(g.text_adapter.heads(emb))
-            windows = [phrase_windows(t, g.config.phrase_reader) for t in texts]
-            unique = sorted({w for ws in windows for w in ws})
-            index = {w: i for i, w in enumerate(unique)}
+            unique, bags = window_bags(texts, g.config.phrase_reader)
             vec = torch.from_numpy(text_encoder.encode(unique))
-            reader = picks(torch.stack([g.phrase_reader(vec[[index[w] for w in ws]]) for ws in windows]))
+            reader = picks(torch.stack([g.phrase_reader(vec[bag]) for bag in bags]))
         for label, got in (("adapter (sentence embedding)", adapter), ("phrase reader (word windows)", reader)):
             right = got == truth
             parts = "  ".join(f"{n} {right[:, i].mean():.1%}" for i, n in enumerate(NAMES))

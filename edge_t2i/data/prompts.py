@@ -74,3 +74,12 @@ def phrase_windows(text: str, max_words: int) -> list[str]:
     words = re.sub(r"[^a-z0-9'\-]+", " ", normalize_prompt(text)).split()
     out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
     return out or [""]
+
+
+def window_bags(texts: list[str] | tuple[str, ...], max_words: int) -> tuple[list[str], list[list[int]]]:
+    """(the distinct windows of all `texts`, sorted; per text, the indices of its windows in that list):
+    what a phrase reader's caller encodes once (one batch, no window twice) and then reads per text."""
+    windows = [phrase_windows(t, max_words) for t in texts]
+    unique = sorted({w for ws in windows for w in ws})
+    index = {w: i for i, w in enumerate(unique)}
+    return unique, [[index[w] for w in ws] for ws in windows]

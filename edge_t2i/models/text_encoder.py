@@ -61,14 +61,12 @@ def encode_for(generator, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001 -
         return encode(texts)
     import torch
 
-    from edge_t2i.data.prompts import phrase_windows
+    from edge_t2i.data.prompts import window_bags
 
-    windows = [phrase_windows(t, generator.config.phrase_reader) for t in texts]
-    unique = sorted({w for ws in windows for w in ws})
+    unique, bags = window_bags(list(texts), generator.config.phrase_reader)
     vectors = torch.from_numpy(encode(unique))
-    index = {w: i for i, w in enumerate(unique)}
     with torch.no_grad():
-        out = [generator.read(vectors[[index[w] for w in ws]])[0] for ws in windows]
+        out = [generator.read(vectors[bag])[0] for bag in bags]
     return torch.stack(out).numpy().astype(np.float32) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge_t2i.data.prompts import phrase_windows
+from edge_t2i.data.prompts import phrase_windows, window_bags
 from edge_t2i.errors import PackError
 
 __all__ = ["PhraseReadingEncoder", "phrase_windows"]
@@ -60,16 +60,13 @@ class PhraseReadingEncoder:
         return self._session
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        windows = [phrase_windows(t, self.max_words) for t in texts]
-        unique = sorted({w for ws in windows for w in ws})
-        index = {w: i for i, w in enumerate(unique)}
+        unique, bags = window_bags(list(texts), self.max_words)
         vectors = np.asarray(self.encoder.encode(unique), np.float32)
         session = self._reader()
         out = []
-        for ws in windows:
-            feeds = {"windows": vectors[[index[w] for w in ws]]}
+        for bag in bags:
             try:
-                out.append(session.run(["embedding"], feeds)[0][0])
+                out.append(session.run(["embedding"], {"windows": vectors[bag]})[0][0])
             except Exception as exc:
-                raise PackError(f"the phrase reader failed on {len(ws)} windows of {vectors.shape[1]}-d ({exc})") from exc
+                raise PackError(f"the phrase reader failed on {len(bag)} windows of {vectors.shape[1]}-d ({exc})") from exc
         return np.stack(out).astype(np.float32) if out else np.zeros((0, vectors.shape[1]), np.float32)

@@ -119,20 +119,18 @@ READER_STEPS = 600
 def fit_reader(reader, texts: list[str], labels: np.ndarray, encode, max_words: int = READER_WORDS,  # noqa: ANN001
                steps: int = READER_STEPS, seed: int = 0) -> dict:
     """Train a networks.PhraseReader on `texts` with attribute `labels` int64 [N, len(GROUPS)]: each text's
-    windows (runtime.reader.phrase_windows) encoded by `encode(list[str]) -> float32 [n, dim]` (unique
+    windows (data.prompts.window_bags) encoded by `encode(list[str]) -> float32 [n, dim]` (unique
     windows once), cross-entropy per group, batches of 128 texts. Returns each group's accuracy on a
     held-back 10% of the texts (not trained on)."""
     import torch
     import torch.nn.functional as F
 
-    from edge_t2i.data.prompts import phrase_windows
+    from edge_t2i.data.prompts import window_bags
 
-    windows = [phrase_windows(t, max_words) for t in texts]
-    unique = sorted({w for ws in windows for w in ws})
-    index = {w: i for i, w in enumerate(unique)}
+    unique, indices = window_bags(texts, max_words)
     log.info("encoding %d word windows of %d sentences", len(unique), len(texts))
     vectors = torch.from_numpy(np.asarray(encode(unique), np.float32))
-    bags = [vectors[[index[w] for w in ws]] for ws in windows]
+    bags = [vectors[i] for i in indices]
     gen = torch.Generator().manual_seed(seed)
     y = torch.from_numpy(labels)
     order = torch.randperm(len(texts), generator=gen)
@@ -202,8 +200,9 @@ def adapt_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
         roundtrip = float((model.text_adapter(table) == table).all(1).float().mean())
     if roundtrip < 1.0:
         log.warning("the adapter maps %.2f%% of the canonical captions onto another row", 100 * (1 - roundtrip))
-    record = {"val_accuracy": accuracy, "reader_val_accuracy": reader_accuracy, "table_roundtrip": roundtrip, "reader_words": READER_WORDS,
-              "reader_sentences": min(len(texts), READER_SENTENCES), "reader_steps": reader_steps, "sentences": len(texts), "steps": steps,
+    record = {"val_accuracy": accuracy, "reader_val_accuracy": reader_accuracy, "table_roundtrip": roundtrip,
+              "reader_words": READER_WORDS, "reader_sentences": min(len(texts), READER_SENTENCES),
+              "reader_steps": reader_steps, "sentences": len(texts), "steps": steps,
               "augment_per_tuple": augment_per_tuple, "seed": seed, "source": str(checkpoint)}
     with _io.atomic_dir(out) as tmp:
         save_generator(tmp, model.eval(), {**read_training_info(checkpoint), "text_adapter": record})
