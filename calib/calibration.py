@@ -27,7 +27,8 @@ def default_prompts(name: str) -> Path:
 
 @dataclass(frozen=True)
 class CalibrationData:
-    """Calibration inputs: z [N, nz] and embedding [N, dim], read in batches."""
+    """Calibration inputs: z [N, nz] and embedding [N, dim], read in batches (an unconditional generator's
+    embedding is [N, 0]: its batches hold z alone)."""
 
     z: np.ndarray
     embedding: np.ndarray
@@ -45,7 +46,7 @@ class CalibrationData:
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for i in range(len(self)):
             s = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            yield {"z": self.z[s], "embedding": self.embedding[s]}
+            yield {"z": self.z[s]} if self.embedding.shape[1] == 0 else {"z": self.z[s], "embedding": self.embedding[s]}
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write safetensors (float32 "z" and "embedding", metadata batch_size) atomically; returns its sha256."""

@@ -1,10 +1,11 @@
 """Stage 1: a torch generator to ONNX (torch.onnx TorchScript exporter), checked against torch.
 
 `export_onnx` exports this project's checkpoints; `export_module` any generator module with inputs
-(z, embedding), such as the DF-GAN NetG of edge_t2i.models.dfgan.
+(z, embedding), such as the DF-GAN NetG of edge_t2i.models.dfgan, or z alone (an unconditional generator such
+as the DCGAN of edge_t2i.models.dcgan: cond_dim 0).
 
-The exported graph has inputs `z` float32 [B, nz] and `embedding` float32 [B, cond_dim] and the
-output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimension.
+The exported graph has inputs `z` float32 [B, nz] and (cond_dim > 0) `embedding` float32 [B, cond_dim] and
+the output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimension.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def check_opset(opset: int) -> None:
 def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, opset: int = DEFAULT_OPSET,  # noqa: ANN001
                   parity_batch: int = 4, seed: int = 0, embeddings: np.ndarray | None = None) -> ExportResult:
     """Export any torch generator `model(z float32 [B, nz], embedding float32 [B, cond_dim]) -> image float32
-    [B, 3, H, W]` to `out` (written atomically) with inputs `z`, `embedding`, output `image` and a dynamic
-    batch, and check it: the ONNX checker (full_check), then ONNX Runtime vs torch on `parity_batch`
+    [B, 3, H, W]` (or `model(z)` for cond_dim 0: unconditional) to `out` (written atomically) with inputs `z`,
+    `embedding` (not for cond_dim 0), output `image` and a dynamic batch, and check it: the ONNX checker (full_check), then ONNX Runtime vs torch on `parity_batch`
     inputs (seeded normal z; rows of `embeddings` if given, else random unit vectors).
 
     Returns: ExportResult (path, max |ONNX Runtime - torch|, opset).
@@ -69,7 +70,9 @@ def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, op
     check_opset(opset)
     model = model.eval()
     z = torch.randn(parity_batch, nz, generator=torch.Generator().manual_seed(seed))
-    if embeddings is not None:
+    if cond_dim == 0:
+        emb = None
+    elif embeddings is not None:
         emb = torch.from_numpy(np.ascontiguousarray(np.resize(embeddings, (parity_batch, cond_dim)), np.float32))
     else:
         emb = torch.nn.functional.normalize(
@@ -78,9 +81,10 @@ def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, op
         try:
             with warnings.catch_warnings():  # Affine reads the (static) feature side as ints on purpose
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                names = ["z"] if emb is None else ["z", "embedding"]
                 torch.onnx.export(
-                    model, (z, emb), str(tmp), input_names=["z", "embedding"], output_names=["image"],
-                    dynamic_axes={"z": {0: "batch"}, "embedding": {0: "batch"}, "image": {0: "batch"}},
+                    model, (z,) if emb is None else (z, emb), str(tmp), input_names=names, output_names=["image"],
+                    dynamic_axes={**{n: {0: "batch"} for n in names}, "image": {0: "batch"}},
                     opset_version=opset, do_constant_folding=True, dynamo=False,
                 )
             proto = onnx.load(str(tmp))
@@ -96,12 +100,13 @@ def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, op
 
 
 def parity(onnx_path: Path, model, z, emb) -> float:  # noqa: ANN001
-    """Max abs difference between ONNX Runtime and torch outputs."""
+    """Max abs difference between ONNX Runtime and torch outputs (`emb` None: an unconditional generator)."""
     import onnxruntime as ort
     import torch
 
     with torch.no_grad():
-        ref = model(z, emb).numpy()
+        ref = (model(z) if emb is None else model(z, emb)).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    out = sess.run(["image"], {"z": z.numpy(), "embedding": emb.numpy()})[0]
+    feeds = {"z": z.numpy()} if emb is None else {"z": z.numpy(), "embedding": emb.numpy()}
+    out = sess.run(["image"], feeds)[0]
     return float(np.abs(out - ref).max())

@@ -41,6 +41,7 @@ class FidelityConfig:
                                  # the oracle gate passes (no significant drop), measures 0.931 (CI 0.927-0.935)
     images: int = DEFAULT_IMAGES
     seed_offset: int = 10_000    # evaluation seeds never overlap calibration's
+    kid: bool = True             # also the distribution check (KID vs the FP32 floor; extra `metrics`)
 
     def __post_init__(self) -> None:
         if isinstance(self.images, bool) or not isinstance(self.images, int) or not MIN_IMAGES <= self.images <= 1 << 20:
@@ -82,6 +83,7 @@ class FidelityResult:
     metrics: dict         # "psnr" and "ssim" -> MetricBound as a dict
     note: str = ""        # e.g. fewer paired images than the default
     kind: str = KIND
+    distribution: dict | None = None  # the KID check (edge_t2i/eval/kid.py), when the gate ran it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,25 +94,30 @@ class FidelityResult:
                 "ssim_lower": self.metrics["ssim"]["lower"], "passed": self.passed}
 
 
-def eval_pairs(embeddings: np.ndarray, config: FidelityConfig) -> tuple[np.ndarray, list[int]]:
+def eval_pairs(embeddings: np.ndarray | None, config: FidelityConfig) -> tuple[np.ndarray | None, list[int]]:
     """The gate's inputs: `config.images` rows cycling through `embeddings` float32 [P, d] (every prompt
-    as often as the next, +-1), with seeds seed_offset, seed_offset + 1, ... (one per image).
+    as often as the next, +-1; None for an unconditional generator), with seeds seed_offset, seed_offset + 1,
+    ... (one per image).
 
     Raises: ConvertError if there are no embeddings."""
+    seeds = [config.seed_offset + i for i in range(config.images)]
+    if embeddings is None:
+        return None, seeds
     if len(embeddings) == 0:
         raise ConvertError("the gate needs at least one evaluation embedding")
     rows = np.arange(config.images) % len(embeddings)
     return np.ascontiguousarray(embeddings[rows], np.float32), [config.seed_offset + i for i in range(config.images)]
 
 
-def render_pairs(model_path: str | os.PathLike[str], embeddings: np.ndarray, seeds: Sequence[int], nz: int,
+def render_pairs(model_path: str | os.PathLike[str], embeddings: np.ndarray | None, seeds: Sequence[int], nz: int,
                  chunk: int = 256) -> np.ndarray:
-    """uint8 [N, H, W, 3] images, row i from embeddings[i] and seeds[i], through ONNX Runtime (CPU); made
-    `chunk` images at a time so a 256 px gate never holds its float32 images all at once.
+    """uint8 [N, H, W, 3] images, row i from embeddings[i] (None: unconditional) and seeds[i], through ONNX
+    Runtime (CPU); made `chunk` images at a time so a 256 px gate never holds its float32 images all at once.
 
     Raises: BackendError if ONNX Runtime cannot load or run the model."""
     with OnnxRuntimeBackend(Path(model_path)) as backend:
-        parts = [render_backend(backend, embeddings[i:i + chunk], seeds[i:i + chunk], nz, 32)
+        parts = [render_backend(backend, None if embeddings is None else embeddings[i:i + chunk],
+                                seeds[i:i + chunk], nz, 32)
                  for i in range(0, len(seeds), chunk)]
     return np.concatenate(parts)
 

@@ -1,6 +1,15 @@
-"""Stage 5: the quality gate. INT8 is compared with FP32, never assumed.
+"""Stage 5: the quality gate. INT8 is compared with FP32, never assumed. Where the gate decides.
 
-On a fixed evaluation set (128 prompts x 16 seeds = 2,048 images by default, prompts and seeds
+Two gates, one interface (`Gate`): the conversion renders FP32 once (`reference`), then asks `judge(model)`
+of each INT8 candidate and `probe(model)` for the mixed-precision ranking. Which gate a conversion gets:
+
+- `OracleGate` (below), for generators trained on this project's shapes data: the attribute oracle judges
+  what each image shows.
+- `FidelityGate` (below, metrics in convert/fidelity.py and edge_t2i/eval/kid.py), for every other
+  generator: PSNR and SSIM of INT8 against FP32 on paired images, and KID of INT8 images against FP32 images
+  from disjoint seeds, held to the FP32-vs-FP32 sampling floor.
+
+The oracle gate: on a fixed evaluation set (128 prompts x 16 seeds = 2,048 images by default, prompts and seeds
 not used for calibration), both models render the same (prompt, seed) pairs. The gate checks the
 PSNR of the INT8 images against the FP32 ones, and, image by image, the attribute oracle's verdict
 under both: for "all four attributes right" and for each attribute, the upper end of the 95%
@@ -13,11 +22,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from edge_t2i.convert import fidelity
 from edge_t2i.convert.paired import paired_drop
 from edge_t2i.data import vocab
 from edge_t2i.errors import ConvertError
@@ -129,3 +140,124 @@ def judge(images_fp32: np.ndarray, images_int8: np.ndarray, eval_set: EvalSet, c
     return GateResult(round(value, 3), {k: a["fp32"] for k, a in accuracy.items()},
                       {k: a["int8"] for k, a in accuracy.items()}, round(d_all.drop, 4), not problems, reason,
                       d_all.n, {k: d.as_dict() for k, d in drops.items()})
+
+
+# ---- the interface both gates implement -------------------------------------------------------------------
+PROBE_IMAGES = 512   # paired images per mixed-precision probe: the gate's first (prompt, seed) pairs
+COMPARE_IMAGES = 16  # FP32 / INT8 pairs shown in compare.png
+
+
+class Verdict(Protocol):
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict: ...
+
+    def brief(self) -> dict: ...
+
+
+class Gate(Protocol):
+    """What the INT8 stage (convert/mixed.py) asks of a quality gate."""
+
+    kind: str     # "oracle" | "fidelity"
+    probed: str   # what `probe` counts, for the log and the manifest
+
+    def reference(self, fp32: Path) -> None:
+        """Render the FP32 model's images once (every later call compares against them)."""
+
+    def judge(self, model: Path) -> Verdict:
+        """Pass or fail of `model` (an INT8 candidate) against the FP32 reference."""
+
+    def probe(self, model: Path) -> int:
+        """How many of the first PROBE_IMAGES images of `model` disagree with FP32 (the lower, the better)."""
+
+    def samples(self, model: Path) -> np.ndarray:
+        """uint8 [COMPARE_IMAGES, H, W, 3] images of `model` for compare.png (FP32's: the same inputs)."""
+
+    def record(self) -> dict[str, Any]:
+        """The gate's configuration and inputs for the manifest."""
+
+
+class OracleGate:
+    """The attribute-oracle gate (module docstring) on `prompts` x `config.seeds_per_prompt` seeds."""
+
+    kind, probed = "oracle", "oracle verdicts"
+
+    def __init__(self, prompts: list[str], embeddings: np.ndarray, nz: int, config: GateConfig):
+        self.config, self.nz, self.prompts = config, nz, prompts
+        self.eval_set = EvalSet.build(prompts, embeddings, config)
+        self.probe_set = _head(self.eval_set, PROBE_IMAGES)
+
+    def reference(self, fp32: Path) -> None:
+        self.fp32_images = render(fp32, self.eval_set, self.nz)
+        self.probe_fp32 = oracle.image_verdicts(self.fp32_images[:PROBE_IMAGES], self.probe_set.rows)["all"]
+
+    def judge(self, model: Path) -> GateResult:
+        return judge(self.fp32_images, render(model, self.eval_set, self.nz), self.eval_set, self.config)
+
+    def probe(self, model: Path) -> int:  # images whose 'all four right' verdict differs from FP32's
+        verdicts = oracle.image_verdicts(render(model, self.probe_set, self.nz), self.probe_set.rows)["all"]
+        return int((verdicts != self.probe_fp32).sum())
+
+    def samples(self, model: Path) -> np.ndarray:
+        return render(model, _head(self.eval_set, COMPARE_IMAGES), self.nz)
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "config": asdict(self.config), "eval_prompts": len(self.prompts)}
+
+
+def _head(eval_set: EvalSet, n: int) -> EvalSet:
+    return EvalSet(eval_set.prompts[:n], eval_set.embeddings[:n], eval_set.seeds[:n], eval_set.rows[:n])
+
+
+class FidelityGate:
+    """The gate without an oracle: paired PSNR/SSIM bounds (convert/fidelity.py) and, with `config.kid`, the
+    distribution check (edge_t2i/eval/kid.py): Inception features of FP32 images from seeds A (seed_offset +
+    images ...) against FP32 and INT8 images from seeds B (the paired ones); INT8 passes when KID(A, INT8 B)
+    stays within the confidence margin of the floor KID(A, FP32 B). `embeddings` None: an unconditional generator.
+    """
+
+    kind, probed = "fidelity", "per-image PSNR/SSIM verdicts"
+
+    def __init__(self, embeddings: np.ndarray | None, nz: int, config: fidelity.FidelityConfig, calib_prompts: int = 0):
+        self.config, self.nz, self.calib_prompts = config, nz, calib_prompts
+        self.prompts = 0 if embeddings is None else len(embeddings)
+        self.embeddings, self.seeds = fidelity.eval_pairs(embeddings, config)
+
+    def _render(self, model: Path, n: int | None = None, seeds: list[int] | None = None) -> np.ndarray:
+        seeds = (seeds or self.seeds)[:n]
+        emb = None if self.embeddings is None else self.embeddings[:len(seeds)]
+        return fidelity.render_pairs(model, emb, seeds, self.nz)
+
+    def reference(self, fp32: Path) -> None:
+        self.fp32_images = self._render(fp32)
+        self.floor_features = self.fp32_features = None
+        if self.config.kid:
+            from edge_t2i.eval import kid
+
+            floor_seeds = [s + self.config.images for s in self.seeds]  # seeds A: disjoint from B
+            self.floor_features = kid.inception_features(self._render(fp32, seeds=floor_seeds), progress=True)
+            self.fp32_features = kid.inception_features(self.fp32_images, progress=True)
+
+    def judge(self, model: Path) -> fidelity.FidelityResult:
+        images = self._render(model)
+        result = fidelity.judge(self.fp32_images, images, self.config)
+        if not self.config.kid:
+            return result
+        from edge_t2i.eval import kid
+
+        check = kid.distribution_check(self.floor_features, self.fp32_features,
+                                       kid.inception_features(images, progress=True))
+        return replace(result, passed=result.passed and check.passed, reason=f"{result.reason}; {check.reason}",
+                       distribution=check.as_dict())
+
+    def probe(self, model: Path) -> int:  # paired images below a per-image threshold (PSNR or SSIM)
+        n = min(PROBE_IMAGES, len(self.seeds))
+        return int(fidelity.below_thresholds(self.fp32_images[:n], self._render(model, n), self.config).sum())
+
+    def samples(self, model: Path) -> np.ndarray:
+        return self._render(model, COMPARE_IMAGES)
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "config": asdict(self.config), "eval_prompts": self.prompts,
+                "calib_prompts": self.calib_prompts}

@@ -2,21 +2,23 @@
 
 Mixed precision by measured sensitivity: the layers whose output SQNR (INT8 vs FP32, ONNX Runtime's
 qdq_loss_debug) is lowest are shortlisted, each is kept in float alone and scored by how many of the
-oracle's verdicts still differ from FP32's, and they are kept in float one at a time in that order
-until the quality gate passes. Then the ONNX Runtime CPU variant (uint8 activations) is gated too.
+gate's per-image verdicts (convert/gate.py: the oracle's, or PSNR/SSIM thresholds) still differ from FP32's,
+and they are kept in float one at a time in that order until the quality gate passes. Then the INT8 coverage
+is checked against its floor and the ONNX Runtime CPU variant (uint8 activations) is gated too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_t2i import calib
-from edge_t2i.convert import gate as gate_mod
+from edge_t2i.convert.gate import COMPARE_IMAGES, PROBE_IMAGES, Gate, Verdict
+from edge_t2i.convert.graph import coverage, output_layers
 from edge_t2i.convert.quantize import (
     QuantConfig,
     count_qdq,
@@ -27,8 +29,8 @@ from edge_t2i.convert.quantize import (
     to_u8_activations,
 )
 from edge_t2i.errors import ConvertError
-from edge_t2i.eval import oracle
 from edge_t2i.runtime import cpu
+from edge_t2i.runtime.manifest import Int8Coverage
 
 if TYPE_CHECKING:
     from edge_t2i.convert.pack import ConvertOptions, Stages
@@ -37,59 +39,88 @@ INT8_FILE = "generator.int8.onnx"
 INT8_CPU_FILE = "generator.int8.u8s8.onnx"  # the same model with uint8 activations: ONNX Runtime's x86 kernels
 CALIB_FILE = "calibration.safetensors"
 COMPARE_FILES = (".compare_fp32.npy", ".compare_int8.npy")  # 16 images each, for report.py's compare.png
-SHORTLIST = 8        # layers probed for their effect on the oracle's verdicts (each: one quantization + render),
+SHORTLIST = 8        # layers probed for their effect on the gate's verdicts (each: one quantization + render),
                      # and the most kept in float before the conversion gives up
-PROBE_IMAGES = 512   # paired images per probe: the gate's first prompts x seeds
 
 
-def int8_stages(fp32: Path, pack: Path, nz: int, calib_embeddings: np.ndarray, eval_embeddings: np.ndarray,
-                eval_prompts: list[str], options: ConvertOptions, st: Stages) -> dict:
-    """Calibration data -> INT8 Q/DQ model -> gate (-> mixed precision) inside the pack folder `pack`.
+@dataclass(frozen=True)
+class Int8Record:
+    """What the INT8 stage wrote and measured, for the manifest."""
 
-    Returns: the manifest's {"calibration", "gate", "kept_in_float", "qdq", "cpu_variants"} records.
-    Raises: ConvertError if the gate still fails with the SHORTLIST most sensitive layers in float (unless
-    the gate is off), or a stage fails."""
-    data, calibration = calibrate(pack, nz, calib_embeddings, options, st)
-    eval_set = gate_mod.EvalSet.build(eval_prompts, eval_embeddings, options.gate_config)
-    fp32_images = gate_mod.render(fp32, eval_set, nz)
+    calibration: dict
+    gate: dict
+    kept_in_float: list[dict]
+    qdq: dict
+    cpu_variants: dict
+    coverage: Int8Coverage
+
+
+def int8_stages(fp32: Path, pack: Path, data: calib.CalibrationData, calibration: dict, gate: Gate,
+                options: ConvertOptions, st: Stages) -> Int8Record:
+    """INT8 Q/DQ model of `fp32` calibrated on `data` -> `gate` (-> mixed precision) -> coverage floor -> the
+    ONNX Runtime CPU variant, inside the pack folder `pack`. Layers kept in float before any measurement: the
+    image's output layers (graph.output_layers; `options.quantize_output` lifts it) and quantize.float_by_design.
+
+    Raises: ConvertError (the gate still fails with the SHORTLIST most sensitive layers in float, unless the gate
+    is off; no layer or under `options.min_int8_macs` of the MACs in INT8 without `options.allow_partial_int8`;
+    a stage failed)."""
+    gate.reference(fp32)
+    by_rule = float_by_rule(fp32, options)
     int8 = pack / INT8_FILE
 
-    def attempt(exclude: tuple[str, ...]) -> gate_mod.GateResult:
-        qcfg = QuantConfig(method=options.calib_method, quantizer=options.quantizer,
-                           op_types=options.quantize_ops, exclude=exclude)
-        quantize_int8(fp32, data, int8, qcfg)
-        return gate_mod.judge(fp32_images, gate_mod.render(int8, eval_set, nz), eval_set, options.gate_config)
-
-    probe_set = _head(eval_set, PROBE_IMAGES)
-    probe_fp32 = oracle.image_verdicts(fp32_images[:PROBE_IMAGES], probe_set.rows)["all"]
-
-    def probe(exclude: tuple[str, ...]) -> int:  # images whose 'all four right' verdict differs from FP32's
+    def quantize(exclude: tuple[str, ...]) -> None:
         quantize_int8(fp32, data, int8, QuantConfig(method=options.calib_method, quantizer=options.quantizer,
-                                                    op_types=options.quantize_ops, exclude=exclude))
-        verdicts = oracle.image_verdicts(gate_mod.render(int8, probe_set, nz), probe_set.rows)["all"]
-        return int((verdicts != probe_fp32).sum())
+                                                    op_types=options.quantize_ops,
+                                                    exclude=tuple(r["node"] for r in by_rule) + exclude))
+        check_coverage(coverage(int8), options, final=False)
+
+    def attempt(exclude: tuple[str, ...]) -> Verdict:
+        quantize(exclude)
+        return gate.judge(int8)
+
+    def probe(exclude: tuple[str, ...]) -> int:
+        quantize(exclude)
+        return gate.probe(int8)
 
     result = attempt(())
-    st.done("quantize", f"{INT8_FILE} ({options.calib_method}); gate: {result.reason}")
+    st.done("quantize", f"{INT8_FILE} ({options.calib_method}, {coverage(int8).describe()}); gate: {result.reason}")
     attempts = [{"excluded": 0, **result.brief()}]
     excluded: list[dict] = []
     if options.gate and not result.passed:
-        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, probe, attempts, st)
+        result, excluded = keep_sensitive_in_float(fp32, int8, data, options, attempt, probe, attempts, st,
+                                                   probed=gate.probed, skip={r["node"] for r in by_rule})
     elif not result.passed:
         st.done("gate", f"FAILED but --no-gate given: {result.reason}")
-    def judge_variant(path: Path) -> gate_mod.GateResult:
-        return gate_mod.judge(fp32_images, gate_mod.render(path, eval_set, nz), eval_set, options.gate_config)
-
-    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, judge_variant, options, st)
+    cov = check_coverage(coverage(int8), options, final=True)
+    variants = (cpu_variant(int8, pack / INT8_CPU_FILE, gate.judge, options, st)
                 if result.passed or not options.gate else {})
-    np.save(pack / COMPARE_FILES[0], fp32_images[:16])
-    np.save(pack / COMPARE_FILES[1], gate_mod.render(int8, _head(eval_set, 16), nz))
-    excluded = [{"node": n, "why": "the text adapter's attribute classifier: kept in float by design "
-                 "(quantize.float_by_design)"} for n in float_by_design(fp32, options.quantize_ops)] + excluded
-    gate_record = {**result.as_dict(), "enforced": options.gate, "attempts": attempts,
-                   "config": asdict(options.gate_config), "eval_prompts": len(eval_prompts)}
-    return {"calibration": calibration, "gate": gate_record, "kept_in_float": excluded, "qdq": count_qdq(int8),
-            "cpu_variants": variants}
+    np.save(pack / COMPARE_FILES[0], gate.fp32_images[:COMPARE_IMAGES])  # type: ignore[attr-defined]
+    np.save(pack / COMPARE_FILES[1], gate.samples(int8))
+    gate_record = {**result.as_dict(), **gate.record(), "enforced": options.gate, "attempts": attempts}
+    return Int8Record(calibration, gate_record, by_rule + excluded, count_qdq(int8), variants, cov)
+
+
+def float_by_rule(fp32: Path, options: ConvertOptions) -> list[dict]:
+    """The layers kept in float before anything is measured, each with why."""
+    rows = [{"node": n, "why": "the text adapter's attribute classifier: kept in float by design "
+             "(quantize.float_by_design)"} for n in float_by_design(fp32, options.quantize_ops)]
+    if not options.quantize_output:
+        rows += [{"node": n, "why": "writes the image (no weighted layer after it): 8-bit activations band flat "
+                  "colour areas; kept in float by rule (--quantize-output lifts it)"} for n in output_layers(fp32)]
+    return rows
+
+
+def check_coverage(cov: Int8Coverage, options: ConvertOptions, final: bool) -> Int8Coverage:
+    """Refuse an "INT8" model with no layer in INT8 (always), or (`final`) under `options.min_int8_macs` of its
+    MACs in INT8 unless `options.allow_partial_int8`. Raises: ConvertError."""
+    if cov.layers_int8 == 0:
+        raise ConvertError(f"the INT8 model has no layer in INT8 ({cov.layers} weighted layers, none with Q/DQ "
+                           f"inputs and weights; quantized operator types: {', '.join(options.quantize_ops)}): "
+                           "nothing to gain; pass --quantize-ops with the model's layer types, or --precision fp32")
+    if final and cov.macs_fraction < options.min_int8_macs and not options.allow_partial_int8:
+        raise ConvertError(f"only {cov.describe()}, under the {options.min_int8_macs:.0%} an INT8 pack needs: "
+                           "pass --allow-partial-int8 to keep it, or --precision fp32")
+    return cov
 
 
 def cpu_variant(int8: Path, out: Path, judge: Callable[[Path], Any], options: ConvertOptions, st: Stages) -> dict:
@@ -121,24 +152,26 @@ def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: Conver
                    "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
                    "batch_size": data.batch_size, "method": options.calib_method,
                    "quantizer": options.quantizer, "seed": options.seed}
-    st.done("calibrate", f"{data.z.shape[0]} samples from {len(calib_embeddings)} prompts, sha256 {digest[:12]}")
+    source = f"{len(calib_embeddings)} prompts" if calib_embeddings.shape[1] else "noise alone (unconditional)"
+    st.done("calibrate", f"{data.z.shape[0]} samples from {source}, sha256 {digest[:12]}")
     return data, calibration
 
 
 def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData, options: ConvertOptions,
                             attempt, probe, attempts: list[dict], st: Stages,  # noqa: ANN001
-                            probed: str = "oracle verdicts") -> tuple[gate_mod.GateResult, list[dict]]:
+                            probed: str = "oracle verdicts", skip: set[str] | None = None) -> tuple[Verdict, list[dict]]:
     """Keep layers in float one at a time, most sensitive first, until the gate passes.
 
     Sensitivity predicts the gate's verdict: the SHORTLIST layers with the lowest output SQNR (INT8 vs
     FP32, a cheap first cut) are each kept in float alone, and `probe(exclude)` counts the paired
-    images whose oracle verdict ('all four right') still differs from FP32's; the layer whose float
+    images whose gate verdict still differs from FP32's; the layer whose float
     copy leaves the fewest disagreements ranks first (SQNR breaks ties).
-    `probed` names what `probe` counts in the log and the records (the gate without an oracle, byo.py,
+    `probed` names what `probe` counts in the log and the records (the gate without an oracle, convert/gate.py,
     counts images below its per-image thresholds).
     Returns: (the passing gate result, the layers kept in float with their figures and why).
     Raises: ConvertError if the gate still fails with every shortlisted layer in float."""
-    sqnr = dict(sensitivity(fp32, int8, _first_batches(data, 4), quantizable_nodes(fp32, options.quantize_ops)))
+    candidates = [n for n in quantizable_nodes(fp32, options.quantize_ops) if n not in (skip or set())]
+    sqnr = dict(sensitivity(fp32, int8, _first_batches(data, 4), candidates))
     shortlist = sorted(sqnr, key=lambda n: sqnr[n])[:SHORTLIST]
     baseline = probe(())
     flips = {name: probe((name,)) for name in shortlist}
@@ -166,7 +199,3 @@ def keep_sensitive_in_float(fp32: Path, int8: Path, data: calib.CalibrationData,
 def _first_batches(data: calib.CalibrationData, n: int) -> calib.CalibrationData:
     k = min(len(data), n) * data.batch_size
     return calib.CalibrationData(data.z[:k], data.embedding[:k], data.batch_size)
-
-
-def _head(eval_set: gate_mod.EvalSet, n: int) -> gate_mod.EvalSet:
-    return gate_mod.EvalSet(eval_set.prompts[:n], eval_set.embeddings[:n], eval_set.seeds[:n], eval_set.rows[:n])

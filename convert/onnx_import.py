@@ -2,10 +2,11 @@
 
 The user names which graph input is the noise, which the sentence embedding and which output the
 image (`--io z=NAME,embedding=NAME,image=NAME`, or the same keys in a JSON file, optionally with
-"image_range": [lo, hi]). The graph is checked against what a pack runs (docs/pack-spec.md):
+"image_range": [lo, hi]); an unconditional generator names no embedding (`--io z=NAME,image=NAME`).
+The graph is checked against what a pack runs (docs/pack-spec.md):
 
     z          float32 [batch, nz]      (the batch dimension dynamic)
-    embedding  float32 [batch, d]       d = the bank's vector size
+    embedding  float32 [batch, d]       d = the bank's vector size (absent for an unconditional generator)
     image      float32 [batch, 3, H, H] in image_range (default [-1, 1])
 
 then rewritten: IO renamed to `z`, `embedding`, `image` (any inner tensor already so named is renamed
@@ -37,10 +38,11 @@ MAX_OUTSIDE = 0.01      # ... on at most this fraction of the sample pixels
 
 @dataclass(frozen=True)
 class IOSpec:
-    """Which of the user's graph inputs/outputs are z, embedding and image, and the image's value range."""
+    """Which of the user's graph inputs/outputs are z, embedding (None: an unconditional generator) and image,
+    and the image's value range."""
 
     z: str = "z"
-    embedding: str = "embedding"
+    embedding: str | None = "embedding"
     image: str = "image"
     image_range: tuple[float, float] = (-1.0, 1.0)
 
@@ -48,13 +50,24 @@ class IOSpec:
         lo, hi = self.image_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ConvertError(f"--image-range must be two finite numbers LO,HI with LO < HI, got {lo:g},{hi:g}")
-        names = [self.z, self.embedding, self.image]
-        if len(set(names)) != 3 or not all(isinstance(n, str) and n for n in names):
-            raise ConvertError(f"--io must name three different tensors, got z={self.z}, embedding={self.embedding}, "
+        names = [self.z, *([self.embedding] if self.embedding is not None else []), self.image]
+        if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ConvertError(f"--io must name different tensors, got z={self.z}, embedding={self.embedding}, "
                                f"image={self.image}")
 
+    @property
+    def conditional(self) -> bool:
+        return self.embedding is not None
+
+    def mapping_back(self) -> dict[str, str]:
+        """Standard name -> the user's name."""
+        return {v: k for k, v in self.mapping().items()}
+
     def mapping(self) -> dict[str, str]:
-        return {self.z: "z", self.embedding: "embedding", self.image: "image"}
+        out = {self.z: "z", self.image: "image"}
+        if self.embedding is not None:
+            out[self.embedding] = "embedding"
+        return out
 
     def as_dict(self) -> dict:
         return {"z": self.z, "embedding": self.embedding, "image": self.image, "image_range": list(self.image_range)}
@@ -97,12 +110,13 @@ def parse_io(io: str | None, image_range: str | None = None) -> IOSpec:
     for key in pairs:
         if key not in STANDARD:
             raise ConvertError(did_you_mean(key, STANDARD, "--io key"))
-    missing = [k for k in STANDARD if k not in pairs]
+    missing = [k for k in ("z", "image") if k not in pairs]
     if missing:
-        raise ConvertError(f"--io names no {missing[0]!r}: give z=NAME,embedding=NAME,image=NAME")
+        raise ConvertError(f"--io names no {missing[0]!r}: give z=NAME,embedding=NAME,image=NAME (z=NAME,image=NAME "
+                           "for an unconditional generator)")
     if not all(isinstance(v, str) for v in pairs.values()):
         raise ConvertError(f"--io values must be tensor names (strings), got {pairs}")
-    return IOSpec(pairs["z"], pairs["embedding"], pairs["image"], rng or (-1.0, 1.0))
+    return IOSpec(pairs["z"], pairs.get("embedding"), pairs["image"], rng or (-1.0, 1.0))
 
 
 def _read_spec_file(path: Path) -> dict:
@@ -175,22 +189,28 @@ def _graph_inputs(graph) -> list:  # noqa: ANN001 - onnx.GraphProto
 
 
 def check_io(graph, spec: IOSpec, embedding_dim: int) -> tuple[int, int]:  # noqa: ANN001 - onnx.GraphProto
-    """(nz, d) after checking the graph's inputs and outputs against `spec` (module docstring).
+    """(nz, d) after checking the graph's inputs and outputs against `spec` (module docstring); d is 0 for an
+    unconditional generator (`spec.embedding` None).
 
     Raises: ConvertError naming the first mismatch."""
     inputs = {i.name: i for i in _graph_inputs(graph)}
     outputs = {o.name: o for o in graph.output}
-    for key, name, pool, kind in (("z", spec.z, inputs, "input"), ("embedding", spec.embedding, inputs, "input"),
-                                  ("image", spec.image, outputs, "output")):
+    named = [("z", spec.z, inputs, "input"), ("image", spec.image, outputs, "output")]
+    if spec.embedding is not None:
+        named.insert(1, ("embedding", spec.embedding, inputs, "input"))
+    for key, name, pool, kind in named:
         if name not in pool:
             raise ConvertError(f"--io {key}={name}: " + did_you_mean(name, list(pool), f"model {kind}"))
     extra = [n for n in inputs if n not in (spec.z, spec.embedding)]
     if extra:
-        raise ConvertError(f"the model has an input {extra[0]!r} that --io does not name: a pack feeds only z and "
-                           "embedding; export the generator with those two inputs")
+        feeds = "z and embedding" if spec.conditional else "z alone (no embedding named in --io)"
+        raise ConvertError(f"the model has an input {extra[0]!r} that --io does not name: a pack feeds {feeds}; "
+                           "name it in --io or export the generator without it")
     nz = _check_tensor(inputs[spec.z], "z", 2, True)[1]
-    cond_dim = _check_tensor(inputs[spec.embedding], "embedding", 2, True)[1]
     _check_tensor(outputs[spec.image], "image", 4, False)
+    if spec.embedding is None:
+        return int(nz), 0
+    cond_dim = _check_tensor(inputs[spec.embedding], "embedding", 2, True)[1]
     if cond_dim != embedding_dim:
         raise ConvertError(f"the model's embedding input {spec.embedding!r} takes {cond_dim}-d vectors but "
                            f"--bank-embeddings holds {embedding_dim}-d ones: the bank must come from the text encoder "
@@ -328,7 +348,7 @@ def rewrite(model, spec: IOSpec) -> None:  # noqa: ANN001 - onnx.ModelProto
     model.producer_name = "edge-t2i (imported)"
 
 
-def verify(src: Path, written: Path, spec: IOSpec, nz: int, sample_embeddings: np.ndarray,
+def verify(src: Path, written: Path, spec: IOSpec, nz: int, sample_embeddings: np.ndarray | None,
            seed: int, batch: int = 4) -> tuple[int, float, float, float]:
     """(resolution, max |written - rescaled original|, output min, output max) from ONNX Runtime runs of
     both models on `batch` seeded z and bank rows, after checking the written model at batch 1 and
@@ -338,13 +358,16 @@ def verify(src: Path, written: Path, spec: IOSpec, nz: int, sample_embeddings: n
     import onnxruntime as ort
 
     z = np.random.default_rng(seed).standard_normal((batch, nz), dtype=np.float32)
-    emb = np.ascontiguousarray(np.resize(sample_embeddings, (batch, sample_embeddings.shape[1])), np.float32)
+    feeds = {"z": z}
+    if spec.embedding is not None and sample_embeddings is not None:
+        feeds["embedding"] = np.ascontiguousarray(np.resize(sample_embeddings, (batch, sample_embeddings.shape[1])),
+                                                  np.float32)
     try:
         ours = ort.InferenceSession(str(written), providers=["CPUExecutionProvider"])
-        out = ours.run(["image"], {"z": z, "embedding": emb})[0]
-        alone = ours.run(["image"], {"z": z[:1], "embedding": emb[:1]})[0]
+        out = ours.run(["image"], feeds)[0]
+        alone = ours.run(["image"], {k: v[:1] for k, v in feeds.items()})[0]
         ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(
-            [spec.image], {spec.z: z, spec.embedding: emb})[0]
+            [spec.image], {spec.mapping_back()[k]: v for k, v in feeds.items()})[0]
     except Exception as exc:  # ORT raises its own Fail/InvalidArgument/... types
         raise ConvertError(f"ONNX Runtime cannot run the model at batch 1 and {batch} "
                            f"({str(exc).splitlines()[0][:300]}): is its batch dimension dynamic?") from exc

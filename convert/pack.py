@@ -1,6 +1,7 @@
-"""`edge-t2i convert`: checkpoint -> ONNX -> INT8 (Q/DQ) -> gate -> engine -> pack.
+"""`edge-t2i convert`: source -> ONNX -> INT8 (Q/DQ) -> gate -> engine -> pack, one path for every source.
 
-The pack is assembled in a temporary folder beside the target and renamed into
+Sources (convert/sources.py) differ only in how the FP32 model, the bank and the gate are made; the stages
+after them are this module's `convert`. The pack is assembled in a temporary folder beside the target and renamed into
 place only when every stage succeeded: an interrupted or failed convert leaves
 any previous pack at that path intact.
 """
@@ -11,24 +12,29 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from edge_t2i import _io, calib
+from edge_t2i import _io
 from edge_t2i.convert import gate as gate_mod
-from edge_t2i.convert.export import DEFAULT_OPSET, export_onnx
+from edge_t2i.convert.export import DEFAULT_OPSET
 from edge_t2i.convert.fidelity import FidelityConfig
-from edge_t2i.convert.mixed import CALIB_FILE, INT8_FILE, int8_stages
+from edge_t2i.convert.graph import fold_batch_norm
+from edge_t2i.convert.mixed import CALIB_FILE, INT8_FILE, Int8Record, calibrate, int8_stages
 from edge_t2i.convert.quantize import QuantConfig
 from edge_t2i.convert.report import write_report
-from edge_t2i.data.prompts import normalize_prompt, read_prompts
+from edge_t2i.convert.sources import Exported, Source, own_checkpoint
 from edge_t2i.errors import ConvertError
 from edge_t2i.runtime import cpu
-from edge_t2i.runtime.bank import PromptBank
-from edge_t2i.runtime.manifest import MANIFEST, PACK_FORMAT, SCHEMA_VERSION, is_pack
+from edge_t2i.runtime.manifest import (
+    PACK_FORMAT,
+    CpuVariant,
+    EngineEntry,
+    Manifest,
+    is_pack,
+    standard_io,
+    write_manifest,
+)
 from edge_t2i.runtime.noise import PORTABLE as PORTABLE_NOISE
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,10 @@ class ConvertOptions:
     gate: bool = True
     gate_config: gate_mod.GateConfig = field(default_factory=gate_mod.GateConfig)
     fidelity_config: FidelityConfig = field(default_factory=FidelityConfig)  # the gate without an oracle (byo.py)
+    gate_kind: str = "auto"            # auto | oracle | fidelity (sources.oracle_applies)
+    quantize_output: bool = False      # also quantize the layers that write the image (graph.output_layers)
+    min_int8_macs: float = 0.5         # an INT8 pack with less of its MACs in INT8 is refused ...
+    allow_partial_int8: bool = False   # ... unless this is set (0% is always refused)
     engine: bool = False
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
@@ -63,6 +73,8 @@ class ConvertOptions:
         if not 1 <= self.max_batch <= 1024:
             raise ConvertError(f"--max-batch must be in [1, 1024], got {self.max_batch}")
         QuantConfig(method=self.calib_method, quantizer=self.quantizer, op_types=self.quantize_ops)  # validates
+        if self.gate_kind not in ("auto", "oracle", "fidelity"):
+            raise ConvertError(f"--gate must be auto, oracle or fidelity, got {self.gate_kind!r}")
 
 
 class Stages:
@@ -105,70 +117,69 @@ def preflight(options: ConvertOptions) -> None:
         require("modelopt.onnx.quantization", "modelopt", "--quantizer modelopt")
 
 
-def _encode_prompts(prompts: list[str]) -> np.ndarray:
-    from edge_t2i.models import text_encoder
+def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions = ConvertOptions(),
+            quiet: bool = False, force: bool = False) -> Manifest:
+    """The one conversion path: `source` (convert/sources.py) -> FP32 ONNX -> BatchNorm folded -> bank ->
+    calibration + INT8 + gate (or FP16) -> engine -> text encoder -> manifest and report, in a temporary folder
+    renamed to `out` only when every stage passed (a failure or interruption leaves any previous pack intact).
 
-    return text_encoder.encode(prompts)
+    Returns: the Manifest (also written as manifest.json; runtime/manifest.py).
+    Raises: ConvertError (a stage failed, including an INT8 model that fails the gate with every fallback or
+    falls under the INT8 coverage floor), CheckpointError, DataError, MissingExtraError, OutputError (`out` holds
+    files that are not a pack, without `force`; `out` overlaps an input)."""
+    _io.claim_output_dir(out, "pack", is_pack, source.inputs, force)
+    preflight(options)
+    st = Stages(quiet)
+    with _io.atomic_dir(out) as tmp, _io.scratch_tempdir(tmp / ".scratch"):
+        exported = source.export(tmp / FP32_FILE, st)
+        folded = fold_batch_norm(tmp / FP32_FILE)
+        if folded:
+            st.done("fold", f"{folded} BatchNormalization folded into the layer before each")
+        if source.bank is not None:
+            source.bank.save(tmp / BANK_FILE)
+            st.done("bank", f"{len(source.bank)} prompts x {source.bank.dim} float16 ({source.bank.encoder}) -> "
+                            f"{BANK_FILE}")
+        models, record = model_stages(tmp, exported.model, source, options, st)
+        engines = engine_stage(tmp, models, exported.model, options, st)
+        with_encoder = source.bank is not None and source.checkpoint_dir is not None
+        encoder = encoder_stage(tmp, options, st, source.checkpoint_dir) if with_encoder else None
+        manifest = build_manifest(tmp, source, exported, models, engines, encoder, record, options, st)
+        write_manifest(tmp, manifest)
+        write_report(tmp, manifest.to_dict())
+    return replace(manifest, root=Path(out))
 
 
 def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-                       options: ConvertOptions = ConvertOptions(), quiet: bool = False, force: bool = False) -> dict:
-    """Run every stage (export, bank, calibration + INT8 + gate, engine, encoder) and write the pack
-    folder `out` atomically: a failure or interruption leaves any previous pack there intact.
-
-    Returns: the manifest (also written as manifest.json; schema in runtime/manifest.py).
-    Raises: CheckpointError (bad checkpoint), DataError (bad prompt files), ConvertError (a stage
-    failed, including an INT8 model that fails the gate with every fallback), MissingExtraError,
-    OutputError (`out` holds files that are not a pack, without `force`; `out` overlaps an input)."""
-    from edge_t2i.models.checkpoint import read_training_info
-    from edge_t2i.models.config import ModelConfig
-
-    checkpoint_dir = Path(checkpoint_dir)
+                       options: ConvertOptions = ConvertOptions(), quiet: bool = False, force: bool = False) -> Manifest:
+    """`convert` of this project's checkpoint folder (sources.own_checkpoint); `out` is checked first."""
     inputs = (checkpoint_dir, *(p for p in (options.prompts, options.calib_prompts, options.eval_prompts) if p))
     _io.claim_output_dir(out, "pack", is_pack, inputs, force)
-    preflight(options)
-    model_cfg = ModelConfig.load(checkpoint_dir / "config.json")
-    bank_prompts = read_prompts(options.prompts or calib.default_prompts("bank"))
-    calib_prompts = read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
-    eval_prompts = read_prompts(options.eval_prompts or calib.default_prompts("eval"))
-    overlap = {normalize_prompt(p) for p in calib_prompts} & {normalize_prompt(p) for p in eval_prompts}
-    if overlap:
-        raise ConvertError(f"calibration and evaluation prompts must be disjoint; both hold {sorted(overlap)[0]!r}")
-    st = Stages(quiet)
-    with _io.atomic_dir(out) as tmp, _io.scratch_tempdir(tmp / ".scratch"):
-        exported = export_onnx(checkpoint_dir, tmp / FP32_FILE, opset=options.opset)
-        st.done("export", f"{FP32_FILE}: ONNX Runtime vs torch max |err| {exported.max_abs_error:.2e}")
-
-        from edge_t2i.models.text_encoder import ENCODER_NAME
-
-        bank = PromptBank(bank_prompts, _encode_prompts(bank_prompts), ENCODER_NAME)
-        bank.save(tmp / BANK_FILE)
-        st.done("bank", f"{len(bank)} prompts x {bank.dim} float16 -> {BANK_FILE}")
-
-        models, record = model_stages(tmp, options, st, lambda: int8_stages(
-            tmp / FP32_FILE, tmp, model_cfg.nz, _encode_prompts(calib_prompts), _encode_prompts(eval_prompts),
-            eval_prompts, options, st))
-        engines = engine_stage(tmp, models, model_cfg, options, st)
-        encoder = encoder_stage(tmp, options, st, checkpoint_dir)
-        manifest = build_manifest(tmp, model_cfg, models, engines, encoder, record, options,
-                             read_training_info(checkpoint_dir), exported.max_abs_error, st.times, checkpoint_dir)
-        _io.write_json(tmp / MANIFEST, manifest)
-        write_report(tmp, manifest)
-    return manifest
+    return convert(own_checkpoint(checkpoint_dir, options), out, options, quiet, force)
 
 
-def model_stages(tmp: Path, options: ConvertOptions, st: Stages, int8: Callable[[], dict]) -> tuple[dict, dict]:
-    """After the FP32 export in `tmp`: the FP16 model or `int8()`'s INT8 stages, as `options.precision` asks.
-    Returns: (the manifest's precision -> file map, the INT8 record: calibration, gate, kept_in_float, qdq...)."""
+def model_stages(tmp: Path, model: dict, source: Source, options: ConvertOptions,
+                 st: Stages) -> tuple[dict[str, str], Int8Record | None]:
+    """After the FP32 export in `tmp`: the FP16 model or the INT8 stages (convert/mixed.py), as
+    `options.precision` asks. Returns: (the manifest's precision -> file map, the INT8 record or None)."""
     models = {"fp32": FP32_FILE}
-    record: dict = {"calibration": None, "gate": None, "kept_in_float": [], "qdq": None}
     if options.precision == "fp16":
         models["fp16"] = to_fp16(tmp / FP32_FILE, tmp / FP16_FILE)
         st.done("fp16", FP16_FILE)
-    if options.precision == "int8":
-        record = int8()
-        models["int8"] = INT8_FILE
+    if options.precision != "int8":
+        return models, None
+    data, calibration = calibrate(tmp, model["nz"], source.calib_embeddings, options, st,
+                                  calibration_batch_size(model["resolution"]))
+    record = int8_stages(tmp / FP32_FILE, tmp, data, calibration, source.make_gate(model["nz"]), options, st)
+    models["int8"] = INT8_FILE
     return models, record
+
+
+def calibration_batch_size(resolution: int) -> int:
+    """Calibration batch size for a generator of `resolution` px: 8 at 64 px and below, then 8 * (64 / R)^2
+    (at least 1), so one calibration batch's activations stay near those of a 64 px model. ONNX Runtime's
+    calibrator holds every batch until it computes the ranges, so memory grows with --calib-samples:
+    measured with the DF-GAN NetG at 256 px, ngf 32, about 190 MB a sample (64 samples: 11.4 GB peak)."""
+    return min(8, max(1, 8 * 64 * 64 // (resolution * resolution)))
 
 
 def to_fp16(src: Path, dst: Path) -> str:
@@ -181,14 +192,14 @@ def to_fp16(src: Path, dst: Path) -> str:
     return dst.name
 
 
-def engine_stage(tmp: Path, models: dict[str, str], model_cfg, options: ConvertOptions, st: Stages) -> list[dict]:  # noqa: ANN001
+def engine_stage(tmp: Path, models: dict[str, str], model: dict, options: ConvertOptions, st: Stages) -> list[dict]:
     if not options.engine:
         return []
     from edge_t2i.convert.engine import EngineConfig, build_engine
     from edge_t2i.runtime.backends.tensorrt import gpu_identity
 
     source = models[options.precision]
-    dims = {"z": model_cfg.nz, "embedding": model_cfg.cond_dim}
+    dims = {"z": model["nz"], **({"embedding": model["cond_dim"]} if model.get("cond_dim") else {})}
     path = build_engine(tmp / source, tmp, dims, EngineConfig(options.precision, options.max_batch),
                         timing_cache=Path.home() / ".cache" / "edge-t2i" / "timing.cache")
     version, cc = gpu_identity()
@@ -211,32 +222,56 @@ def encoder_stage(tmp: Path, options: ConvertOptions, st: Stages, checkpoint_dir
     return files
 
 
-def build_manifest(tmp: Path, model_cfg, models: dict, engines: list, encoder: dict | None, record: dict,  # noqa: ANN001
-              options: ConvertOptions, training: dict, parity: float, times: dict, source: Path) -> dict:
-    io = {"inputs": [{"name": "z", "shape": ["batch", model_cfg.nz], "dtype": "float32"},
-                     {"name": "embedding", "shape": ["batch", model_cfg.cond_dim], "dtype": "float32"}],
-          "outputs": [{"name": "image", "shape": ["batch", 3, model_cfg.resolution, model_cfg.resolution],
-                       "dtype": "float32"}]}
-    names = [*models.values(), BANK_FILE, *(e["file"] for e in engines), *(encoder.values() if encoder else [])]
-    if record.get("calibration"):
-        names.append(CALIB_FILE)
-    variants = record.get("cpu_variants") or {}
-    names += [v["file"] for v in variants.values()]
-    files = {n: {"sha256": _io.sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in names}
-    return {
-        "schema_version": SCHEMA_VERSION, "format": PACK_FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": model_cfg.to_dict(), "io": io, "output_range": [-1.0, 1.0],
-        "models": models, "cpu_variants": variants, "engines": engines, "bank": BANK_FILE, "encoder": encoder,
-        "noise": {"name": PORTABLE_NOISE, "spec": "docs/pack-spec.md#noise"},
-        "files": files, "tools": tool_versions(), "host": cpu.host_record(),
-        "export": {"opset": options.opset, "parity_max_abs_error": parity},
-        "calibration": record.get("calibration"), "gate": record.get("gate"),
-        "kept_in_float": record.get("kept_in_float", []), "qdq_nodes": record.get("qdq"),
-        "training": {k: training.get(k) for k in ("steps", "images_seen", "train_seconds", "eval")},
-        "source_checkpoint": str(source),
-        "stage_seconds": times,
-    }
+def build_manifest(tmp: Path, source: Source, exported: Exported, models: dict[str, str], engines: list[dict],
+                   encoder: dict | None, record: Int8Record | None, options: ConvertOptions, st: Stages) -> Manifest:
+    """The typed Manifest of the pack in `tmp`, after the same metadata went into each ONNX model's
+    metadata_props (so the sha256s cover it). No path of the converting machine goes into it."""
+    model = exported.model
+    dim = int(model.get("cond_dim", 0)) if source.conditioning == "sentence" else 0
+    inputs, outputs = standard_io(model["resolution"], model["nz"], dim)
+    variants = record.cpu_variants if record else {}
+    coverage = record.coverage if record else None
+    stamp_onnx_metadata(tmp, [*models.values(), *(v["file"] for v in variants.values())],
+                        {"model": model, "conditioning": source.conditioning,
+                         "io": {"inputs": [t.as_dict() for t in inputs], "outputs": [t.as_dict() for t in outputs]},
+                         "int8_coverage": coverage.as_dict() if coverage else None})
+    names = [*models.values(), *([BANK_FILE] if source.bank is not None else []), *(e["file"] for e in engines),
+             *(encoder.values() if encoder else []), *([CALIB_FILE] if record else []),
+             *(v["file"] for v in variants.values())]
+    records = {"export": {**exported.export, "opset": options.opset, "parity_max_abs_error": exported.parity},
+               "training": source.training or None, "bank_source": source.bank_source,
+               "source": {"kind": model.get("architecture", "dfgan-edge"), "description": source.description},
+               "tools": tool_versions(), "host": cpu.host_record(), "stage_seconds": st.times}
+    if record:
+        records.update(calibration=record.calibration, gate=record.gate, kept_in_float=record.kept_in_float,
+                       qdq_nodes=record.qdq)
+    return Manifest(
+        root=tmp, raw={}, resolution=model["resolution"], nz=model["nz"], embedding_dim=dim, inputs=inputs,
+        outputs=outputs, models=models, engines=tuple(EngineEntry(e["file"], e["precision"], e["tensorrt_version"], e["compute_capability"],
+                                                   e["max_batch"]) for e in engines),
+        bank=BANK_FILE if source.bank is not None else None, encoder=encoder,
+        files={n: _io.sha256_file(tmp / n) for n in names}, noise=PORTABLE_NOISE,
+        cpu_variants={p: CpuVariant(v["file"], tuple(v["requires_any"]),
+                                    {k: x for k, x in v.items() if k not in ("file", "requires_any")})
+                      for p, v in variants.items()},
+        conditioning=source.conditioning, file_bytes={n: (tmp / n).stat().st_size for n in names},
+        coverage=coverage, model=model, records={k: v for k, v in records.items() if v is not None},
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
+def stamp_onnx_metadata(folder: Path, names: list[str], metadata: dict) -> None:
+    """Write `metadata` (JSON values) into each ONNX model's metadata_props as "edge_t2i.<key>", in place, so a
+    model file taken out of its pack still says what it is (the Ultralytics exporter does the same)."""
+    import json
 
+    import onnx
+
+    for name in dict.fromkeys(names):
+        model = onnx.load(str(folder / name))
+        keep = [p for p in model.metadata_props if not p.key.startswith("edge_t2i.")]
+        del model.metadata_props[:]
+        model.metadata_props.extend(keep)
+        for key, value in {"format": PACK_FORMAT, **metadata}.items():
+            model.metadata_props.add(key=f"edge_t2i.{key}", value=json.dumps(value, sort_keys=True))
+        with _io.atomic_path(folder / name) as tmp:
+            onnx.save(model, str(tmp))

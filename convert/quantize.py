@@ -32,13 +32,14 @@ QUANTIZERS = ("ort", "modelopt")
 # Our calibration methods -> `python -m modelopt.onnx.quantization --calibration_method` (its INT8 choices are
 # max and entropy; it has no percentile calibrator, so percentile with ModelOpt is refused, not approximated).
 MODELOPT_METHODS = {"minmax": "max", "entropy": "entropy"}
-# Every Conv and every Gemm (the fusion MLPs too) in INT8. The Gemms were kept in float while ONNX Runtime
+# Every Conv, ConvTranspose (DCGAN-family upsampling; per-channel weights on its output-channel axis 1, which
+# ONNX Runtime's QDQ quantizer uses for it) and every Gemm (the fusion MLPs too) in INT8. The Gemms were kept in float while ONNX Runtime
 # ran their S8S8 Q/DQ unfused (dequantizing weights every run); with U8S8 activations (the CPU variant,
 # to_u8_activations) it fuses all 33 into QGemm. Measured on the shipped generator, ONNX Runtime 1.32,
 # 1 thread, Intel Xeon (AVX-512 VNNI), batch 1 / 16: FP32 2.58 / 39.1 ms, INT8 Conv+Gemm U8S8 1.62 / 22.5 ms.
-OPS_TO_QUANTIZE = ("Conv", "Gemm")
+OPS_TO_QUANTIZE = ("Conv", "ConvTranspose", "Gemm")
 FLOAT_BY_DESIGN = ("/text_adapter/",)  # node-name prefixes never quantized: see float_by_design
-QUANTIZABLE_OPS = ("Conv", "Gemm", "MatMul", "Mul", "Add", "LeakyRelu", "Resize")
+QUANTIZABLE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Mul", "Add", "LeakyRelu", "Resize")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,10 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
     Raises: ConvertError (quantization failed), MissingExtraError (ModelOpt asked for, not installed)."""
     config = replace(config, exclude=tuple(dict.fromkeys(config.exclude + tuple(float_by_design(fp32_onnx,
                                                                                             config.op_types)))))
+    candidates = [n for n in quantizable_nodes(fp32_onnx, config.op_types) if n not in config.exclude]
+    if not candidates:
+        raise ConvertError(f"the model has no layer of the quantized operator types ({', '.join(config.op_types)}) "
+                           "left to quantize: name its layer types with --quantize-ops, or convert with --precision fp32")
     if config.quantizer == "modelopt":
         return _quantize_modelopt(fp32_onnx, calibration, out, config)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static

@@ -18,7 +18,7 @@ def write_report(pack: Path, manifest: dict) -> None:
     width = f", ngf {model['ngf']}" if "ngf" in model else ""
     lines = [f"# edge-t2i pack: {pack.name if not pack.name.startswith('.') else 'generator'}", "",
              f"- model: {model.get('architecture', 'dfgan-edge')}, {model['resolution']} px{width}, nz {model['nz']}, "
-             f"embedding {model['cond_dim']}",
+             f"{'embedding ' + str(model['cond_dim']) if manifest.get('conditioning') != 'none' else 'unconditional'}",
              f"- models: {', '.join(f'{k}: `{v}`' for k, v in manifest['models'].items())}",
              f"- engines: {', '.join(e['file'] for e in manifest['engines']) or 'none built (no TensorRT/GPU here)'}",
              f"- export parity (ONNX Runtime vs {manifest['export'].get('reference', 'torch')}): max |err| "
@@ -55,13 +55,16 @@ def fidelity_section(manifest: dict) -> list[str]:
     g = manifest["gate"]
     lines = ["", "## INT8 quality gate without an oracle (INT8 vs FP32, same embeddings and seeds, paired)", "",
              f"- result: **{'PASS' if g['passed'] else 'FAIL'}**, decided by **{g['decided_by'].upper()}** — {g['reason']}",
-             f"- images: {g['count']} ({g['eval_prompts']} evaluation prompts, disjoint from the "
-             f"{g.get('calib_prompts', '?')} calibration prompts; one seed per image)",
+             f"- images: {g['count']} ("
+             + (f"{g['eval_prompts']} evaluation prompts, disjoint from the {g.get('calib_prompts', '?')} calibration "
+                "prompts; " if g.get("eval_prompts") else "an unconditional generator: seeds alone; ")
+             + "one seed per image, none used in calibration)",
              "- decision: the lower end of the two-sided 95% confidence interval (Student's t over per-image "
              "values) of the mean PSNR and of the mean SSIM must reach its threshold; the deciding metric is the "
              "one that failed, or, when both pass, the one nearer its threshold"]
     if g.get("note"):
         lines.append(f"- note: {g['note']}")
+    lines += distribution_lines(g)
     lines += ["", "| metric | mean | 95% CI | threshold (lower end >=) | |", "|---|---|---|---|---|"]
     for key, m in g["metrics"].items():
         fmt = ".2f" if key == "psnr" else ".4f"
@@ -71,11 +74,28 @@ def fidelity_section(manifest: dict) -> list[str]:
 
 
 def kept_lines(manifest: dict) -> list[str]:
-    """The layers kept in float, each with why (markdown bullets)."""
+    """INT8 coverage and the layers kept in float, each with why (markdown bullets)."""
+    lines = [f"- INT8 coverage: {coverage_line(manifest)}"]
     kept = manifest.get("kept_in_float") or []
     if not kept:
-        return ["- layers kept in float: none"]
-    return ["- layers kept in float:", *(f"  - `{k['node']}`: {k.get('why', '')}" for k in kept)]
+        return [*lines, "- layers kept in float: none"]
+    return [*lines, "- layers kept in float:", *(f"  - `{k['node']}`: {k.get('why', '')}" for k in kept)]
+
+
+def coverage_line(manifest: dict) -> str:
+    c = manifest.get("int8_coverage")
+    if not c:
+        return "no INT8 model"
+    return (f"{c['macs_fraction']:.1%} of MACs ({c['macs_int8'] / 1e6:.1f} of {c['macs'] / 1e6:.1f} M per image), "
+            f"{c['layers_int8']} of {c['layers']} weighted layers (Conv, ConvTranspose, Gemm, MatMul)")
+
+
+def distribution_lines(g: dict) -> list[str]:
+    """report.md's lines for the KID check of the fidelity gate (edge_t2i/eval/kid.py), if it ran."""
+    d = g.get("distribution")
+    if not d:
+        return ["- distribution check (KID): not run (--no-kid)"]
+    return [f"- distribution check: **{'pass' if d['passed'] else 'FAIL'}** — {d['reason']}"]
 
 
 def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
@@ -95,5 +115,9 @@ def summary(manifest: dict, out: str | os.PathLike[str]) -> str:
                     f"all-correct FP32 {g['fp32']['all']:.1%} -> INT8 {g['int8']['all']:.1%}{ci}")
         if manifest.get("kept_in_float"):
             rows.append(f"  kept in float: {', '.join(k['node'] for k in manifest['kept_in_float'])}")
+    if manifest.get("int8_coverage"):
+        rows.append(f"  INT8 coverage: {coverage_line(manifest)}")
+    if g and g.get("distribution"):
+        rows.append(f"  distribution: {g['distribution']['reason']}")
     rows.append(f"  total {sum(manifest['stage_seconds'].values()):.0f}s  (see report.md, compare.png)")
     return "\n".join(rows)

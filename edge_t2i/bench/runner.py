@@ -215,12 +215,14 @@ def measure(configs: list[Config], batches: list[int], seconds: float, warmup: i
     return skipped
 
 
-def _inputs(gen: Pipeline, batch: int) -> tuple[list[str], dict[str, np.ndarray]]:
+def _inputs(gen: Pipeline, batch: int) -> tuple[list[str] | None, dict[str, np.ndarray]]:
+    """(the prompts `generate` takes, None for an unconditional pack; the raw backend feeds)."""
+    feeds = {"z": np.random.default_rng(batch).standard_normal((batch, gen.nz), dtype=np.float32)}
+    if not gen.conditional:
+        return None, feeds
     assert gen.bank is not None
     prompts = [gen.bank.texts[i % len(gen.bank)] for i in range(batch)]
-    feeds = {"z": np.random.default_rng(batch).standard_normal((batch, gen.nz), dtype=np.float32),
-             "embedding": gen.embeddings_for(prompts)}
-    return prompts, feeds
+    return prompts, {**feeds, "embedding": gen.embeddings_for(prompts)}
 
 
 def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, float]) -> list[dict]:

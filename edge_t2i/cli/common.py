@@ -87,8 +87,9 @@ def describe_os_error(exc: OSError) -> str:
 
 def add_prompt_args(p: argparse.ArgumentParser) -> None:
     """--prompt/--seeds (a grid of one prompt) or --prompts-file/--seed-offset (an imagefolder), and --out."""
-    p.add_argument("--prompt", help="one prompt; with --seeds, a grid of variations")
-    p.add_argument("--seeds", default="0-7", help="seeds for --prompt, e.g. 0-15 or 1,5,9 (default 0-7)")
+    p.add_argument("--prompt", help="one prompt; with --seeds, a grid of variations (none for an unconditional pack)")
+    p.add_argument("--seeds", default="0-7", help="seeds for --prompt (or alone, for an unconditional pack), e.g. "
+                                                  "0-15 or 1,5,9 (default 0-7)")
     p.add_argument("--prompts-file", help="one prompt a line: writes one PNG per line + metadata.jsonl")
     p.add_argument("--seed-offset", type=int_in(0, 2**62), default=0, help="seed of line i is offset + i (default 0)")
     p.add_argument("--out", required=True, help="grid PNG (--prompt) or folder (--prompts-file)")
@@ -96,9 +97,16 @@ def add_prompt_args(p: argparse.ArgumentParser) -> None:
                    help="replace --out even if it is a folder this tool did not write (never an input)")
 
 
-def prompts_and_seeds(a: argparse.Namespace) -> tuple[list[str], list[int], bool]:
-    """(prompts, seeds, as_folder): --prompt with --seeds makes a grid, --prompts-file one image per line."""
+def prompts_and_seeds(a: argparse.Namespace, conditional: bool = True) -> tuple[list[str], list[int], bool]:
+    """(prompts, seeds, as_folder): --prompt with --seeds makes a grid, --prompts-file one image per line; for an
+    unconditional pack (`conditional` False) --seeds alone makes the grid (prompts: [])."""
     from edge_t2i.data.prompts import read_prompts
+
+    if not conditional:
+        if a.prompt is not None or a.prompts_file is not None:
+            raise InputError("this pack's generator is unconditional (noise alone -> image): it takes no prompt; "
+                             "give --seeds only")
+        return [], parse_seeds(a.seeds), False
 
     if a.prompt is not None and not a.prompt.strip():
         raise InputError("--prompt is empty: give the text to draw")

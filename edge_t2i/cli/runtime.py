@@ -32,10 +32,19 @@ def cmd_generate(a: argparse.Namespace) -> None:
     import numpy as np
 
     from edge_t2i.runtime import load
+    from edge_t2i.runtime.manifest import read_manifest
 
-    prompts, seeds, as_folder = prompts_and_seeds(a)
+    conditional = read_manifest(a.pack).conditional
+    prompts, seeds, as_folder = prompts_and_seeds(a, conditional)
     claim_image_output(a, as_folder, inputs=(a.pack,))
     with load(a.pack, backend=a.backend, precision=a.precision, threads=a.threads) as gen:
+        if not conditional:
+            batch = min(64, gen.max_batch)
+            images = np.concatenate([gen.generate(seeds=seeds[i:i + batch]) for i in range(0, len(seeds), batch)])
+            out = write_images(a, images, [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
+            print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
+                  f"({gen.choice.reason})")
+            return
         emb = gen.embeddings_for(prompts, a.unknown)
         batch = min(64, gen.max_batch)  # what the backend can run (a TensorRT profile may end lower)
         images = np.concatenate([gen.generate(emb[i:i + batch], seeds=seeds[i:i + batch])
@@ -52,13 +61,20 @@ def cmd_info(a: argparse.Namespace) -> None:
     if a.json:
         print(json.dumps(info, indent=2))
         return
-    print(f"pack {Path(a.pack)}: schema {info['schema_version']}, {info['resolution']} px, nz {info['nz']}")
+    kind = {"none": "unconditional (seeds alone)", "sentence": "prompt-conditioned"}[info["conditioning"]]
+    print(f"pack {Path(a.pack)}: schema {info['schema_version']}, {info['architecture']}, {kind}, "
+          f"{info['resolution']} px, nz {info['nz']}")
     for name, f in info["files"].items():
         state = "sha256 ok" if f["ok"] else "sha256 MISMATCH" if f["exists"] else "MISSING"
         print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  {state}")
     broken = [name for name, f in info["files"].items() if not f["ok"]]
     encoder = ("yes, with the phrase reader" if info.get("phrase_reader") else "yes") if info["encoder"] else "no"
-    print(f"  bank: {info['bank_prompts']} prompts; encoder: {encoder}")
+    if info["conditioning"] != "none":
+        print(f"  bank: {info['bank_prompts']} prompts; encoder: {encoder}")
+    cov = info.get("int8_coverage")
+    if cov:
+        print(f"  INT8 coverage: {cov['macs_fraction']:.1%} of MACs, {cov['layers_int8']} of {cov['layers']} weighted "
+              "layers in INT8")
     if broken:
         print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):

@@ -60,7 +60,9 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         from edge_t2i.runtime.bank import PromptBank
 
         bank = len(PromptBank.load(m.path(m.bank)))
-    return {"schema_version": m.raw["schema_version"], "resolution": m.resolution, "nz": m.nz,
+    return {"schema_version": m.schema_version, "resolution": m.resolution, "nz": m.nz,
+            "conditioning": m.conditioning, "architecture": m.model.get("architecture", "dfgan-edge"),
             "files": files, "bank_prompts": bank, "encoder": m.encoder is not None,
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
-            "gate": m.gate or None, "kept_in_float": m.raw.get("kept_in_float", []), "backends": rows}
+            "int8_coverage": m.coverage.as_dict() if m.coverage else None,
+            "gate": m.gate or None, "kept_in_float": m.records.get("kept_in_float", []), "backends": rows}

@@ -1,8 +1,13 @@
-"""The pack manifest (manifest.json): its schema, and the checks run before anything in a pack is used.
+"""The pack manifest (manifest.json): one typed `Manifest` that the conversion writes (`Manifest.to_dict`,
+`write_manifest`) and the runtime reads (`read_manifest`), and the checks run before anything in a pack is used.
 
 A pack is untrusted input (a game loads it from disk): file names must be plain
 names inside the pack, sizes and shapes must be sane, and every file must match
 the sha256 the manifest declares.
+
+Typed sub-records: TensorSpec (IO), EngineEntry, CpuVariant, FileEntry, Int8Coverage. What the conversion
+measured (calibration, gate, layers kept in float, export parity, tools, host, timings) travels as `records`,
+JSON objects the runtime shows but never acts on.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +23,15 @@ from edge_t2i._io import sha256_file
 from edge_t2i.errors import PackError
 from edge_t2i.runtime import noise as noise_kinds
 
-SCHEMA_VERSION = 2  # 2: portable bank (safetensors) and noise (splitmix64-polar-v1); 1 still reads
+SCHEMA_VERSION = 3  # 3: conditioning (sentence | none) and INT8 coverage; 2: portable bank and noise; 1, 2 still read
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DIM = 4096            # largest sane declared dimension (noise size, embedding size, image side)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 PRECISIONS = ("fp32", "fp16", "int8")
+CONDITIONINGS = ("sentence", "none")  # z + sentence embedding -> image; z alone -> image (unconditional)
+RECORDS = ("calibration", "gate", "kept_in_float", "qdq_nodes", "export", "training", "source", "bank_source",
+           "tools", "host", "stage_seconds")  # what the conversion measured: shown, never acted on
 
 
 def safe_name(name: object, where: str) -> str:
@@ -59,6 +67,9 @@ class TensorSpec:
             raise PackError(f"manifest {where}.dtype: expected float32 or float16, got {dtype!r}")
         return cls(name, tuple(dims), dtype)
 
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
 
 @dataclass(frozen=True)
 class EngineEntry:
@@ -75,15 +86,45 @@ class CpuVariant:
     (e.g. the U8S8 INT8 model, exact only with VNNI: runtime/cpu.py)."""
     file: str
     requires_any: tuple[str, ...]
+    extra: dict = field(default_factory=dict, compare=False)  # what the conversion recorded (activations, gate)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Int8Coverage:
+    """What of the INT8 model runs in INT8 (convert/graph.py measures it): by MACs and by weighted layers."""
+
+    macs_fraction: float   # MACs of Conv/ConvTranspose/Gemm/MatMul layers with Q/DQ inputs and weights / all
+    layers_int8: int
+    layers: int
+    macs_int8: int         # per image
+    macs: int
+
+    @property
+    def layers_fraction(self) -> float:
+        return self.layers_int8 / self.layers if self.layers else 0.0
+
+    def as_dict(self) -> dict:
+        return {"macs_fraction": round(self.macs_fraction, 4), "layers_int8": self.layers_int8,
+                "layers": self.layers, "macs_int8": self.macs_int8, "macs": self.macs}
+
+    def describe(self) -> str:
+        return (f"{self.macs_fraction:.1%} of MACs in INT8 ({self.layers_int8} of {self.layers} weighted layers, "
+                f"{self.macs_int8 / 1e6:.1f} of {self.macs / 1e6:.1f} M MACs per image)")
 
 
 @dataclass(frozen=True)
 class Manifest:
     root: Path
-    raw: dict[str, Any]
+    raw: dict[str, Any]               # the JSON it was read from (to_dict() for one built in memory)
     resolution: int
     nz: int
-    embedding_dim: int
+    embedding_dim: int                # 0 for an unconditional generator
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     models: dict[str, str]            # precision -> ONNX file
@@ -93,13 +134,61 @@ class Manifest:
     files: dict[str, str]             # name -> sha256
     noise: str = noise_kinds.LEGACY   # the seed -> z generator the pack's images assume (runtime/noise.py)
     cpu_variants: dict[str, CpuVariant] = field(default_factory=dict)  # precision -> ONNX Runtime CPU variant
+    conditioning: str = "sentence"    # CONDITIONINGS
+    file_bytes: dict[str, int] = field(default_factory=dict)
+    coverage: Int8Coverage | None = None
+    model: dict[str, Any] = field(default_factory=dict)     # the generator's configuration record
+    records: dict[str, Any] = field(default_factory=dict)   # RECORDS
+    schema_version: int = SCHEMA_VERSION
+    created: str = ""
 
     def path(self, name: str) -> Path:
         return self.root / name
 
     @property
     def gate(self) -> dict:
-        return self.raw.get("gate") or {}
+        return self.records.get("gate") or {}
+
+    @property
+    def conditional(self) -> bool:
+        return self.conditioning != "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest.json object (docs/pack-spec.md); `parse_manifest` reads it back to an equal Manifest."""
+        variants = {p: {"file": v.file, "requires_any": list(v.requires_any), **v.extra}
+                    for p, v in self.cpu_variants.items()}
+        out: dict[str, Any] = {
+            "schema_version": self.schema_version, "format": PACK_FORMAT, "created": self.created,
+            "model": self.model, "conditioning": self.conditioning,
+            "io": {"inputs": [t.as_dict() for t in self.inputs], "outputs": [t.as_dict() for t in self.outputs]},
+            "output_range": [-1.0, 1.0], "models": dict(self.models), "cpu_variants": variants,
+            "engines": [asdict(e) for e in self.engines], "bank": self.bank, "encoder": self.encoder,
+            "noise": {"name": self.noise, "spec": "docs/pack-spec.md#noise"},
+            "int8_coverage": self.coverage.as_dict() if self.coverage else None,
+            "files": {n: {"sha256": d, "bytes": self.file_bytes.get(n, 0)} for n, d in self.files.items()},
+        }
+        out.update({k: v for k, v in self.records.items() if k in RECORDS})
+        return out
+
+
+def standard_io(resolution: int, nz: int, embedding_dim: int) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The generator IO every pack has: z [batch, nz] (+ embedding [batch, d] unless d is 0) -> image."""
+    inputs = [TensorSpec("z", ("batch", nz), "float32")]
+    if embedding_dim:
+        inputs.append(TensorSpec("embedding", ("batch", embedding_dim), "float32"))
+    return tuple(inputs), (TensorSpec("image", ("batch", 3, resolution, resolution), "float32"),)
+
+
+def write_manifest(pack_dir: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Write `manifest` as pack_dir/manifest.json (atomically), after checking that it reads back equal."""
+    from edge_t2i._io import write_json
+
+    raw = manifest.to_dict()
+    if parse_manifest(Path(pack_dir), raw).to_dict() != raw:  # the writer and the reader agree on every field
+        raise PackError("internal error: the manifest does not read back as written")
+    path = Path(pack_dir) / MANIFEST
+    write_json(path, raw)
+    return path
 
 
 def _parse_engines(raw: object) -> tuple[EngineEntry, ...]:
@@ -132,7 +221,8 @@ def _parse_cpu_variants(raw: object) -> dict[str, CpuVariant]:
         flags = v.get("requires_any")
         if not isinstance(flags, list) or not flags or not all(isinstance(f, str) and f.isidentifier() for f in flags):
             raise PackError(f"manifest cpu_variants.{prec}.requires_any: expected a list of CPU flag names")
-        out[prec] = CpuVariant(safe_name(v.get("file"), f"cpu_variants.{prec}.file"), tuple(flags))
+        extra = {k: x for k, x in v.items() if k not in ("file", "requires_any")}
+        out[prec] = CpuVariant(safe_name(v.get("file"), f"cpu_variants.{prec}.file"), tuple(flags), extra)
     return out
 
 
@@ -150,7 +240,11 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     model = raw.get("model")
     if not isinstance(model, dict):
         raise PackError("manifest model: expected an object")
-    files = _parse_files(raw.get("files"))
+    files, sizes = _parse_files(raw.get("files"))
+    conditioning = raw.get("conditioning", "sentence")
+    if conditioning not in CONDITIONINGS:
+        raise PackError(f"manifest conditioning: expected one of {', '.join(CONDITIONINGS)}, got {str(conditioning)[:40]!r}"
+                        " (a newer pack? upgrade edge-t2i)")
     io = raw.get("io")
     if not isinstance(io, dict):
         raise PackError("manifest io: expected an object with inputs and outputs")
@@ -159,8 +253,10 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
             raise PackError(f"manifest io.{key}: expected a list of tensors")
     inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io["inputs"]))
     outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io["outputs"]))
-    if [t.name for t in inputs] != ["z", "embedding"] or [t.name for t in outputs] != ["image"]:
-        raise PackError("manifest io: expected inputs [z, embedding] and output [image]")
+    expected = ["z", "embedding"] if conditioning == "sentence" else ["z"]
+    if [t.name for t in inputs] != expected or [t.name for t in outputs] != ["image"]:
+        raise PackError(f"manifest io: expected inputs [{', '.join(expected)}] and output [image] for a "
+                        f"{conditioning}-conditioned generator")
     models_raw = raw.get("models")
     if not isinstance(models_raw, dict) or not models_raw:
         raise PackError("manifest models: expected an object of precision -> ONNX file")
@@ -188,26 +284,48 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     for name in referenced:
         if name not in files:
             raise PackError(f"manifest references {name} but lists no sha256 for it")
+    if conditioning == "none" and (bank is not None or encoder is not None):
+        raise PackError("manifest: an unconditional generator (conditioning none) has no bank or text encoder")
+    embedding_dim = _int(model.get("cond_dim"), "model.cond_dim") if conditioning == "sentence" else 0
+    created = raw.get("created", "")
     return Manifest(
         root=root, raw=raw,
         resolution=_int(model.get("resolution"), "model.resolution"),
         nz=_int(model.get("nz"), "model.nz"),
-        embedding_dim=_int(model.get("cond_dim"), "model.cond_dim"),
+        embedding_dim=embedding_dim,
         inputs=inputs, outputs=outputs, models=models, engines=engines, bank=bank, encoder=encoder,
-        files=files, noise=_parse_noise(raw.get("noise")), cpu_variants=cpu_variants,
+        files=files, noise=_parse_noise(raw.get("noise")), cpu_variants=cpu_variants, conditioning=conditioning,
+        file_bytes=sizes, coverage=_parse_coverage(raw.get("int8_coverage")), model=model,
+        records={k: raw[k] for k in RECORDS if raw.get(k) is not None}, schema_version=version,
+        created=created if isinstance(created, str) else "",
     )
 
 
-def _parse_files(raw: object) -> dict[str, str]:
+def _parse_coverage(raw: object) -> Int8Coverage | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise PackError("manifest int8_coverage: expected an object")
+    fraction = raw.get("macs_fraction")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+        raise PackError(f"manifest int8_coverage.macs_fraction: expected a number in [0, 1], got {str(fraction)[:40]}")
+    counts = [_int(raw.get(k), f"int8_coverage.{k}", 0, 2**62) for k in ("layers_int8", "layers", "macs_int8", "macs")]
+    return Int8Coverage(float(fraction), *counts)
+
+
+def _parse_files(raw: object) -> tuple[dict[str, str], dict[str, int]]:
+    """(name -> sha256, name -> bytes; 0 where a pack does not say)."""
     if not isinstance(raw, dict) or not raw:
         raise PackError("manifest files: expected an object of file name -> {sha256}")
-    files = {}
+    files, sizes = {}, {}
     for name, entry in raw.items():
         digest = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise PackError(f"manifest files[{name!r}]: expected a sha256 hex digest")
         files[safe_name(name, "files")] = digest
-    return files
+        size = entry.get("bytes", 0)
+        sizes[name] = _int(size, f"files[{name!r}].bytes", 0, 2**62)
+    return files, sizes
 
 
 def _parse_noise(raw: object) -> str:

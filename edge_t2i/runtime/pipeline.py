@@ -53,7 +53,7 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
         entry, why = find_engine(manifest.engines, precision)
         if entry is not None:
             b = backends.create("tensorrt", engine_path=verify_file(manifest, entry.file), precision=precision,
-                                input_dims={"z": manifest.nz, "embedding": manifest.embedding_dim},
+                                input_dims=input_dims(manifest),
                                 output_shape=(3, manifest.resolution, manifest.resolution), max_batch=entry.max_batch)
             return b, Choice("tensorrt", precision, why)
         if backend == "tensorrt":
@@ -73,6 +73,11 @@ def select_backend(manifest: Manifest, backend: str, precision: str, threads: in
     cpu_model, cpu_note = cpu_model_for(manifest, precision)  # only now: a CUDA run never needs the CPU variant
     b = backends.create("onnxruntime", model_path=cpu_model, precision=precision, device="cpu", threads=threads)
     return b, Choice("onnxruntime", precision, "; ".join([*reasons, f"ONNX Runtime on the CPU{cpu_note}"]))
+
+
+def input_dims(manifest: Manifest) -> dict[str, int]:
+    """Feature size of each generator input: {"z": nz} (+ "embedding": d for a sentence-conditioned pack)."""
+    return {t.name: int(t.shape[1]) for t in manifest.inputs}
 
 
 def cpu_model_for(manifest: Manifest, precision: str) -> tuple[Path, str]:
@@ -121,24 +126,32 @@ class Pipeline:
         (default: "encode" if the pack has a text encoder, else "error"; see `PromptBank.lookup`).
 
         Raises: PackError (no bank), InputError (unknown prompt under "error", bad policy)."""
+        if not self.conditional:
+            raise InputError("this pack's generator is unconditional: it takes no prompts, only seeds")
         if self.bank is None:
             raise PackError("this pack has no prompt bank: pass embeddings instead of prompts")
         policy = check_policy(unknown or ("encode" if self.bank.encoder is not None else "error"))
         return np.stack([self.bank.lookup(p, policy) for p in prompts])
 
-    def generate(self, prompts_or_embeddings: str | Sequence[str] | np.ndarray, seeds: Sequence[int] | int | None = None,
-                 z: np.ndarray | None = None, bgr: bool = False, unknown: UnknownPolicy | None = None,
-                 raw: bool = False) -> np.ndarray:
+    def generate(self, prompts_or_embeddings: str | Sequence[str] | np.ndarray | None = None,
+                 seeds: Sequence[int] | int | None = None, z: np.ndarray | None = None, bgr: bool = False,
+                 unknown: UnknownPolicy | None = None, raw: bool = False) -> np.ndarray:
         """Images for prompts or embeddings: uint8 [B, H, W, 3] RGB (BGR with `bgr=True`), or with
         `raw=True` the generator's float32 [B, 3, H, W] in [-1, 1].
 
         `prompts_or_embeddings`: a prompt, a list of B prompts (looked up in the bank, see
-        `embeddings_for`), or float embeddings [B, dim] (L2-normalised sentence vectors).
+        `embeddings_for`), or float embeddings [B, dim] (L2-normalised sentence vectors); None for an
+        unconditional pack (`conditional` False), which draws from the seeds alone.
         `seeds`: one seed, or one per row (default 0..B-1); with one prompt and several seeds,
         B = len(seeds). They become z through `noise`; pass `z` float32 [B, nz] to skip that.
         Raises: InputError (empty batch, wrong shapes, NaN/inf, batch over the backend's limit,
-        bad seeds, unknown prompt), PackError (no bank), BackendError (inference failed).
+        bad seeds, unknown prompt, a prompt for an unconditional pack or none for a conditional one),
+        PackError (no bank), BackendError (inference failed).
         """
+        if not self.conditional:
+            return self._generate_unconditional(prompts_or_embeddings, seeds, z, bgr, raw)
+        if prompts_or_embeddings is None:
+            raise InputError("this pack draws what a prompt says: pass a prompt, prompts or embeddings")
         emb = self._embeddings(prompts_or_embeddings, unknown)
         batch = emb.shape[0]
         if z is None:
@@ -149,6 +162,26 @@ class Pipeline:
             z = noise(seed_list, self.nz, self.manifest.noise)
         z = self._check(np.asarray(z), "z", (batch, self.nz))
         out = self._infer({"z": z, "embedding": emb})
+        return out if raw else to_uint8(out, bgr)
+
+    @property
+    def conditional(self) -> bool:
+        """False for an unconditional generator (noise alone -> image): `generate` takes seeds, no prompts."""
+        return self.manifest.conditional
+
+    def _generate_unconditional(self, prompts: object, seeds: Sequence[int] | int | None, z: np.ndarray | None,
+                                bgr: bool, raw: bool) -> np.ndarray:
+        if prompts is not None:
+            raise InputError("this pack's generator is unconditional (noise alone -> image): it takes no prompt; "
+                             "pass seeds only, e.g. generate(seeds=range(16))")
+        if z is None:
+            seed_list = self._seed_list(0 if seeds is None else seeds, 1)  # batch 1 takes any number of seeds
+            if not seed_list:
+                raise InputError("nothing to generate: no seeds")
+            z = noise(seed_list, self.nz, self.manifest.noise)
+        z = np.asarray(z)
+        z = self._check(z, "z", (len(z) if z.ndim == 2 else 1, self.nz))
+        out = self._infer({"z": z})
         return out if raw else to_uint8(out, bgr)
 
     @staticmethod
@@ -213,8 +246,7 @@ class Pipeline:
         """Run each batch size once so the first frame is not the slow one; returns seconds."""
         t0 = time.perf_counter()
         for b in batches:
-            self._infer({"z": np.zeros((b, self.nz), np.float32),
-                         "embedding": np.zeros((b, self.manifest.embedding_dim), np.float32)})
+            self._infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
         return time.perf_counter() - t0
 
     def close(self) -> None:
@@ -272,16 +304,18 @@ def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str
     return gen
 
 
-def render(backend: backends.Backend, embeddings: np.ndarray, seeds: Sequence[int], nz: int,
+def render(backend: backends.Backend, embeddings: np.ndarray | None, seeds: Sequence[int], nz: int,
            batch: int = 64, noise_kind: str = PORTABLE) -> np.ndarray:
-    """uint8 [N, H, W, 3] images from a bare backend (no pack): row i from embeddings[i] and seeds[i],
-    in batches of `batch`. What the quality gate, `sample` and `quality` use to render many images.
+    """uint8 [N, H, W, 3] images from a bare backend (no pack): row i from embeddings[i] (None: an
+    unconditional generator, z alone) and seeds[i], in batches of `batch`. What the quality gate, `sample`
+    and `quality` use to render many images.
 
     Raises: InputError (bad seeds), BackendError (inference failed)."""
-    if len(embeddings) != len(seeds):
+    if embeddings is not None and len(embeddings) != len(seeds):
         raise InputError(f"{len(embeddings)} embeddings but {len(seeds)} seeds")
     z = noise(seeds, nz, noise_kind)
-    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
-    chunks = [backend.infer({"z": z[i:i + batch], "embedding": emb[i:i + batch]})["image"]
+    emb = None if embeddings is None else np.ascontiguousarray(embeddings, dtype=np.float32)
+    chunks = [backend.infer({"z": z[i:i + batch]} if emb is None else
+                            {"z": z[i:i + batch], "embedding": emb[i:i + batch]})["image"]
               for i in range(0, len(z), batch)]
     return to_uint8(np.concatenate(chunks))

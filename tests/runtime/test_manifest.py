@@ -35,7 +35,7 @@ def digest(name: str) -> str:
 def valid_manifest() -> dict:
     """A manifest like the ones `convert` writes (tests/runtime/test_manifest.py::test_builder_matches_a_real_pack)."""
     return {
-        "schema_version": 2, "format": "edge-t2i pack",
+        "schema_version": 3, "format": "edge-t2i pack",
         "model": {"resolution": 32, "nz": 100, "cond_dim": 384, "ngf": 8},
         "io": {"inputs": [{"name": "z", "shape": ["batch", 100], "dtype": "float32"},
                           {"name": "embedding", "shape": ["batch", 384], "dtype": "float32"}],
@@ -199,7 +199,7 @@ def test_io_must_be_an_object(io):
 
 # ---- schema version ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("version,msg", [
-    (3, "pack schema version 3 is newer than this runtime understands \\(2\\): upgrade edge-t2i"),
+    (4, "pack schema version 4 is newer than this runtime understands \\(3\\): upgrade edge-t2i"),
     (10**20, "is newer"),
     (0, "pack schema version 0 is invalid"),
     (-3, "pack schema version -3 is invalid"),
@@ -422,3 +422,52 @@ def test_parsing_does_not_modify_the_raw_manifest():
     before = copy.deepcopy(raw)
     parse(raw)
     assert raw == before
+
+
+# ---- one typed Manifest: written and read by the same code ----------------------------------------------
+def test_the_manifest_round_trips_through_its_writer_and_reader(tmp_path):
+    from edge_t2i.runtime.manifest import Int8Coverage, write_manifest
+
+    raw = changed(lambda m: m.update(int8_coverage={"macs_fraction": 0.97, "layers_int8": 4, "layers": 5,
+                                                    "macs_int8": 101, "macs": 104},
+                                     calibration={"method": "percentile"}, created="2026-12-06T00:00:00Z"))
+    m = parse(raw)
+    assert m.coverage == Int8Coverage(0.97, 4, 5, 101, 104) and m.records["calibration"] == {"method": "percentile"}
+    again = parse(m.to_dict())
+    assert again.to_dict() == m.to_dict()
+    for field in ("resolution", "nz", "embedding_dim", "inputs", "outputs", "models", "engines", "bank", "encoder",
+                  "files", "noise", "cpu_variants", "conditioning", "file_bytes", "coverage", "model", "records"):
+        assert getattr(again, field) == getattr(m, field), field
+    write_manifest(tmp_path, m)
+    assert read_manifest(tmp_path).to_dict() == m.to_dict()
+
+
+def unconditional() -> dict:
+    def change(m):
+        m["conditioning"] = "none"
+        m["model"].pop("cond_dim")
+        m["io"]["inputs"] = m["io"]["inputs"][:1]
+        m.update(bank=None, encoder=None)
+    return changed(change)
+
+
+def test_an_unconditional_pack_has_z_alone():
+    m = parse(unconditional())
+    assert m.conditioning == "none" and not m.conditional and m.embedding_dim == 0
+    assert [t.name for t in m.inputs] == ["z"]
+    assert parse(m.to_dict()).to_dict() == m.to_dict()
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda m: m.update(conditioning="class"), "conditioning: expected one of sentence, none"),
+    (lambda m: m.update(conditioning=["none"]), "conditioning: expected one of"),
+    (lambda m: m["io"]["inputs"].append({"name": "embedding", "shape": ["batch", 4], "dtype": "float32"}),
+     r"expected inputs \[z\] and output \[image\]"),
+    (lambda m: m.update(bank=BANK), "has no bank or text encoder"),
+    (lambda m: m.update(int8_coverage={"macs_fraction": 2}), "macs_fraction: expected a number in"),
+    (lambda m: m.update(int8_coverage=[]), "int8_coverage: expected an object"),
+])
+def test_unconditional_and_coverage_fields_are_checked(change, msg):
+    raw = unconditional()
+    change(raw)
+    refused(raw, msg)
