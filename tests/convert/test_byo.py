@@ -14,10 +14,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 import edge_t2i
 from edge_t2i.cli import main
+from edge_t2i.convert import sources
 from edge_t2i.convert.bank_input import read_user_bank
-from edge_t2i.convert.byo import calibration_batch_size, convert_dfgan
 from edge_t2i.convert.fidelity import FidelityConfig
-from edge_t2i.convert.pack import ConvertOptions
+from edge_t2i.convert.pack import ConvertOptions, calibration_batch_size, convert
 from edge_t2i.errors import DataError
 from edge_t2i.models.dfgan import load_dfgan
 from edge_t2i.runtime.noise import noise
@@ -61,7 +61,7 @@ def dfgan_pack(work, dfgan_ckpt, bank256) -> Path:
     out = work / "dfgan-pack"
     assert main(["convert", str(dfgan_ckpt), "--arch", "dfgan", "--resolution", "64", "--ngf", "4", "--cond-dim",
                  "256", "--bank-embeddings", str(bank256), "--out", str(out), "--gate-images", "64",
-                 "--calib-samples", "32"]) == 0
+                 "--calib-samples", "32", "--no-kid"]) == 0
     return out
 
 
@@ -101,6 +101,11 @@ def test_dfgan_manifest_report_and_disjoint_halves(dfgan_pack, bank256):
     assert bank.texts == PROMPTS and bank.encoder_name == "test encoder"
 
 
+def convert_dfgan(ckpt, out, bank, options, quiet=True, **dims) -> dict:
+    """The one conversion path on a DF-GAN source; the manifest as JSON."""
+    return convert(sources.dfgan_checkpoint(ckpt, bank, options, **dims), out, options, quiet).to_dict()
+
+
 def test_the_calibration_and_gate_halves_share_no_prompt(bank256):
     user = read_user_bank(bank256)
     calib_rows, eval_rows = user.split(0)
@@ -109,11 +114,11 @@ def test_the_calibration_and_gate_halves_share_no_prompt(bank256):
     assert calibration_batch_size(32) == calibration_batch_size(64) == 8 and calibration_batch_size(128) == 2 and calibration_batch_size(256) == 1
 
 
-def test_bench_measures_a_dfgan_pack_with_its_torch_peer(dfgan_pack):
+def test_bench_measures_a_dfgan_pack_with_its_torch_peer(dfgan_pack, dfgan_ckpt):
     from edge_t2i.bench.runner import run_bench
 
     result = run_bench(dfgan_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=0,
-                       show=lambda _: None)
+                       checkpoint=str(dfgan_ckpt), show=lambda _: None)
     assert {r["config"] for r in result["rows"]} == {"torch", "ort-fp32", "ort-int8"}
     assert all(r["images_per_s"] > 0 for r in result["rows"]) and result["macs_per_image"] > 0
 
@@ -121,7 +126,7 @@ def test_bench_measures_a_dfgan_pack_with_its_torch_peer(dfgan_pack):
 def test_dfgan_at_256_px_converts(work, bank256):
     ckpt = example("make_dfgan_checkpoint").make_checkpoint(work / "g256.pth", resolution=256, ngf=4)
     out = work / "dfgan256"
-    opts = ConvertOptions(calib_samples=8, fidelity_config=FidelityConfig(images=16))
+    opts = ConvertOptions(calib_samples=8, fidelity_config=FidelityConfig(images=16, kid=False))
     m = convert_dfgan(ckpt, out, bank256, options=opts, quiet=True)  # sizes read from the checkpoint
     assert m["model"]["resolution"] == 256 and m["calibration"]["batch_size"] == 1 and m["gate"]["passed"]
     with edge_t2i.load(out) as gen:
@@ -134,7 +139,7 @@ def test_dfgan_at_256_px_full_width_converts(work, bank256, capsys):
     ckpt = example("make_dfgan_checkpoint").make_checkpoint(work / "g256x32.pth")
     out = work / "dfgan256x32"
     assert main(["convert", str(ckpt), "--arch", "dfgan", "--bank-embeddings", str(bank256), "--out", str(out),
-                 "--gate-images", "16", "--calib-samples", "16"]) == 0
+                 "--gate-images", "16", "--calib-samples", "16", "--no-kid"]) == 0
     assert "gate: PASS" in capsys.readouterr().out
     with edge_t2i.load(out) as gen:
         assert gen.generate(PROMPTS[:1], seeds=[0]).shape == (1, 256, 256, 3)
@@ -151,7 +156,7 @@ def user_onnx(work) -> Path:
 def user_pack(work, user_onnx, bank256) -> Path:
     out = work / "user-pack"
     assert main(["convert", str(user_onnx), "--io", "z=noise,embedding=sentence,image=rgb", "--image-range", "0,1",
-                 "--bank-embeddings", str(bank256), "--out", str(out), "--gate-images", "32",
+                 "--bank-embeddings", str(bank256), "--out", str(out), "--gate-images", "24",
                  "--calib-samples", "16"]) == 0
     return out
 
@@ -221,7 +226,7 @@ def test_a_json_io_spec_with_a_range_and_standard_names_inside(work):
     bank = make_bank(work / "json" / "bank.safetensors", dim=16)
     out = work / "json" / "pack"
     assert main(["convert", str(model), "--io", str(spec), "--bank-embeddings", str(bank), "--out", str(out),
-                 "--gate-images", "16", "--calib-samples", "8"]) == 0
+                 "--gate-images", "16", "--calib-samples", "8", "--no-kid"]) == 0
     emb = read_user_bank(bank).embeddings[:2]
     rgb = ort.InferenceSession(str(model)).run(["rgb"], {"noise": noise([1, 2], 8), "sentence": emb})[0]
     with edge_t2i.load(out, precision="fp32") as gen:
@@ -412,7 +417,7 @@ def test_a_failing_gate_keeps_the_most_sensitive_layers_in_float(work, bank256, 
 
     monkeypatch.setattr(fidelity, "judge", first_fails)
     ckpt = example("make_dfgan_checkpoint").make_checkpoint(work / "g32.pth", resolution=32, ngf=4)
-    opts = ConvertOptions(calib_samples=8, fidelity_config=FidelityConfig(images=16))
+    opts = ConvertOptions(calib_samples=8, fidelity_config=FidelityConfig(images=16, kid=False))
     m = convert_dfgan(ckpt, work / "mixed", bank256, options=opts, quiet=True)
     assert m["gate"]["passed"] and [a["passed"] for a in m["gate"]["attempts"]] == [False, True]
     assert len(m["kept_in_float"]) == 1 and m["kept_in_float"][0]["sqnr_db"] is not None
@@ -423,7 +428,7 @@ def test_a_failing_gate_keeps_the_most_sensitive_layers_in_float(work, bank256, 
 def test_no_gate_keeps_a_failing_int8_and_says_so(work, dfgan_ckpt, bank256, capsys):
     out = work / "nogate"
     assert main(["convert", str(dfgan_ckpt), "--arch", "dfgan", "--bank-embeddings", str(bank256), "--out", str(out),
-                 "--gate-images", "16", "--calib-samples", "8", "--min-ssim", "1", "--no-gate"]) == 0
+                 "--gate-images", "16", "--calib-samples", "8", "--min-ssim", "1", "--no-gate", "--no-kid"]) == 0
     m = json.loads((out / "manifest.json").read_text())
     assert not m["gate"]["passed"] and not m["gate"]["enforced"] and m["gate"]["decided_by"] == "ssim"
     assert "**FAIL**, decided by **SSIM**" in (out / "report.md").read_text()
