@@ -37,7 +37,7 @@ class Layer:
 def _shapes(model) -> dict[str, list[int]]:  # noqa: ANN001 - onnx.ModelProto
     """Tensor name -> dims at batch 1 (ONNX shape inference; symbolic dims read as 1)."""
     onnx = require("onnx", "convert", "Reading an ONNX graph's shapes")
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)  # data_prop: Shape -> Reshape chains
     graph = inferred.graph
     shapes = {t.name: list(t.dims) for t in graph.initializer}
     for v in [*graph.input, *graph.value_info, *graph.output]:

@@ -52,8 +52,9 @@ class IOSpec:
             raise ConvertError(f"--image-range must be two finite numbers LO,HI with LO < HI, got {lo:g},{hi:g}")
         names = [self.z, *([self.embedding] if self.embedding is not None else []), self.image]
         if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
-            raise ConvertError(f"--io must name different tensors, got z={self.z}, embedding={self.embedding}, "
-                               f"image={self.image}")
+            count = "three" if len(names) == 3 else "two"
+            raise ConvertError(f"--io must name {count} different tensors, got z={self.z}, "
+                               f"embedding={self.embedding}, image={self.image}")
 
     @property
     def conditional(self) -> bool:

@@ -118,10 +118,12 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
     Raises: ConvertError (quantization failed), MissingExtraError (ModelOpt asked for, not installed)."""
     config = replace(config, exclude=tuple(dict.fromkeys(config.exclude + tuple(float_by_design(fp32_onnx,
                                                                                             config.op_types)))))
-    candidates = [n for n in quantizable_nodes(fp32_onnx, config.op_types) if n not in config.exclude]
-    if not candidates:
+    present = quantizable_nodes(fp32_onnx, config.op_types)
+    if not [n for n in present if n not in config.exclude]:
+        why = (f"its only ones ({', '.join(present)}) are kept in float (the layers that write the image: "
+               "--quantize-output quantizes them)" if present else "name its layer types with --quantize-ops")
         raise ConvertError(f"the model has no layer of the quantized operator types ({', '.join(config.op_types)}) "
-                           "left to quantize: name its layer types with --quantize-ops, or convert with --precision fp32")
+                           f"left to quantize: {why}, or convert with --precision fp32")
     if config.quantizer == "modelopt":
         return _quantize_modelopt(fp32_onnx, calibration, out, config)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static

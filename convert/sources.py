@@ -196,8 +196,8 @@ def onnx_model(model_path: str | os.PathLike[str], spec, bank_embeddings: str | 
                            "vectors of the text encoder it was trained with (docs/pack-spec.md); an unconditional "
                            "model names no embedding in --io (z=NAME,image=NAME)")
     if not spec.conditional and bank_embeddings is not None:
-        raise ConvertError("--bank-embeddings is for a generator with an embedding input; --io names none "
-                           "(an unconditional generator draws from seeds alone)")
+        raise ConvertError("--io names no 'embedding' but --bank-embeddings is given: name the model's sentence "
+                           "input (embedding=NAME), or drop --bank-embeddings for an unconditional generator")
     bank, record, calib_rows, eval_rows = (_user_bank(bank_embeddings, options.seed) if bank_embeddings is not None
                                            else (None, None, np.zeros((1, 0), np.float32), None))
 

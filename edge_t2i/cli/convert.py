@@ -121,7 +121,7 @@ def source_kind(a: argparse.Namespace) -> str:
             flag = "--" + wrong[0].replace("_", "-")
             where = {"dfgan": "--arch dfgan", "dims": "--arch dfgan or dcgan", "onnx": "an ONNX model",
                      "bank": "--arch dfgan or an ONNX model with an embedding input",
-                     "byo": "the fidelity gate", "edge": "the oracle gate"}[group]
+                     "byo": "the fidelity gate", "edge": "this project's checkpoints (the oracle gate)"}[group]
             raise InputError(f"{flag} is only for {where}")
     if kind == "dfgan" and a.bank_embeddings is None:
         raise InputError("--arch dfgan needs --bank-embeddings FILE: the prompts and vectors of the text encoder the "

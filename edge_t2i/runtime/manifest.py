@@ -167,7 +167,7 @@ class Manifest:
             "int8_coverage": self.coverage.as_dict() if self.coverage else None,
             "files": {n: {"sha256": d, "bytes": self.file_bytes.get(n, 0)} for n, d in self.files.items()},
         }
-        out.update({k: v for k, v in self.records.items() if k in RECORDS})
+        out.update({k: self.records.get(k) for k in RECORDS})
         return out
 
 
@@ -245,34 +245,10 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     if conditioning not in CONDITIONINGS:
         raise PackError(f"manifest conditioning: expected one of {', '.join(CONDITIONINGS)}, got {str(conditioning)[:40]!r}"
                         " (a newer pack? upgrade edge-t2i)")
-    io = raw.get("io")
-    if not isinstance(io, dict):
-        raise PackError("manifest io: expected an object with inputs and outputs")
-    for key in ("inputs", "outputs"):
-        if not isinstance(io.get(key), list):
-            raise PackError(f"manifest io.{key}: expected a list of tensors")
-    inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io["inputs"]))
-    outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io["outputs"]))
-    expected = ["z", "embedding"] if conditioning == "sentence" else ["z"]
-    if [t.name for t in inputs] != expected or [t.name for t in outputs] != ["image"]:
-        raise PackError(f"manifest io: expected inputs [{', '.join(expected)}] and output [image] for a "
-                        f"{conditioning}-conditioned generator")
-    models_raw = raw.get("models")
-    if not isinstance(models_raw, dict) or not models_raw:
-        raise PackError("manifest models: expected an object of precision -> ONNX file")
-    models = {}
-    for prec, name in models_raw.items():
-        if prec not in PRECISIONS:
-            raise PackError(f"manifest models: unknown precision {prec!r}")
-        models[prec] = safe_name(name, f"models.{prec}")
+    inputs, outputs = _parse_io(raw.get("io"), conditioning)
+    models = _parse_models(raw.get("models"))
     bank = safe_name(raw["bank"], "bank") if raw.get("bank") is not None else None
-    enc_raw = raw.get("encoder")
-    encoder = None
-    if enc_raw is not None:
-        if not isinstance(enc_raw, dict):
-            raise PackError("manifest encoder: expected an object")
-        keys = ("model", "tokenizer", *(["reader"] if enc_raw.get("reader") is not None else []))  # reader: optional
-        encoder = {k: safe_name(enc_raw.get(k), f"encoder.{k}") for k in keys}
+    encoder = _parse_encoder(raw.get("encoder"))
     engines = _parse_engines(raw.get("engines"))
     cpu_variants = _parse_cpu_variants(raw.get("cpu_variants"))
     for prec in cpu_variants:
@@ -299,6 +275,41 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         records={k: raw[k] for k in RECORDS if raw.get(k) is not None}, schema_version=version,
         created=created if isinstance(created, str) else "",
     )
+
+
+def _parse_io(io: object, conditioning: str) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    if not isinstance(io, dict):
+        raise PackError("manifest io: expected an object with inputs and outputs")
+    for key in ("inputs", "outputs"):
+        if not isinstance(io.get(key), list):
+            raise PackError(f"manifest io.{key}: expected a list of tensors")
+    inputs = tuple(TensorSpec.parse(t, f"io.inputs[{i}]") for i, t in enumerate(io["inputs"]))
+    outputs = tuple(TensorSpec.parse(t, f"io.outputs[{i}]") for i, t in enumerate(io["outputs"]))
+    expected = ["z", "embedding"] if conditioning == "sentence" else ["z"]
+    if [t.name for t in inputs] != expected or [t.name for t in outputs] != ["image"]:
+        raise PackError(f"manifest io: expected inputs [{', '.join(expected)}] and output [image] for a "
+                        f"{conditioning}-conditioned generator")
+    return inputs, outputs
+
+
+def _parse_models(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise PackError("manifest models: expected an object of precision -> ONNX file")
+    models = {}
+    for prec, name in raw.items():
+        if prec not in PRECISIONS:
+            raise PackError(f"manifest models: unknown precision {prec!r}")
+        models[prec] = safe_name(name, f"models.{prec}")
+    return models
+
+
+def _parse_encoder(raw: object) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise PackError("manifest encoder: expected an object")
+    keys = ("model", "tokenizer", *(["reader"] if raw.get("reader") is not None else []))  # reader: optional
+    return {k: safe_name(raw.get(k), f"encoder.{k}") for k in keys}
 
 
 def _parse_coverage(raw: object) -> Int8Coverage | None:

@@ -261,17 +261,20 @@ async function verify(manifest, name, bytes) {
   return true;
 }
 
+/** The pack's generator: {nz, dim, resolution}; dim 0 for an unconditional one (conditioning "none": z alone). */
 function checkManifest(m) {
-  if (m.schema_version > 2) throw new Error(`pack schema ${m.schema_version} is newer than this page (2)`);
+  if (m.schema_version > 3) throw new Error(`pack schema ${m.schema_version} is newer than this page (3)`);
   const name = m.noise && m.noise.name;
   if (name !== NOISE_NAME) throw new Error(`pack noise ${name} is not ${NOISE_NAME}: re-convert the pack`);
-  if (!m.bank) throw new Error("the pack has no prompt bank");
+  const unconditional = m.conditioning === "none";
+  if (!unconditional && !m.bank) throw new Error("the pack has no prompt bank");
   const inputs = m.io.inputs.map((x) => x.name);
   const outputs = m.io.outputs.map((x) => x.name);
-  if (!inputs.includes("z") || !inputs.includes("embedding") || !outputs.includes("image")) {
-    throw new Error(`the generator's IO is ${inputs} -> ${outputs}, not z, embedding -> image`);
+  const expected = unconditional ? ["z"] : ["z", "embedding"];
+  if (inputs.join() !== expected.join() || !outputs.includes("image")) {
+    throw new Error(`the generator's IO is ${inputs} -> ${outputs}, not ${expected} -> image`);
   }
-  return { nz: m.model.nz, dim: m.model.cond_dim, resolution: m.model.resolution };
+  return { nz: m.model.nz, dim: unconditional ? 0 : m.model.cond_dim, resolution: m.model.resolution };
 }
 
 const pack = { manifest: null, spec: null, bank: null, verified: [] };
@@ -350,10 +353,8 @@ async function runSession(session, embeddings, seeds) {
   const batch = seeds.length;
   const z = new Float32Array(batch * nz);
   seeds.forEach((seed, i) => z.set(noise(seed, nz), i * nz));
-  const feeds = {
-    z: new ort.Tensor("float32", z, [batch, nz]),
-    embedding: new ort.Tensor("float32", embeddings, [batch, dim]),
-  };
+  const feeds = { z: new ort.Tensor("float32", z, [batch, nz]) };
+  if (dim > 0) feeds.embedding = new ort.Tensor("float32", embeddings, [batch, dim]);
   const { image } = await exclusive(() => session.run(feeds));
   return image.getData();  // float32 [batch, 3, H, W] (copied from the GPU where it ran there)
 }
@@ -362,6 +363,11 @@ async function runSession(session, embeddings, seeds) {
  * .generate(prompt, seeds=[seed])[0]` gives (up to the last bit of the two ONNX Runtimes). */
 async function generate(promptText, seed, precision = "int8") {
   await ready;
+  if (pack.spec.dim === 0) {  // an unconditional pack: the seed alone (promptText must be null)
+    if (promptText !== null) throw new Error("this pack's generator is unconditional: it takes no prompt");
+    return toUint8(await infer(precision, new Float32Array(0), [toSeed(seed)]), 0, pack.spec.resolution,
+                   pack.spec.resolution);
+  }
   const i = pack.bank.index.get(normalizePrompt(promptText));
   if (i === undefined) throw new Error(`prompt ${JSON.stringify(promptText)} is not in the bank`);
   const data = await infer(precision, bankRow(pack.bank, i), [toSeed(seed)]);
@@ -457,7 +463,7 @@ function showSpeed() {
 /** Render the grid for the current state: embedding = slerp(A, B, t), seeds seed .. seed + 7 (mod 2^64). */
 async function renderGrid() {
   const { a, b, t, seed, precision } = state;
-  const embedding = slerp(bankRow(pack.bank, a), bankRow(pack.bank, b), t);
+  const embedding = pack.spec.dim ? slerp(bankRow(pack.bank, a), bankRow(pack.bank, b), t) : new Float32Array(0);
   const seeds = Array.from({ length: GRID }, (_, i) => (seed + BigInt(i)) & MASK64);
   const batch = new Float32Array(GRID * pack.spec.dim);
   for (let i = 0; i < GRID; i++) batch.set(embedding, i * pack.spec.dim);
@@ -517,9 +523,13 @@ function setupControls() {
     setStatus(`loading the ${state.precision} model...`);
     requestRender().then(() => showBackend());
   });
-  state.b = Math.min(1, pack.bank.rows - 1);
-  setupPicker("a");
-  setupPicker("b");
+  if (pack.spec.dim === 0) {  // an unconditional pack: no prompts to pick or blend, seeds alone
+    for (const el of document.querySelectorAll(".picker, .blend")) el.style.display = "none";
+  } else {
+    state.b = Math.min(1, pack.bank.rows - 1);
+    setupPicker("a");
+    setupPicker("b");
+  }
   const blend = $("blend");
   blend.addEventListener("input", () => {
     state.t = Number(blend.value);
@@ -549,12 +559,15 @@ async function loadPack() {
   if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
   pack.manifest = await response.json();
   pack.spec = checkManifest(pack.manifest);
-  const bankBytes = await fetchBytes(pack.manifest.bank);
-  if (await verify(pack.manifest, pack.manifest.bank, bankBytes)) pack.verified.push(pack.manifest.bank);
-  pack.bank = parseBank(bankBytes);
-  if (pack.bank.dim !== pack.spec.dim) throw new Error(`bank dim ${pack.bank.dim} != model cond_dim ${pack.spec.dim}`);
+  if (pack.spec.dim > 0) {
+    const bankBytes = await fetchBytes(pack.manifest.bank);
+    if (await verify(pack.manifest, pack.manifest.bank, bankBytes)) pack.verified.push(pack.manifest.bank);
+    pack.bank = parseBank(bankBytes);
+    if (pack.bank.dim !== pack.spec.dim) throw new Error(`bank dim ${pack.bank.dim} != model cond_dim ${pack.spec.dim}`);
+  }
   const { resolution, nz } = pack.spec;
-  $("pack-info").textContent = `${resolution}x${resolution} px, nz ${nz}, ${pack.bank.rows} prompts, ` +
+  const what = pack.bank ? `${pack.bank.rows} prompts` : "unconditional: seeds alone";
+  $("pack-info").textContent = `${resolution}x${resolution} px, nz ${nz}, ${what}, ` +
     `${ort.env.wasm.numThreads} wasm thread${ort.env.wasm.numThreads > 1 ? "s" : ""}`;
   if (!navigator.gpu) backendNote = " (this browser has no WebGPU)";
   else if (!(await webgpuAvailable())) backendNote = params.get("backend") === "wasm" ? " (asked for)" : " (no WebGPU adapter)";

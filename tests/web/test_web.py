@@ -232,3 +232,36 @@ def test_serve_serves_the_page_pack_and_runtime_and_nothing_else(server, pack_di
                  "pack/../tiny/manifest.json", "ort/../package.json", "serve.py", "..%2f..%2fetc%2fpasswd",
                  "node_modules/onnxruntime-web/package.json", "pack/.%2fmanifest.json"]:
         assert _get(server + path)[0] == 404, path
+
+
+@pytest.fixture(scope="module")
+def unconditional_pack(tmp_path_factory) -> Path:
+    """A tiny DCGAN pack (noise alone -> image), converted through the CLI."""
+    torch = pytest.importorskip("torch")
+    from edge_t2i.cli import main
+    from edge_t2i.models.dcgan import DCGANConfig, DCGANGenerator
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("dcgan")
+    torch.save({"netG_state_dict": DCGANGenerator(DCGANConfig(32, 8, 16)).state_dict()}, folder / "g.tar")
+    assert main(["convert", str(folder / "g.tar"), "--arch", "dcgan", "--out", str(folder / "pack"),
+                 "--gate-images", "32", "--calib-samples", "8", "--no-kid"]) == 0
+    return folder / "pack"
+
+
+def test_the_page_draws_an_unconditional_pack_from_seeds_alone(unconditional_pack):
+    import edge_t2i
+
+    why = web.missing()
+    if why is not None or not web.ORT_JS.is_file():
+        pytest.skip(why or "onnxruntime-web is not installed")
+    with web.served(unconditional_pack) as url, web.chromium() as driver:
+        driver.get(url)
+        web.wait_until_ready(driver)
+        assert driver.find_element("id", "prompt-a").is_displayed() is False
+        assert "unconditional" in driver.find_element("id", "pack-info").text
+        with edge_t2i.load(unconditional_pack, precision="int8", backend="onnxruntime") as pipe:
+            for seed in (0, 7, 2**64 - 1):
+                js = call(driver, "Array.from(await window.edgeT2I.generate(null, args[0], 'int8'))", str(seed))
+                py = pipe.generate(seeds=[seed])[0]
+                assert np.abs(np.array(js, np.int16).reshape(py.shape) - py.astype(np.int16)).max() <= MAX_PIXEL_DIFF
