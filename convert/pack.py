@@ -137,7 +137,7 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
             st.done("fold", f"{folded} BatchNormalization folded into the layer before each")
         if source.bank is not None:
             source.bank.save(tmp / BANK_FILE)
-            st.done("bank", f"{len(source.bank)} prompts x {source.bank.dim} float16 ({source.bank.encoder}) -> "
+            st.done("bank", f"{len(source.bank)} prompts x {source.bank.dim} float16 ({source.bank.encoder_name}) -> "
                             f"{BANK_FILE}")
         models, record = model_stages(tmp, exported.model, source, options, st)
         engines = engine_stage(tmp, models, exported.model, options, st)

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="untimed calls per batch size after loading (default 3)")
     p.add_argument("--threads", type=threads_arg(), default=0,
                    help="CPU threads (0: all cores; the ort-fp32 peer keeps ONNX Runtime defaults)")
-    p.add_argument("--checkpoint", help="checkpoint for the torch peers (default: the pack's source checkpoint)")
+    p.add_argument("--checkpoint", help="checkpoint for the torch peers (a pack records no path of the machine that "
+                                        "converted it): this project's checkpoint folder or a DF-GAN file")
     p.add_argument("--sustained", type=float_in(0, 86400), default=0.0, metavar="S",
                    help="also run ours at batch 1 for S seconds and plot frame time over time")
     p.add_argument("--json", help="write the results as JSON (schema in edge_t2i/bench/runner.py)")

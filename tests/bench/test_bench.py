@@ -70,11 +70,12 @@ def test_onnx_count_matches_torch_hooks_on_the_generator(pack_dir, checkpoint_di
 
 
 @pytest.mark.slow
-def test_short_bench_run_writes_json_and_plot(pack_dir, tmp_path):
+def test_short_bench_run_writes_json_and_plot(pack_dir, checkpoint_dir, tmp_path):
     from edge_t2i.cli import main
 
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = main(["bench", str(pack_dir), "--backends", "torch,ort-fp32,ort-int8,openvino,openvino-int8,trt-int8", "--batch", "1,2",
+    rc = main(["bench", str(pack_dir), "--checkpoint", str(checkpoint_dir),
+               "--backends", "torch,ort-fp32,ort-int8,openvino,openvino-int8,trt-int8", "--batch", "1,2",
                "--seconds", "0.5", "--warmup", "1", "--json", str(out_json), "--plot", str(out_png)])
     assert rc == 0
     result = json.loads(out_json.read_text())
