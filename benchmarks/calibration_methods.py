@@ -2,8 +2,8 @@
 
     python benchmarks/calibration_methods.py build/faces [--images 512] [--json out.json]
 
-For each method (MinMax, Percentile 99.999, Entropy) and each placement (the pack's rule: the layers that write
-the image in float; and everything in INT8), the FP32 model is quantized with the pack's calibration data
+For each method (MinMax, Entropy, Percentile 99.999 / 99.99 / 99.9) and each placement (the pack's rule: the layers
+that write the image in float; with --all-int8 also everything in INT8), the FP32 model is quantized with the pack's calibration data
 (calibration.safetensors) exactly as `edge-t2i convert` does, and rendered against FP32 on `--images` seeds
 from 10,000 on (the gate's seeds; the pack's bank rows cycled for conditional packs). Prints one row per
 configuration: INT8 coverage, mean and 5th-percentile per-image PSNR (uint8 pixels), seconds to quantize.
@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("pack")
     p.add_argument("--images", type=int, default=512)
     p.add_argument("--json")
+    p.add_argument("--all-int8", action="store_true", help="also every layer in INT8 (the output layers too)")
     a = p.parse_args()
     m = read_manifest(a.pack)
     fp32 = m.path(m.models["fp32"])
@@ -46,13 +47,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         int8 = Path(tmp) / "int8.onnx"
-        for method in ("minmax", "percentile", "entropy"):
+        for method, percentile in (("minmax", None), ("entropy", None), ("percentile", 99.999), ("percentile", 99.99),
+                                   ("percentile", 99.9)):
             for placement, exclude in (("output layers in float", rule), ("all in INT8", ())):
+                if placement == "all in INT8" and not a.all_int8:
+                    continue
                 t0 = time.perf_counter()
-                quantize_int8(fp32, data, int8, QuantConfig(method=method, op_types=OPS_TO_QUANTIZE, exclude=exclude))
+                extra = {"percentile": percentile} if percentile else {}
+                quantize_int8(fp32, data, int8, QuantConfig(method=method, op_types=OPS_TO_QUANTIZE, exclude=exclude,
+                                                            **extra))
                 seconds = time.perf_counter() - t0
                 psnr = psnr_per_image(reference, render_pairs(int8, emb, seeds, m.nz))
-                row = {"method": method, "placement": placement, "macs_int8": round(coverage(int8).macs_fraction, 4),
+                row = {"method": f"{method} {percentile}" if percentile else method, "placement": placement, "macs_int8": round(coverage(int8).macs_fraction, 4),
                        "psnr_mean_db": round(float(psnr.mean()), 2), "psnr_p5_db": round(float(np.percentile(psnr, 5)), 2),
                        "quantize_s": round(seconds, 1)}
                 rows.append(row)

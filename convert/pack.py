@@ -52,6 +52,7 @@ class ConvertOptions:
     eval_prompts: str | None = None     # default: calib/prompts/eval.txt
     calib_samples: int = 256
     calib_method: str = "percentile"
+    calib_percentile: float | None = None  # None: chosen per model from PERCENTILES (mixed.choose_percentile)
     quantizer: str = "ort"
     quantize_ops: tuple[str, ...] = QuantConfig().op_types
     gate: bool = True
@@ -72,7 +73,8 @@ class ConvertOptions:
             raise ConvertError(f"--precision must be int8, fp16 or fp32, got {self.precision!r}")
         if not 1 <= self.max_batch <= 1024:
             raise ConvertError(f"--max-batch must be in [1, 1024], got {self.max_batch}")
-        QuantConfig(method=self.calib_method, quantizer=self.quantizer, op_types=self.quantize_ops)  # validates
+        QuantConfig(method=self.calib_method, quantizer=self.quantizer, op_types=self.quantize_ops,
+                    percentile=self.calib_percentile or 99.99)  # validates
         if self.gate_kind not in ("auto", "oracle", "fidelity"):
             raise ConvertError(f"--gate must be auto, oracle or fidelity, got {self.gate_kind!r}")
 
