@@ -41,7 +41,7 @@ class FidelityConfig:
                                  # the oracle gate passes (no significant drop), measures 0.931 (CI 0.927-0.935)
     images: int = DEFAULT_IMAGES
     seed_offset: int = 10_000    # evaluation seeds never overlap calibration's
-    kid: bool = True             # also the distribution check (KID vs the FP32 floor; extra `metrics`)
+    kid: bool = True             # also the distribution check (KID vs the FP32 floor; edge_t2i/eval/kid.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.images, bool) or not isinstance(self.images, int) or not MIN_IMAGES <= self.images <= 1 << 20:

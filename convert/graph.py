@@ -51,8 +51,12 @@ def _weight_source(name: str, producers: dict, inits: set[str]) -> tuple[str | N
     if name in inits:
         return name, False
     node = producers.get(name)
-    if node is not None and node.op_type == "DequantizeLinear" and node.input[0] in inits:
-        return node.input[0], True
+    if node is not None and node.op_type == "DequantizeLinear":
+        if node.input[0] in inits:             # INT8 weights stored (ONNX Runtime's quantizer)
+            return node.input[0], True
+        q = producers.get(node.input[0])      # float weights behind Q -> DQ (ModelOpt without --dq_only)
+        if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inits:
+            return q.input[0], True
     return None, False
 
 
@@ -103,20 +107,38 @@ def output_layers(onnx_path: str | os.PathLike[str]) -> list[str]:
     onnx = require("onnx", "convert", "Reading an ONNX graph")
     model = onnx.load(str(onnx_path), load_external_data=False)
     weighted = {x.name for x in weighted_layers(model)}
-    producers = {o: n for n in model.graph.node for o in n.output}
+    producers = {o: i for i, n in enumerate(model.graph.node) for o in n.output}
     found: list[str] = []
-    seen: set[str] = set()
+    seen: set[int] = set()  # by position: a user's graph may leave node names empty
     stack = [o.name for o in model.graph.output]
     while stack:
-        node = producers.get(stack.pop())
-        if node is None or node.name in seen:
+        index = producers.get(stack.pop())
+        if index is None or index in seen:
             continue
-        seen.add(node.name)
-        if node.name in weighted:
+        seen.add(index)
+        node = model.graph.node[index]
+        if node.name in weighted and node.name:
             found.append(node.name)
         else:
             stack.extend(node.input)
     return sorted(found)
+
+
+def name_nodes(model) -> int:  # noqa: ANN001 - onnx.ModelProto
+    """Give every unnamed node of `model` a unique name (`<op_type>_<i>`), in place: layers are kept in float and
+    reported by name. Returns: how many were named."""
+    taken = {n.name for n in model.graph.node if n.name}
+    named = 0
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name, k = f"{node.op_type}_{i}", 0
+            while name in taken:
+                k += 1
+                name = f"{node.op_type}_{i}_{k}"
+            node.name = name
+            taken.add(name)
+            named += 1
+    return named
 
 
 def fold_batch_norm(onnx_path: str | os.PathLike[str]) -> int:
@@ -131,6 +153,7 @@ def fold_batch_norm(onnx_path: str | os.PathLike[str]) -> int:
 
     model = onnx.load(str(onnx_path))
     graph = model.graph
+    named = name_nodes(model)
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
     readers: dict[str, int] = {}
@@ -153,9 +176,25 @@ def fold_batch_norm(onnx_path: str | os.PathLike[str]) -> int:
         keep = [t for t in graph.initializer if t.name in used]
         del graph.initializer[:]
         graph.initializer.extend(keep)
-        onnx.checker.check_model(model)
+        inputs = [v for v in graph.input if v.name in used or v.name not in inits]  # IR < 4 lists initializers
+        del graph.input[:]
+        graph.input.extend(inputs)
+    if folded or named:
+        try:
+            onnx.checker.check_model(model)
+        except Exception as exc:  # onnx's ValidationError
+            raise ConvertError(f"folding BatchNorm left an invalid graph ({str(exc).splitlines()[0][:200]})") from exc
         onnx.save(model, str(onnx_path))
     return folded
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
 
 
 def _foldable(conv, bn, inits: dict, readers: dict[str, int], outputs: set[str]) -> bool:  # noqa: ANN001
@@ -182,7 +221,8 @@ def _fold(conv, bn, inits: dict, graph, numpy_helper) -> None:  # noqa: ANN001
     w = w * scale.reshape(shape)
     b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else np.zeros_like(mean)
     b = (b - mean) * scale + beta
-    w_name, b_name = f"{conv.name}.folded_weight", f"{conv.name}.folded_bias"
+    taken = {t.name for t in graph.initializer}
+    w_name, b_name = (_fresh(f"{conv.name}.folded_{kind}", taken) for kind in ("weight", "bias"))
     graph.initializer.extend([numpy_helper.from_array(w.astype(np.float32), w_name),
                               numpy_helper.from_array(b.astype(np.float32), b_name)])
     conv.input[1] = w_name

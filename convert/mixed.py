@@ -181,7 +181,8 @@ def calibrate(pack: Path, nz: int, calib_embeddings: np.ndarray, options: Conver
     data = calib.calibration_batches(calib_embeddings, options.calib_samples, nz, seed=options.seed,
                                      batch_size=batch_size)
     digest = data.save(pack / CALIB_FILE)
-    calibration = {"file": CALIB_FILE, "sha256": digest, "prompts": len(calib_embeddings),
+    calibration = {"file": CALIB_FILE, "sha256": digest,
+                   "prompts": len(calib_embeddings) if calib_embeddings.shape[1] else 0,
                    "quantized_ops": list(options.quantize_ops), "samples": int(data.z.shape[0]),
                    "batch_size": data.batch_size, "method": options.calib_method,
                    "quantizer": options.quantizer, "seed": options.seed}

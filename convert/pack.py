@@ -24,7 +24,7 @@ from edge_t2i.convert.mixed import CALIB_FILE, INT8_FILE, Int8Record, calibrate,
 from edge_t2i.convert.quantize import QuantConfig
 from edge_t2i.convert.report import write_report
 from edge_t2i.convert.sources import Exported, Source, own_checkpoint
-from edge_t2i.errors import ConvertError
+from edge_t2i.errors import ConvertError, require
 from edge_t2i.runtime import cpu
 from edge_t2i.runtime.manifest import (
     PACK_FORMAT,
@@ -119,6 +119,20 @@ def preflight(options: ConvertOptions) -> None:
         require("modelopt.onnx.quantization", "modelopt", "--quantizer modelopt")
 
 
+def preflight_kid(options: ConvertOptions) -> None:
+    """The fidelity gate's KID check needs torch and the Inception weights file, and enough images: checked before
+    minutes of export and calibration. Raises: MissingExtraError, ConvertError."""
+    if not options.fidelity_config.kid:
+        return
+    from edge_t2i.eval import kid
+
+    if options.fidelity_config.images < kid.MIN_GATE_IMAGES:
+        raise ConvertError(f"the KID check needs at least {kid.MIN_GATE_IMAGES} gate images, got --gate-images "
+                           f"{options.fidelity_config.images}: give more, or --no-kid")
+    require("torch", kid.EXTRA, "The KID check of the fidelity gate (--no-kid skips it)")
+    kid.weights_path()
+
+
 def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions = ConvertOptions(),
             quiet: bool = False, force: bool = False) -> Manifest:
     """The one conversion path: `source` (convert/sources.py) -> FP32 ONNX -> BatchNorm folded -> bank ->
@@ -131,6 +145,8 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
     files that are not a pack, without `force`; `out` overlaps an input)."""
     _io.claim_output_dir(out, "pack", is_pack, source.inputs, force)
     preflight(options)
+    if options.precision == "int8" and source.gate_kind == "fidelity":
+        preflight_kid(options)
     st = Stages(quiet)
     with _io.atomic_dir(out) as tmp, _io.scratch_tempdir(tmp / ".scratch"):
         exported = source.export(tmp / FP32_FILE, st)
@@ -148,7 +164,7 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
         manifest = build_manifest(tmp, source, exported, models, engines, encoder, record, options, st)
         write_manifest(tmp, manifest)
         write_report(tmp, manifest.to_dict())
-    return replace(manifest, root=Path(out))
+    return replace(manifest, root=Path(out), raw=manifest.to_dict())
 
 
 def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -249,8 +265,9 @@ def build_manifest(tmp: Path, source: Source, exported: Exported, models: dict[s
                        qdq_nodes=record.qdq)
     return Manifest(
         root=tmp, raw={}, resolution=model["resolution"], nz=model["nz"], embedding_dim=dim, inputs=inputs,
-        outputs=outputs, models=models, engines=tuple(EngineEntry(e["file"], e["precision"], e["tensorrt_version"], e["compute_capability"],
-                                                   e["max_batch"]) for e in engines),
+        outputs=outputs, models=models, engines=tuple(EngineEntry(e["file"], e["precision"], e["tensorrt_version"],
+                                                                  e["compute_capability"], e["max_batch"], e["source"])
+                                                      for e in engines),
         bank=BANK_FILE if source.bank is not None else None, encoder=encoder,
         files={n: _io.sha256_file(tmp / n) for n in names}, noise=PORTABLE_NOISE,
         cpu_variants={p: CpuVariant(v["file"], tuple(v["requires_any"]),

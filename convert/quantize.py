@@ -54,8 +54,6 @@ class QuantConfig:
         for op in self.op_types:
             if op not in QUANTIZABLE_OPS:
                 raise ConvertError(did_you_mean(op, QUANTIZABLE_OPS, "operator type to quantize"))
-        if "Conv" not in self.op_types:
-            raise ConvertError("the quantized operator types must include Conv")
         if self.method not in CALIBRATION_METHODS:
             raise ConvertError(did_you_mean(self.method, CALIBRATION_METHODS, "calibration method"))
         if self.quantizer not in QUANTIZERS:
@@ -107,7 +105,8 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
     """Write an explicit-quantization INT8 model of `fp32_onnx` calibrated on `calibration`; returns `out`.
 
     QuantizeLinear/DequantizeLinear pairs (ONNX operator spec) on the inputs of `config.op_types`:
-    weights per-channel symmetric INT8 (axis 0 of Conv weights), activations symmetric INT8 with zero
+    weights per-channel symmetric INT8 (on the output-channel axis: 0 for Conv and Gemm, 1 for ConvTranspose),
+    activations symmetric INT8 with zero
     point 0, as TensorRT's explicit quantization requires (TensorRT developer guide, "Working with
     Quantized Types"). Nodes in `config.exclude` stay float. The calibrator keeps the activations of
     every calibration batch in memory until it computes the ranges (ONNX Runtime's calibrators: about 40 MB
@@ -244,7 +243,8 @@ def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: Calibrati
                                 f"(note: it installs onnxruntime-gpu) ({exc})") from exc
     with tempfile.TemporaryDirectory() as tmpdir:
         calib_npz = Path(tmpdir) / "calib.npz"
-        np.savez(calib_npz, z=calibration.z, embedding=calibration.embedding)
+        inputs = {"z": calibration.z, **({"embedding": calibration.embedding} if calibration.embedding.shape[1] else {})}
+        np.savez(calib_npz, **inputs)  # an unconditional generator has no embedding input
         with _io.atomic_path(out) as tmp:
             proc = subprocess.run(modelopt_command(fp32_onnx, calib_npz, tmp, config), capture_output=True, text=True)
             if proc.returncode != 0:
@@ -256,7 +256,7 @@ def _quantize_modelopt(fp32_onnx: str | os.PathLike[str], calibration: Calibrati
 
 
 def count_qdq(onnx_path: str | os.PathLike[str]) -> dict[str, int]:
-    """How many QuantizeLinear / DequantizeLinear nodes, and how many Conv and Gemm nodes read both
+    """How many QuantizeLinear / DequantizeLinear nodes, and how many Conv, ConvTranspose and Gemm nodes read both
     their input and their weight through DequantizeLinear (i.e. run in INT8)."""
     import onnx
 
@@ -264,7 +264,7 @@ def count_qdq(onnx_path: str | os.PathLike[str]) -> dict[str, int]:
     producers = {o: n for n in graph.node for o in n.output}
     counts = {"QuantizeLinear": sum(n.op_type == "QuantizeLinear" for n in graph.node),
               "DequantizeLinear": sum(n.op_type == "DequantizeLinear" for n in graph.node)}
-    for op in ("Conv", "Gemm"):
+    for op in ("Conv", "ConvTranspose", "Gemm"):
         nodes = [n for n in graph.node if n.op_type == op]
         counts[op] = len(nodes)
         counts[f"{op}_with_qdq_inputs"] = sum(

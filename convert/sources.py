@@ -51,6 +51,7 @@ class Source:
     export: Callable[[Path, Stages], Exported]           # writes the FP32 ONNX model to the path given
     calib_embeddings: np.ndarray                         # float32 [P, d] ([1, 0] unconditional)
     make_gate: Callable[[int], Gate]                     # nz -> the gate that fits this generator
+    gate_kind: str = "fidelity"                          # what make_gate makes: "oracle" | "fidelity"
     bank: PromptBank | None = None
     bank_source: dict[str, Any] | None = None            # a user bank: its file name, sha256, encoder
     checkpoint_dir: Path | None = None                   # own checkpoints: the text encoder's phrase reader
@@ -69,10 +70,12 @@ def oracle_applies(training: dict, requested: str) -> bool:
     kind = training.get("dataset_kind")
     if kind is not None:
         return kind == "shapes"
-    from edge_t2i.data.imagefolder import is_our_dataset  # older checkpoints: look at the data folder if here
+    from edge_t2i.data.imagefolder import is_our_dataset  # older checkpoints: the data folder, if it is here
 
     data = (training.get("config") or {}).get("data")
-    return isinstance(data, str) and bool(data) and is_our_dataset(Path(data))
+    if isinstance(data, str) and data and Path(data).is_dir():
+        return is_our_dataset(Path(data))
+    return True  # checkpoints before the dataset was recorded were all trained on shapes data (as before)
 
 
 def own_checkpoint(checkpoint_dir: str | os.PathLike[str], options: ConvertOptions) -> Source:
@@ -92,7 +95,8 @@ def own_checkpoint(checkpoint_dir: str | os.PathLike[str], options: ConvertOptio
         raise ConvertError(f"calibration and evaluation prompts must be disjoint; both hold {sorted(overlap)[0]!r}")
     training = read_training_info(checkpoint_dir)
     eval_embeddings = encode(eval_prompts)
-    if oracle_applies(training, options.gate_kind):
+    oracle = oracle_applies(training, options.gate_kind)
+    if oracle:
         def make_gate(nz: int) -> Gate:
             return OracleGate(eval_prompts, eval_embeddings, nz, options.gate_config)
     else:
@@ -108,7 +112,8 @@ def own_checkpoint(checkpoint_dir: str | os.PathLike[str], options: ConvertOptio
 
     inputs = (checkpoint_dir, *(p for p in (options.prompts, options.calib_prompts, options.eval_prompts) if p))
     return Source(f"checkpoint {checkpoint_dir.name}", inputs, "sentence", export, encode(calib_prompts), make_gate,
-                  PromptBank(bank_prompts, encode(bank_prompts), ENCODER_NAME), None, checkpoint_dir,
+                  "oracle" if oracle else "fidelity", PromptBank(bank_prompts, encode(bank_prompts), ENCODER_NAME),
+                  None, checkpoint_dir,
                   {k: training.get(k) for k in ("steps", "images_seen", "train_seconds", "eval", "dataset_kind")})
 
 
@@ -152,7 +157,7 @@ def dfgan_checkpoint(checkpoint: str | os.PathLike[str], bank_embeddings: str | 
                         {"reference": "torch (DF-GAN NetG rebuilt from the checkpoint)", "opset": options.opset})
 
     return Source(f"DF-GAN checkpoint {Path(checkpoint).name}", (checkpoint, bank_embeddings), "sentence", export,
-                  calib_rows, _fidelity_gate(options, eval_rows, len(calib_rows)), bank, record)
+                  calib_rows, _fidelity_gate(options, eval_rows, len(calib_rows)), bank=bank, bank_source=record)
 
 
 def dcgan_checkpoint(checkpoint: str | os.PathLike[str], options: ConvertOptions, resolution: int | None = None,
@@ -214,4 +219,4 @@ def onnx_model(model_path: str | os.PathLike[str], spec, bank_embeddings: str | 
 
     inputs = (model_path, *([bank_embeddings] if bank_embeddings is not None else []))
     return Source(f"ONNX model {path.name}", inputs, "sentence" if spec.conditional else "none", export, calib_rows,
-                  _fidelity_gate(options, eval_rows, len(calib_rows) if bank else 0), bank, record)
+                  _fidelity_gate(options, eval_rows, len(calib_rows) if bank else 0), bank=bank, bank_source=record)

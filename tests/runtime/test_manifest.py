@@ -127,8 +127,15 @@ def test_other_names_are_refused(name):
 @pytest.mark.parametrize("field", ["resolution", "nz", "cond_dim"])
 @pytest.mark.parametrize("value", [1, 4096])
 def test_model_dimensions_admit_1_to_4096(field, value):
-    m = parse(changed(lambda m: m["model"].update({field: value})))
+    from edge_t2i.runtime.manifest import standard_io
+
+    def change(m):
+        m["model"][field] = value
+        inputs, outputs = standard_io(m["model"]["resolution"], m["model"]["nz"], m["model"]["cond_dim"])
+        m["io"] = {"inputs": [t.as_dict() for t in inputs], "outputs": [t.as_dict() for t in outputs]}
+    m = parse(changed(change))
     assert getattr(m, {"cond_dim": "embedding_dim"}.get(field, field)) == value
+    refused(changed(lambda m: m["model"].update({field: value})), "manifest io: the shapes must be")  # io disagrees
 
 
 @pytest.mark.parametrize("field", ["resolution", "nz", "cond_dim"])
@@ -148,11 +155,9 @@ def test_model_dimension_missing():
     (["batch", True], False), (["batch", 2.0], False), ("batch", False), (None, False), ({"0": 1}, False),
 ])
 def test_tensor_shapes(shape, ok):
+    """Well-formed shapes parse, then must equal what `model` says (a crafted [batch] z once reached the backend)."""
     m = changed(lambda m: m["io"]["inputs"][0].update(shape=shape))
-    if ok:
-        assert parse(m).inputs[0].shape == tuple(shape)
-    else:
-        refused(m, r"manifest io\.inputs\[0\]\.shape")
+    refused(m, r"manifest io: the shapes must be z \[batch, 100\]" if ok else r"manifest io\.inputs\[0\]\.shape")
 
 
 @pytest.mark.parametrize("spec,msg", [
@@ -429,10 +434,10 @@ def test_the_manifest_round_trips_through_its_writer_and_reader(tmp_path):
     from edge_t2i.runtime.manifest import Int8Coverage, write_manifest
 
     raw = changed(lambda m: m.update(int8_coverage={"macs_fraction": 0.97, "layers_int8": 4, "layers": 5,
-                                                    "macs_int8": 101, "macs": 104},
+                                                    "macs_int8": 97, "macs": 100},
                                      calibration={"method": "percentile"}, created="2026-12-06T00:00:00Z"))
     m = parse(raw)
-    assert m.coverage == Int8Coverage(0.97, 4, 5, 101, 104) and m.records["calibration"] == {"method": "percentile"}
+    assert m.coverage == Int8Coverage(0.97, 4, 5, 97, 100) and m.records["calibration"] == {"method": "percentile"}
     again = parse(m.to_dict())
     assert again.to_dict() == m.to_dict()
     for field in ("resolution", "nz", "embedding_dim", "inputs", "outputs", "models", "engines", "bank", "encoder",
@@ -466,6 +471,12 @@ def test_an_unconditional_pack_has_z_alone():
     (lambda m: m.update(bank=BANK), "has no bank or text encoder"),
     (lambda m: m.update(int8_coverage={"macs_fraction": 2}), "macs_fraction: expected a number in"),
     (lambda m: m.update(int8_coverage=[]), "int8_coverage: expected an object"),
+    (lambda m: m.update(int8_coverage={"macs_fraction": 0.5, "layers_int8": 9, "layers": 1, "macs_int8": 1,
+                                       "macs": 2}), "the counts do not add up"),
+    (lambda m: m.update(int8_coverage={"macs_fraction": 0.9, "layers_int8": 1, "layers": 1, "macs_int8": 1,
+                                       "macs": 2}), "the counts do not add up"),
+    (lambda m: m["io"]["inputs"][0].update(shape=["batch"]), "the shapes must be z"),
+    (lambda m: m.update(gate=[1]), "manifest gate: expected an object"),
 ])
 def test_unconditional_and_coverage_fields_are_checked(change, msg):
     raw = unconditional()

@@ -10,7 +10,8 @@ import numpy as np
 
 
 class Backend(ABC):
-    """One loaded model. `infer` takes named float32 arrays ("z" [B, nz], "embedding" [B, dim]) and
+    """One loaded model. `infer` takes named float32 arrays ("z" [B, nz], and "embedding" [B, dim] unless the
+    generator is unconditional) and
     returns named float32 arrays ("image" [B, 3, R, R] in [-1, 1]); `close` frees it (also as a
     context manager). Polygraphy's runner lifecycle: load in the constructor, infer, close.
     Implementations raise BackendError when they cannot load or run."""
