@@ -26,8 +26,8 @@ def profile(model: str, batch: int, threads: int, runs: int) -> tuple[float, lis
 
     prefix = os.path.join(tempfile.mkdtemp(), "prof")
     sess = ort.InferenceSession(model, session_options(threads, profile_prefix=prefix), providers=["CPUExecutionProvider"])
-    feeds = {"z": np.random.default_rng(0).standard_normal((batch, 100), dtype=np.float32),
-             "embedding": np.random.default_rng(1).standard_normal((batch, 384), dtype=np.float32)}
+    rng = np.random.default_rng(0)  # every input the model has (z alone for an unconditional generator)
+    feeds = {i.name: rng.standard_normal((batch, i.shape[1]), dtype=np.float32) for i in sess.get_inputs()}
     for _ in range(runs):
         sess.run(None, feeds)
     events = json.load(open(sess.end_profiling()))
