@@ -162,6 +162,7 @@ class Gate(Protocol):
 
     kind: str     # "oracle" | "fidelity"
     probed: str   # what `probe` counts, for the log and the manifest
+    fp32_images: np.ndarray  # uint8 [N, H, W, 3], set by `reference`
 
     def reference(self, fp32: Path) -> None:
         """Render the FP32 model's images once (every later call compares against them)."""

@@ -99,7 +99,7 @@ def int8_stages(fp32: Path, pack: Path, data: calib.CalibrationData, calibration
     cov = check_coverage(coverage(int8), options, final=True)
     variants = (cpu_variant(int8, pack / INT8_CPU_FILE, gate.judge, options, st)
                 if result.passed or not options.gate else {})
-    np.save(pack / COMPARE_FILES[0], gate.fp32_images[:COMPARE_IMAGES])  # type: ignore[attr-defined]
+    np.save(pack / COMPARE_FILES[0], gate.fp32_images[:COMPARE_IMAGES])
     np.save(pack / COMPARE_FILES[1], gate.samples(int8))
     gate_record = {**result.as_dict(), **gate.record(), "enforced": options.gate, "attempts": attempts}
     return Int8Record(calibration, gate_record, by_rule + excluded, count_qdq(int8), variants, cov)

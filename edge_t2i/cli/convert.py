@@ -131,6 +131,9 @@ def source_kind(a: argparse.Namespace) -> str:
                      "bank": "--arch dfgan or an ONNX model with an embedding input",
                      "byo": "the fidelity gate", "edge": "this project's checkpoints (the oracle gate)"}[group]
             raise InputError(f"{flag} is only for {where}")
+    if kind != "edge" and a.gate_kind == "oracle":
+        raise InputError("--gate oracle judges this project's shapes generators only; other generators get the "
+                         "fidelity gate (PSNR, SSIM, KID)")
     if kind == "dfgan" and a.bank_embeddings is None:
         raise InputError("--arch dfgan needs --bank-embeddings FILE: the prompts and vectors of the text encoder the "
                          "generator was trained with (docs/pack-spec.md)")
