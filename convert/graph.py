@@ -188,7 +188,8 @@ def fold_batch_norm(onnx_path: str | os.PathLike[str]) -> int:
     return folded
 
 
-def _fresh(base: str, taken: set[str]) -> str:
+def fresh_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ... : the first name not in `taken` (added to it)."""
     name, k = base, 0
     while name in taken:
         k += 1
@@ -222,7 +223,7 @@ def _fold(conv, bn, inits: dict, graph, numpy_helper) -> None:  # noqa: ANN001
     b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else np.zeros_like(mean)
     b = (b - mean) * scale + beta
     taken = {t.name for t in graph.initializer}
-    w_name, b_name = (_fresh(f"{conv.name}.folded_{kind}", taken) for kind in ("weight", "bias"))
+    w_name, b_name = (fresh_name(f"{conv.name}.folded_{kind}", taken) for kind in ("weight", "bias"))
     graph.initializer.extend([numpy_helper.from_array(w.astype(np.float32), w_name),
                               numpy_helper.from_array(b.astype(np.float32), b_name)])
     conv.input[1] = w_name

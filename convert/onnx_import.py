@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_t2i import _io
+from edge_t2i.convert.graph import fresh_name
 from edge_t2i.errors import ConvertError, did_you_mean, require
 
 STANDARD = ("z", "embedding", "image")
@@ -305,15 +306,6 @@ def rename(graph, mapping: dict[str, str]) -> None:  # noqa: ANN001 - onnx.Graph
         sparse.values.name = mapping.get(sparse.values.name, sparse.values.name)
 
 
-def _unique(base: str, taken: set[str]) -> str:
-    name, i = base, 0
-    while name in taken:
-        i += 1
-        name = f"{base}_{i}"
-    taken.add(name)
-    return name
-
-
 def rewrite(model, spec: IOSpec) -> None:  # noqa: ANN001 - onnx.ModelProto
     """In place: keep only the image output (and what it needs), rename the IO to the standard names,
     rescale the image to [-1, 1] if `spec` declares another range, and name the batch dimension "batch"."""
@@ -328,11 +320,11 @@ def rewrite(model, spec: IOSpec) -> None:  # noqa: ANN001 - onnx.ModelProto
     mapping = spec.mapping()
     for std in STANDARD:  # inner tensors that already carry a standard name move out of the way
         if std in taken and std not in mapping:
-            mapping[std] = _unique(f"{std}_inner", taken)
+            mapping[std] = fresh_name(f"{std}_inner", taken)
     lo, hi = spec.image_range
     if (lo, hi) != (-1.0, 1.0):
-        raw, scaled = _unique("image_raw", taken), _unique("image_scaled", taken)
-        scale, shift = _unique("image_range_scale", taken), _unique("image_range_shift", taken)
+        raw, scaled = fresh_name("image_raw", taken), fresh_name("image_scaled", taken)
+        scale, shift = fresh_name("image_range_scale", taken), fresh_name("image_range_shift", taken)
         mapping[spec.image] = raw
         rename(graph, mapping)
         graph.initializer.extend([numpy_helper.from_array(np.array(2.0 / (hi - lo), np.float32), scale),

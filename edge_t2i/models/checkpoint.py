@@ -99,6 +99,27 @@ def load_generator(folder: str | os.PathLike[str]):  # noqa: ANN201 - returns ne
     return model.eval()
 
 
+def check_state(state: dict, expected: dict, arch: str, hint: str, where: object, float_only: bool = True) -> None:
+    """Check a state dict read from `where` against the module's own `expected` one: every tensor there, none left
+    over, every shape equal, (with `float_only`) every tensor floating point, and no NaN/inf.
+    Raises: CheckpointError naming the first missing, unexpected or mis-shaped tensor, with `hint` appended."""
+    missing = [name for name in expected if name not in state]
+    if missing:
+        raise CheckpointError(f"{where}: tensor '{missing[0]}' of {arch} is missing from the checkpoint "
+                              f"({len(missing)} missing in all){hint}")
+    unexpected = [name for name in state if name not in expected]
+    if unexpected:
+        raise CheckpointError(f"{where}: tensor '{unexpected[0]}' is not part of {arch} "
+                              f"({len(unexpected)} unexpected in all){hint}")
+    for name, tensor in expected.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{where}: tensor '{name}' has shape {list(state[name].shape)}, {arch} needs "
+                                  f"{list(tensor.shape)}{hint}")
+        if float_only and not state[name].is_floating_point():
+            raise CheckpointError(f"{where}: tensor '{name}' is {state[name].dtype}, not floating point")
+    check_finite({k: v for k, v in state.items() if v.is_floating_point()}, where)
+
+
 def check_finite(state: dict, where: object) -> None:
     """Raise CheckpointError naming the first floating-point tensor with NaN or inf values
     (what a diverged run saves): such weights would produce garbage images, not an error."""

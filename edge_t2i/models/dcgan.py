@@ -156,25 +156,14 @@ def build_checked(state: dict, config: DCGANConfig, where: object) -> DCGANGener
     """Generator(config) with `state` loaded, eval mode (BatchNorm uses its running statistics), after checking
     that every tensor is there, none is left over, every shape fits and no value is NaN/inf.
     Raises: CheckpointError naming the first missing, unexpected or mis-shaped tensor."""
-    from edge_t2i.models.checkpoint import check_finite
+    from edge_t2i.models.checkpoint import check_state
 
     model = DCGANGenerator(config)
     expected = model.state_dict()
     implied = infer_config(state)
     hint = f"; the checkpoint's shapes imply {implied.flags()}" if implied and implied != config else ""
     arch = f"DCGAN Generator({config.flags()})"
-    missing = [name for name in expected if name not in state]
-    if missing:
-        raise CheckpointError(f"{where}: tensor '{missing[0]}' of {arch} is missing ({len(missing)} in all){hint}")
-    unexpected = [name for name in state if name not in expected]
-    if unexpected:
-        raise CheckpointError(f"{where}: tensor '{unexpected[0]}' is not part of {arch} "
-                              f"({len(unexpected)} unexpected in all){hint}")
-    for name, tensor in expected.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{where}: tensor '{name}' has shape {list(state[name].shape)}, {arch} needs "
-                                  f"{list(tensor.shape)}{hint}")
-    check_finite({k: v for k, v in state.items() if v.is_floating_point()}, where)
+    check_state(state, expected, arch, hint, where, float_only=False)  # BatchNorm's num_batches_tracked is int64
     model.load_state_dict(state)
     return model.eval()
 

@@ -235,28 +235,14 @@ def build_checked(state: dict, config: DFGANConfig, where: object) -> DFGANGener
 
     Raises: CheckpointError naming the first missing, unexpected or mis-shaped tensor (in NetG's
     parameter order), with the flags the checkpoint's shapes imply when they differ from `config`."""
-    from edge_t2i.models.checkpoint import check_finite
+    from edge_t2i.models.checkpoint import check_state
 
     model = DFGANGenerator(config)
     expected = model.state_dict()
     implied = infer_config(state)
     hint = f"; the checkpoint's shapes imply {implied.flags()}" if implied and implied != config else ""
     arch = f"DF-GAN NetG({config.flags()})"
-    missing = [name for name in expected if name not in state]
-    if missing:
-        raise CheckpointError(f"{where}: tensor '{missing[0]}' of {arch} is missing from the checkpoint "
-                              f"({len(missing)} missing in all){hint}")
-    unexpected = [name for name in state if name not in expected]
-    if unexpected:
-        raise CheckpointError(f"{where}: tensor '{unexpected[0]}' is not part of {arch} "
-                              f"({len(unexpected)} unexpected in all){hint}")
-    for name, tensor in expected.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{where}: tensor '{name}' has shape {list(state[name].shape)}, {arch} needs "
-                                  f"{list(tensor.shape)}{hint}")
-        if not state[name].is_floating_point():
-            raise CheckpointError(f"{where}: tensor '{name}' is {state[name].dtype}, not floating point")
-    check_finite(state, where)
+    check_state(state, expected, arch, hint, where)
     model.load_state_dict(state)
     return model.eval()
 
