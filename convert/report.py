@@ -87,7 +87,7 @@ def coverage_line(manifest: dict) -> str:
     if not c:
         return "no INT8 model"
     return (f"{c['macs_fraction']:.1%} of MACs ({c['macs_int8'] / 1e6:.1f} of {c['macs'] / 1e6:.1f} M per image), "
-            f"{c['layers_int8']} of {c['layers']} weighted layers (Conv, ConvTranspose, Gemm, MatMul)")
+            f"{c['layers_int8']} of {c['layers']} weighted layers")
 
 
 def distribution_lines(g: dict) -> list[str]:

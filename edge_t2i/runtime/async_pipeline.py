@@ -89,8 +89,14 @@ class AsyncPipeline:
         self._worker = threading.Thread(target=self._run, name="edge-t2i-generate", daemon=True)
         self._worker.start()
 
-    def submit(self, prompts: object, seeds: Sequence[int] | int | None = None) -> Handle:
-        """Queue a request and return at once. A full queue drops the oldest queued request."""
+    def submit(self, prompts: object = None, seeds: Sequence[int] | int | None = None) -> Handle:
+        """Queue a request and return at once. A full queue drops the oldest queued request. `prompts` as
+        `Pipeline.generate` takes them; none for an unconditional pack (`submit(seeds=[7])`), and a prompt for one
+        is refused here, not later in the worker.
+        Raises: InputError (closed; a prompt for an unconditional pack, or none for a conditional one)."""
+        if getattr(self.pipeline, "conditional", True) != (prompts is not None):  # any object with generate()
+            raise InputError("this pack's generator is unconditional: submit(seeds=...) without prompts"
+                             if prompts is not None else "this pack draws what a prompt says: pass prompts")
         handle = Handle(prompts, seeds)
         with self._cv:
             if self._closed:

@@ -138,6 +138,12 @@ def test_an_unconditional_pack_runs_from_seeds_alone(dcgan_pack, tmp_path, capsy
         assert not np.array_equal(a[0], a[1])                     # seeds change it
         with pytest.raises(InputError, match="unconditional"):
             gen.generate("a face")
+        from edge_t2i.runtime.async_pipeline import AsyncPipeline
+
+        with AsyncPipeline(gen, latest_wins=False) as worker:  # a game loop's way in
+            assert np.array_equal(worker.submit(seeds=[1]).result(timeout=30), a[1:2])
+            with pytest.raises(InputError, match="unconditional"):
+                worker.submit("a face", seeds=[1])
     assert main(["generate", str(dcgan_pack), "--seeds", "0-3", "--out", str(tmp_path / "g.png")]) == 0
     assert main(["info", str(dcgan_pack)]) == 0
     out = capsys.readouterr().out
