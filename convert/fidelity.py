@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_t2i.errors import ConvertError, require
+from edge_t2i.eval.kid import MIN_GATE_IMAGES  # numpy only at import: torch is loaded when features are made
 from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edge_t2i.runtime.pipeline import render as render_backend
 
@@ -46,6 +47,9 @@ class FidelityConfig:
     def __post_init__(self) -> None:
         if isinstance(self.images, bool) or not isinstance(self.images, int) or not MIN_IMAGES <= self.images <= 1 << 20:
             raise ConvertError(f"the gate needs between {MIN_IMAGES} and {1 << 20} paired images, got {self.images!r}")
+        if self.kid and self.images < MIN_GATE_IMAGES:
+            raise ConvertError(f"the KID check needs at least {MIN_GATE_IMAGES} gate images, got --gate-images "
+                               f"{self.images}: give more, or --no-kid")
         for name, hi in (("min_psnr_db", MAX_PSNR_DB), ("min_ssim", 1.0)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= hi:

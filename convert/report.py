@@ -10,6 +10,7 @@ import numpy as np
 from edge_t2i import _io
 from edge_t2i.convert.mixed import COMPARE_FILES
 from edge_t2i.imaging import image_grid, save_png
+from edge_t2i.runtime.manifest import Int8Coverage
 
 
 def write_report(pack: Path, manifest: dict) -> None:
@@ -84,10 +85,7 @@ def kept_lines(manifest: dict) -> list[str]:
 
 def coverage_line(manifest: dict) -> str:
     c = manifest.get("int8_coverage")
-    if not c:
-        return "no INT8 model"
-    return (f"{c['macs_fraction']:.1%} of MACs ({c['macs_int8'] / 1e6:.1f} of {c['macs'] / 1e6:.1f} M per image), "
-            f"{c['layers_int8']} of {c['layers']} weighted layers")
+    return Int8Coverage(**c).describe() if c else "no INT8 model"
 
 
 def distribution_lines(g: dict) -> list[str]:

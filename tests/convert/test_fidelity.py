@@ -47,7 +47,7 @@ def test_mean_bound_is_the_student_t_interval():
 def test_the_bound_not_the_mean_decides():
     """A mean above the threshold does not pass when its interval reaches below it."""
     rng = np.random.default_rng(1)
-    cfg = fidelity.FidelityConfig(min_psnr_db=30.0, min_ssim=0.90, images=16)
+    cfg = fidelity.FidelityConfig(min_psnr_db=30.0, min_ssim=0.90, images=16, kid=False)
     psnr = np.full(16, 40.0)
     wide = 0.91 + rng.normal(0, 0.08, 16)  # mean ~0.91, but the 95% bound of 16 images is ~0.04 wide
     r = fidelity.judge_pairs(psnr, wide, cfg)
@@ -57,7 +57,7 @@ def test_the_bound_not_the_mean_decides():
 
 
 def test_which_metric_decided():
-    cfg = fidelity.FidelityConfig(min_psnr_db=30.0, min_ssim=0.90, images=16)
+    cfg = fidelity.FidelityConfig(min_psnr_db=30.0, min_ssim=0.90, images=16, kid=False)
     good_ssim, good_psnr = np.full(16, 0.99), np.full(16, 45.0)
     low_psnr = fidelity.judge_pairs(np.full(16, 25.0), good_ssim, cfg)
     assert not low_psnr.passed and low_psnr.decided_by == "psnr"
@@ -76,7 +76,7 @@ def test_which_metric_decided():
 def test_judge_on_images_and_its_errors():
     rng = np.random.default_rng(2)
     a = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    cfg = fidelity.FidelityConfig(images=16)
+    cfg = fidelity.FidelityConfig(images=16, kid=False)
     r = fidelity.judge(a, a.copy(), cfg)
     assert r.passed and r.psnr_db == fidelity.MAX_PSNR_DB and r.ssim == pytest.approx(1.0) and r.count == 4
     assert r.as_dict()["kind"] == "fidelity" and set(r.brief()) == {"psnr_db", "ssim", "psnr_lower", "ssim_lower",
@@ -89,12 +89,12 @@ def test_judge_on_images_and_its_errors():
 
 def test_eval_pairs_cycle_the_prompts_with_one_fresh_seed_per_image():
     emb = np.arange(6, dtype=np.float32).reshape(3, 2)
-    rows, seeds = fidelity.eval_pairs(emb, fidelity.FidelityConfig(images=16, seed_offset=5))
+    rows, seeds = fidelity.eval_pairs(emb, fidelity.FidelityConfig(images=16, seed_offset=5, kid=False))
     assert rows.shape == (16, 2) and np.array_equal(rows[:4], emb[[0, 1, 2, 0]])
     assert seeds == list(range(5, 21))
     assert np.bincount(np.arange(16) % 3).tolist() == [6, 5, 5]  # every prompt as often as the next, +-1
     with pytest.raises(ConvertError, match="at least one evaluation embedding"):
-        fidelity.eval_pairs(emb[:0], fidelity.FidelityConfig(images=16))
+        fidelity.eval_pairs(emb[:0], fidelity.FidelityConfig(images=16, kid=False))
 
 
 @pytest.mark.parametrize("kwargs, message", [
