@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 FP32_FILE = "generator.fp32.onnx"
 FP16_FILE = "generator.fp16.onnx"
 BANK_FILE = "bank.safetensors"
+REFERENCE_FILE = "reference.safetensors"
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
         with_encoder = source.bank is not None and source.checkpoint_dir is not None
         encoder = encoder_stage(tmp, options, st, source.checkpoint_dir) if with_encoder else None
         manifest = build_manifest(tmp, source, exported, models, engines, encoder, record, options, st)
+        manifest = reference_stage(tmp, manifest, source, st)
         write_manifest(tmp, manifest)
         write_report(tmp, manifest.to_dict())
     return replace(manifest, root=Path(out), raw=manifest.to_dict())
@@ -273,6 +275,24 @@ def build_manifest(tmp: Path, source: Source, exported: Exported, models: dict[s
         conditioning=source.conditioning, file_bytes={n: (tmp / n).stat().st_size for n in names},
         coverage=coverage, model=model, records={k: v for k, v in records.items() if v is not None},
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def reference_stage(tmp: Path, manifest: Manifest, source: Source, st: Stages) -> Manifest:
+    """Add the device check's reference set (runtime/verify.py): the FP32 model's images of fixed inputs, rendered
+    by ONNX Runtime as the gate rendered its reference, so every engine on every device is checked against them."""
+    from edge_t2i.imaging import to_uint8
+    from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from edge_t2i.runtime.verify import REFERENCE_COUNT, reference_feeds, write_reference
+
+    if "fp32" not in manifest.models:
+        return manifest
+    feeds = reference_feeds(manifest, source.bank.embeddings if source.bank is not None else None)
+    with OnnxRuntimeBackend(tmp / manifest.models["fp32"]) as fp32:
+        images = to_uint8(fp32.run(feeds)["image"])
+    digest = write_reference(tmp / REFERENCE_FILE, feeds, images)
+    st.done("reference", f"{REFERENCE_COUNT} FP32 images for the device check -> {REFERENCE_FILE}")
+    return replace(manifest, reference=REFERENCE_FILE, files={**manifest.files, REFERENCE_FILE: digest},
+                   file_bytes={**manifest.file_bytes, REFERENCE_FILE: (tmp / REFERENCE_FILE).stat().st_size})
 
 
 def stamp_onnx_metadata(folder: Path, names: list[str], metadata: dict) -> None:

@@ -220,12 +220,12 @@ def write_npz(target: PathLike, **arrays: np.ndarray) -> str:
     return digest
 
 
-SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
+SAFETENSORS_DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "U8": np.dtype("u1")}
 MAX_SAFETENSORS_HEADER = 64 << 20
 
 
 def write_safetensors(target: PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
-    """Write float16/float32 arrays in the safetensors format (huggingface/safetensors: an 8-byte
+    """Write float16/float32/uint8 arrays in the safetensors format (huggingface/safetensors: an 8-byte
     little-endian header length, a JSON header padded with spaces to 8 bytes, then the raw little-endian
     data), atomically. Returns: the file's sha256."""
     header: dict[str, Any] = {"__metadata__": metadata}
@@ -245,7 +245,7 @@ def write_safetensors(target: PathLike, tensors: dict[str, np.ndarray], metadata
 
 
 def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(tensors, metadata) of a safetensors file holding F16/F32 tensors, checked strictly.
+    """(tensors, metadata) of a safetensors file holding F16/F32/U8 tensors, checked strictly.
 
     Raises: ValueError (malformed header, offsets outside the data or overlapping, other dtypes),
     OSError (unreadable)."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The runtime's device checks and measurements are cached per pack and device (runtime/cache.py): one cache for
+# the whole session, outside the user's home.
+os.environ.setdefault("EDGE_T2I_CACHE", tempfile.mkdtemp(prefix="edge-t2i-test-cache-"))
 ROOT = Path(__file__).resolve().parents[1]
 
 BANK_PROMPTS = [

@@ -1,17 +1,29 @@
-"""`edge-t2i bench`: frames per second, frame-time percentiles and utilization, every backend
-side by side in one process, interleaved (A B C A B C ...) so machine drift hits all alike.
+"""`edge-t2i bench`: frames per second, frame-time percentiles and utilization of the runtime's choice, each
+engine candidate and the raw engines, side by side in one process, interleaved (A B C A B C ...) so machine
+drift hits all alike.
+
+Configurations (`--backends`): "auto" is `edge_t2i.load(pack)` as a program gets it (the measured choice,
+runtime/select.py); "auto-int8" / "auto-fp32" the same with the precision fixed; a candidate name
+("onnxruntime-int8", "openvino-fp32", "tensorrt-int8", ...: `edge-t2i info` lists them) runs that engine
+alone through the Pipeline; "raw" runs every generator file of the pack through ONNX Runtime and OpenVINO
+called directly with their default options (the peers `auto` must keep up with); "torch" and
+"torch-compile" run the source checkpoint (`--checkpoint`).
 
 JSON contract (other tools read these keys):
-    {"machine": {...}, "peak_gmacs": {"fp32": float, "int8": float, "raised_by"?: [str]}, "macs_per_image": int,
-     "rows": [{"backend": "torch"|"torch-compile"|"onnxruntime"|"openvino"|"tensorrt", "precision": "fp32"|"fp16"|"int8",
-               "config": str, "batch": int, "images_per_s": float, "p50_ms": float, "p90_ms": float,
-               "p99_ms": float, "max_ms": float, "infer_images_per_s": float, "infer_p50_ms": float,
-               "vs_torch": float|null, "model_bytes": int, "rss_delta_mb": float, "gmacs": float,
-               "utilization": float}, ...],
-     "ratios": [{"batch": int, "config": "ort-int8", "vs": {peer config: ours / peer images/s}}],
+    {"machine": {...}, "peak_gmacs": {engine: {"fp32": float, "int8": float}}, "macs_per_image": int,
+     "rows": [{"config": str, "backend": str, "precision": "fp32"|"fp16"|"int8", "batch": int,
+               "images_per_s": float, "p50_ms": float, "p90_ms": float, "p99_ms": float, "max_ms": float,
+               "infer_images_per_s": float, "infer_p50_ms": float, "vs_torch": float|null, "model_bytes": int,
+               "rss_delta_mb": float, "gmacs": float, "utilization": float|null,
+               "machine_utilization": float|null}, ...],
+     "ratios": [{"batch": int, "config": "auto", "vs": {peer config: ours / peer images/s}}],
+     "verdict": [{"batch": int, "auto": float, "best_raw": float, "best_raw_config": str, "ratio": float}],
+     "int8_vs_fp32": [{"batch": int, "ratio": float}],
      "skipped": [{"config": str, "reason": str}], "sustained": {...}|null}
-Utilization = achieved GMAC/s over the GEMM peak of the row's precision (bench/peaks.py), at most 1.
-Frame time = one end-to-end `Pipeline.generate` call (bank lookup, z, inference, uint8) for a batch.
+Utilization = achieved GMAC/s over the GEMM peak of the row's own engine in the row's precision
+(bench/peaks.py); machine_utilization over the best engine's peak of that precision.
+Frame time = one end-to-end call: `Pipeline.generate` (bank lookup, z, inference, uint8) for Pipeline rows,
+the engine's own run call for raw rows.
 """
 
 from __future__ import annotations
@@ -27,18 +39,18 @@ from pathlib import Path
 import numpy as np
 
 from edge_t2i.bench.macs import onnx_macs_per_image
-from edge_t2i.bench.peaks import gemm_peak_gmacs
+from edge_t2i.bench.peaks import engine_peaks
 from edge_t2i.bench.report import machine_info
 from edge_t2i.bench.stats import percentiles_ms
-from edge_t2i.errors import BackendError, EdgeT2IError, InputError, MissingExtraError, did_you_mean
+from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
-from edge_t2i.runtime.pipeline import Choice, Pipeline, load_bank, select_backend
+from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
+from edge_t2i.runtime.select import candidates, create
 
 log = logging.getLogger(__name__)
 
-CONFIGS = ("torch", "torch-compile", "ort-fp32", "ort-int8", "openvino", "openvino-int8", "trt-fp16", "trt-int8")
-RATIO_PEERS = ("ort-fp32", "torch-compile", "torch", "openvino", "openvino-int8")  # what ort-int8 is compared with
+SPECIAL = ("auto", "auto-int8", "auto-fp32", "raw", "torch", "torch-compile")
 SLICE_S = 0.25  # one interleaving turn per configuration
 
 
@@ -47,13 +59,19 @@ class Config:
     name: str
     backend: str      # the JSON "backend" value
     precision: str
-    make: Callable[[], Pipeline]
+    make: Callable[[], Pipeline | Callable[[dict[str, np.ndarray]], object]]
     model_file: Path | None
     gen: Pipeline | None = None
+    raw: Callable[[dict[str, np.ndarray]], object] | None = None  # a raw engine call (no Pipeline)
     e2e: dict[int, list[float]] = field(default_factory=dict)
     infer: dict[int, list[float]] = field(default_factory=dict)
     rss_delta_mb: float = 0.0
     batches: list[int] = field(default_factory=list)  # the requested batch sizes this backend can run
+
+
+def config_names(manifest: Manifest) -> list[str]:
+    """Every configuration name `bench` knows for this pack ("all")."""
+    return [*SPECIAL[:4], *(c.name for c in candidates(manifest) if c.engine != "torch"), *SPECIAL[4:]]
 
 
 def _rss_mb() -> float:
@@ -96,74 +114,88 @@ def _torch_config(manifest: Manifest, name: str, threads: int,
     def make() -> Pipeline:
         b = backends.create("torch", checkpoint_dir=ckpt, compile=(name == "torch-compile"), threads=threads,
                             **torch_args)
-        return Pipeline(manifest, b, Choice(name, "fp32", "reference"), load_bank(manifest))
+        return Pipeline.single(manifest, b, "reference", load_bank(manifest))
 
     return Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors")
 
 
-def _ort_config(manifest: Manifest, name: str, threads: int) -> Config | str:
-    precision = name.split("-")[1]  # ort-fp32: the FP32 model with the same session options and threads
-    if precision not in manifest.models:
+def _auto_config(pack: str | os.PathLike[str], manifest: Manifest, name: str, threads: int) -> Config | str:
+    precision = name.split("-")[1] if "-" in name else "auto"
+    if precision != "auto" and precision not in manifest.models:
         return f"the pack has no {precision} model"
+    return Config(name, "auto", precision, lambda: load(pack, precision=precision, threads=threads), None)
+
+
+def _candidate_config(manifest: Manifest, name: str, threads: int) -> Config | str:
+    cand = next((c for c in candidates(manifest) if c.name == name), None)
+    if cand is None:
+        return f"the pack has no {name} (edge-t2i info lists its engines)"
+    if not cand.available:
+        return cand.reason
 
     def make() -> Pipeline:
-        b, choice = select_backend(manifest, "onnxruntime", precision, threads)
-        return Pipeline(manifest, b, choice, load_bank(manifest))
+        return Pipeline.single(manifest, create(manifest, cand, threads), cand.reason, load_bank(manifest))
 
-    from edge_t2i.runtime.pipeline import cpu_model_for
-
-    return Config(name, "onnxruntime", precision, make, cpu_model_for(manifest, precision)[0])
+    return Config(name, cand.engine, cand.precision, make, manifest.path(cand.file) if cand.file else None)
 
 
-def _openvino_config(manifest: Manifest, name: str, threads: int) -> Config | str:
-    precision = "int8" if name.endswith("int8") else "fp32"
-    if precision not in manifest.models:
-        return f"the pack has no {precision} model"
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return "OpenVINO is not installed (pip install 'edge-t2i[openvino]')"
-    model = manifest.path(manifest.models[precision])
-
-    def make() -> Pipeline:
-        from edge_t2i.bench.peers import OpenVinoBackend
-
-        b = OpenVinoBackend(verify_file(manifest, manifest.models[precision]), precision, threads)
-        return Pipeline(manifest, b, Choice("openvino", precision, b.describe()), load_bank(manifest))
-
-    return Config(name, "openvino", precision, make, model)
-
-
-def _trt_config(manifest: Manifest, name: str, threads: int) -> Config | str:
-    precision = name.split("-")[1]
-    try:
-        b, _ = select_backend(manifest, "tensorrt", precision, threads)
-        b.close()
-    except EdgeT2IError as exc:
-        return str(exc)
-    engine = next(e for e in manifest.engines if e.precision == precision)
-
-    def make() -> Pipeline:
-        b, choice = select_backend(manifest, "tensorrt", precision, threads)
-        return Pipeline(manifest, b, choice, load_bank(manifest))
-
-    return Config(name, "tensorrt", precision, make, manifest.path(engine.file))
+def raw_configs(manifest: Manifest, threads: int) -> tuple[list[Config], list[dict]]:
+    """ONNX Runtime and OpenVINO called directly on every generator file, with their default options (the
+    thread count aside): what a developer gets without this runtime."""
+    precision_of = {f: p for p, f in manifest.models.items()}
+    precision_of.update({v.file: p for p, v in manifest.cpu_variants.items()})
+    configs, skipped = [], []
+    for file, precision in precision_of.items():
+        path = verify_file(manifest, file)
+        configs.append(Config(f"raw-onnxruntime:{file}", "onnxruntime", precision,
+                              lambda p=path: _raw_ort(p, threads), path))
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            skipped.append({"config": f"raw-openvino:{file}", "reason": "OpenVINO is not installed"})
+            continue
+        configs.append(Config(f"raw-openvino:{file}", "openvino", precision, lambda p=path: _raw_ov(p, threads), path))
+    return configs, skipped
 
 
-def build_configs(manifest: Manifest, names: list[str], threads: int,
+def _raw_ort(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(None, feeds)
+
+
+def _raw_ov(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
+    import openvino as ov
+
+    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    return lambda feeds: request.infer(feeds)
+
+
+def build_configs(pack: str | os.PathLike[str], manifest: Manifest, names: list[str], threads: int,
                   checkpoint: str | None) -> tuple[list[Config], list[dict]]:
     """The requested configurations that can run here, and {"config", "reason"} for those that cannot."""
     configs, skipped = [], []
     ckpt = _checkpoint_for(manifest, checkpoint)
     for name in names:
+        made: Config | str
+        if name == "raw":
+            more, why = raw_configs(manifest, threads)
+            configs += more
+            skipped += why
+            continue
         if name.startswith("torch"):
             made = _torch_config(manifest, name, threads, ckpt)
-        elif name.startswith("ort-"):
-            made = _ort_config(manifest, name, threads)
-        elif name.startswith("openvino"):
-            made = _openvino_config(manifest, name, threads)
+        elif name.startswith("auto"):
+            made = _auto_config(pack, manifest, name, threads)
         else:
-            made = _trt_config(manifest, name, threads)
+            made = _candidate_config(manifest, name, threads)
         if isinstance(made, str):
             skipped.append({"config": name, "reason": made})
         else:
@@ -182,7 +214,23 @@ def _run_for(fn: Callable[[], object], seconds: float, out: list[float]) -> None
             return
 
 
-def measure(configs: list[Config], batches: list[int], seconds: float, warmup: int,
+def _load(c: Config, batches: list[int], warmup: int, manifest: Manifest) -> list[dict]:
+    made = c.make()
+    if isinstance(made, Pipeline):
+        c.gen = made
+        c.batches = [b for b in batches if b <= made.max_batch]
+        skipped = [{"config": c.name, "reason": f"batch {b} is over {made.backend.describe()}'s limit of "
+                    f"{made.max_batch}"} for b in batches if b not in c.batches]
+    else:
+        c.raw, c.batches, skipped = made, list(batches), []
+    for b in c.batches:  # warm-up (torch.compile compiles here, not in the timed turns)
+        prompts, feeds = _inputs(c, manifest, b)
+        for _ in range(warmup):
+            _ = c.gen.generate(prompts, seeds=list(range(b))) if c.gen else c.raw(feeds)  # type: ignore[misc]
+    return skipped
+
+
+def measure(configs: list[Config], manifest: Manifest, batches: list[int], seconds: float, warmup: int,
             show: Callable[[str], None] = log.info) -> list[dict]:
     """Load, warm up, then interleave every (config, batch) in SLICE_S turns for `seconds` each.
 
@@ -191,49 +239,55 @@ def measure(configs: list[Config], batches: list[int], seconds: float, warmup: i
     for c in configs:
         before = _rss_mb()
         t0 = time.perf_counter()
-        c.gen = c.make()
-        c.batches = [b for b in batches if b <= c.gen.max_batch]
-        skipped += [{"config": c.name, "reason": f"batch {b} is over {c.gen.backend.describe()}'s limit of "
-                     f"{c.gen.max_batch}"} for b in batches if b not in c.batches]
-        for b in c.batches:  # warm-up (torch.compile compiles here, not in the timed turns)
-            prompts, feeds = _inputs(c.gen, b)
-            for _ in range(warmup):
-                c.gen.generate(prompts, seeds=list(range(b)))
+        skipped += _load(c, batches, warmup, manifest)
         c.rss_delta_mb = _rss_mb() - before
-        show(f"  loaded {c.name:<14} in {time.perf_counter() - t0:5.1f}s ({c.gen.choice.reason})")
+        how = "; ".join(f"batches <= {b}: {ch.backend} {ch.precision}" if len(c.gen.routes) > 1 else
+                        f"{ch.backend} {ch.precision}: {ch.reason}" for b, ch in c.gen.choices) if c.gen else "raw"
+        show(f"  loaded {c.name:<14} in {time.perf_counter() - t0:5.1f}s ({how})")
     turns = max(1, int(round(seconds / SLICE_S)))
     for turn in range(turns):
         for c in configs:
             for b in c.batches:
-                prompts, feeds = _inputs(c.gen, b)  # type: ignore[arg-type]
-                seeds = list(range(turn * b, turn * b + b))
-                gen = c.gen
-                assert gen is not None
-                _run_for(lambda g=gen, p=prompts, s=seeds: g.generate(p, seeds=s), SLICE_S * 0.7, c.e2e.setdefault(b, []))
-                _run_for(lambda g=gen, f=feeds: g.backend.infer(f), SLICE_S * 0.3, c.infer.setdefault(b, []))
+                prompts, feeds = _inputs(c, manifest, b)
+                if c.gen is not None:
+                    seeds = list(range(turn * b, turn * b + b))
+                    _run_for(lambda g=c.gen, p=prompts, s=seeds: g.generate(p, seeds=s), SLICE_S * 0.7,
+                             c.e2e.setdefault(b, []))
+                    _run_for(lambda g=c.gen, f=feeds: g.infer(f), SLICE_S * 0.3, c.infer.setdefault(b, []))
+                else:
+                    _run_for(lambda r=c.raw, f=feeds: r(f), SLICE_S, c.e2e.setdefault(b, []))  # type: ignore[misc]
+                    c.infer[b] = c.e2e[b]
         gc.collect()
     return skipped
 
 
-def _inputs(gen: Pipeline, batch: int) -> tuple[list[str] | None, dict[str, np.ndarray]]:
-    """(the prompts `generate` takes, None for an unconditional pack; the raw backend feeds)."""
-    feeds = {"z": np.random.default_rng(batch).standard_normal((batch, gen.nz), dtype=np.float32)}
-    if not gen.conditional:
+def _inputs(c: Config, manifest: Manifest, batch: int) -> tuple[list[str] | None, dict[str, np.ndarray]]:
+    """(the prompts `generate` takes, None for an unconditional pack; the raw engine feeds)."""
+    rng = np.random.default_rng(batch)
+    feeds = {"z": rng.standard_normal((batch, manifest.nz), dtype=np.float32)}
+    if not manifest.conditional:
         return None, feeds
-    assert gen.bank is not None
-    prompts = [gen.bank.texts[i % len(gen.bank)] for i in range(batch)]
-    return prompts, {**feeds, "embedding": gen.embeddings_for(prompts)}
+    if c.gen is None or c.gen.bank is None:
+        emb = rng.standard_normal((batch, manifest.embedding_dim)).astype(np.float32)
+        return None, {**feeds, "embedding": emb / np.linalg.norm(emb, axis=1, keepdims=True)}
+    prompts = [c.gen.bank.texts[i % len(c.gen.bank)] for i in range(batch)]
+    return prompts, {**feeds, "embedding": c.gen.embeddings_for(prompts)}
 
 
-def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, float]) -> list[dict]:
+def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, dict[str, float]]) -> list[dict]:
     """One row per measured (config, batch); `macs` None (no `onnx` to count them): no GMAC/s, utilization.
-    `peaks`: {"fp32", "int8"} GEMM peaks in GMAC/s (raised in place where a row beats one: see utilization)."""
+    `peaks`: {engine: {"fp32", "int8"}} GEMM peaks in GMAC/s (bench/peaks.py)."""
     rows = []
     for c in configs:
+        engine = c.gen.backend.name if c.gen is not None else c.backend
+        precision = c.gen.routes[-1].backend.precision if c.gen is not None and c.backend == "auto" else c.precision
         for b in c.batches:
             lat, inf = c.e2e[b], c.infer[b]
             ips = b * len(lat) / sum(lat)
-            row = {"config": c.name, "backend": c.backend, "precision": c.precision, "batch": b,
+            if c.gen is not None:  # the engine that ran this batch size
+                route = next(r for r in c.gen.routes if b <= r.max_batch)
+                engine, precision = route.backend.name, route.backend.precision
+            row = {"config": c.name, "backend": engine, "precision": precision, "batch": b,
                    "images_per_s": round(ips, 2), **{k: round(v, 3) for k, v in percentiles_ms(lat).items()},
                    "infer_images_per_s": round(b * len(inf) / sum(inf), 2),
                    "infer_p50_ms": round(percentiles_ms(inf)["p50_ms"], 3), "calls": len(lat),
@@ -248,34 +302,62 @@ def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, float]) 
     return rows
 
 
-def utilization(rows: list[dict], peaks: dict[str, float]) -> None:
-    """Set each CPU row's "utilization": achieved GMAC/s over the GEMM peak of the precision it runs in
-    (INT8 rows: the INT8 peak; others: FP32). A peak is a best case, so a row that beats it raises it
-    (recorded in peaks["raised_by"]) and utilization never exceeds 100%. GPU rows: None (no GPU peak here)."""
+def utilization(rows: list[dict], peaks: dict[str, dict[str, float]]) -> None:
+    """Set each CPU row's "utilization" (achieved GMAC/s over the GEMM peak of its own engine in its precision:
+    INT8 rows the INT8 peak, others FP32; engines without a probe of their own, torch, the best engine's) and
+    "machine_utilization" (over the best engine's peak of that precision). A peak is a best case, so a row that
+    beats it raises it (recorded in peaks[engine]["raised_by"]). Rows of GPUs and NPUs: None."""
+    def key(row: dict) -> str:
+        return "int8" if row["precision"] == "int8" else "fp32"
+
+    def on_cpu(row: dict) -> bool:
+        return row["backend"] not in ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu")
+
     for row in rows:
-        key = "int8" if row["precision"] == "int8" else "fp32"
-        if row["backend"] != "tensorrt" and row["gmacs"] and row["gmacs"] > peaks.get(key, 0.0):
-            peaks[key] = row["gmacs"]
-            peaks.setdefault("raised_by", []).append(f"{row['config']} batch {row['batch']} ({key})")
+        own = peaks.get(str(row["backend"]))
+        if own and on_cpu(row) and row["gmacs"] and row["gmacs"] > own.get(key(row), float("inf")):
+            own[key(row)] = row["gmacs"]
+            own.setdefault("raised_by", []).append(f"{row['config']} batch {row['batch']}")  # type: ignore[attr-defined]
     for row in rows:
-        key = "int8" if row["precision"] == "int8" else "fp32"
-        peak = peaks.get(key) if row["backend"] != "tensorrt" else None
-        row["utilization"] = round(row["gmacs"] / peak, 4) if row["gmacs"] and peak else None
+        best = max((p.get(key(row), 0.0) for p in peaks.values()), default=0.0)
+        if on_cpu(row) and row["gmacs"] and best and row["gmacs"] > best:  # torch beat every probe
+            best = row["gmacs"]
+        peak = (peaks.get(str(row["backend"])) or {}).get(key(row)) or best
+        ok = on_cpu(row) and row["gmacs"]
+        row["utilization"] = round(row["gmacs"] / peak, 4) if ok and peak else None
+        row["machine_utilization"] = round(row["gmacs"] / best, 4) if ok and best else None
 
 
-def ratios(rows: list[dict], ours: str = "ort-int8") -> list[dict]:
-    """ours' images/s over each peer's, per batch size: [{"batch", "vs": {peer: ratio}}]."""
+def ratios(rows: list[dict], ours: str = "auto") -> list[dict]:
+    """ours' images/s over each other row's, per batch size: [{"batch", "config", "vs": {config: ratio}}]."""
     out = []
     for row in (r for r in rows if r["config"] == ours):
         vs = {r["config"]: round(row["images_per_s"] / r["images_per_s"], 3) for r in rows
-              if r["config"] in RATIO_PEERS and r["batch"] == row["batch"] and r["images_per_s"] > 0}
+              if r["config"] != ours and r["batch"] == row["batch"] and r["images_per_s"] > 0}
         out.append({"batch": row["batch"], "config": ours, "vs": vs})
     return out
 
 
+def verdict(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(auto against the fastest raw engine per batch size, auto-int8 over auto-fp32 per batch size)."""
+    against_raw, int8 = [], []
+    for row in (r for r in rows if r["config"] == "auto"):
+        raw = [r for r in rows if r["config"].startswith("raw-") and r["batch"] == row["batch"]]
+        if raw:
+            best = max(raw, key=lambda r: r["images_per_s"])
+            against_raw.append({"batch": row["batch"], "auto": row["images_per_s"], "best_raw": best["images_per_s"],
+                                "best_raw_config": best["config"],
+                                "ratio": round(row["images_per_s"] / best["images_per_s"], 3)})
+    for row in (r for r in rows if r["config"] == "auto-int8"):
+        fp32 = next((r for r in rows if r["config"] == "auto-fp32" and r["batch"] == row["batch"]), None)
+        if fp32:
+            int8.append({"batch": row["batch"], "ratio": round(row["images_per_s"] / fp32["images_per_s"], 3)})
+    return against_raw, int8
+
+
 def sustained(gen: Pipeline, seconds: float) -> dict:
     """Frame time over a long run at batch 1: stalls, GC spikes, throttling."""
-    prompts, _ = _inputs(gen, 1)
+    prompts = [gen.bank.texts[0]] if gen.conditional and gen.bank is not None else None
     t_start = time.perf_counter()
     stamps, lat = [], []
     i = 0
@@ -286,44 +368,61 @@ def sustained(gen: Pipeline, seconds: float) -> dict:
         stamps.append(t0 - t_start)
         lat.append(t1 - t0)
         i += 1
+    pct = percentiles_ms(lat)
     return {"config": gen.choice.backend + "-" + gen.choice.precision, "seconds": seconds, "frames": len(lat),
             "t_s": [round(t, 4) for t in stamps], "frame_ms": [round(x * 1e3, 3) for x in lat],
-            **{k: round(v, 3) for k, v in percentiles_ms(lat).items()}}
+            **{k: round(v, 3) for k, v in pct.items()}, "p99_over_p50": round(pct["p99_ms"] / pct["p50_ms"], 3)}
 
 
-def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int], seconds: float = 2.0,
-              warmup: int = 3, threads: int = 0, checkpoint: str | None = None, sustained_s: float = 0.0,
-              show: Callable[[str], None] = log.info) -> dict:
-    for n in names:
-        if n not in CONFIGS:
-            raise InputError(did_you_mean(n, CONFIGS, "benchmark backend"))
-    if not batches or min(batches) < 1 or max(batches) > 256:
-        raise InputError("--batch takes sizes between 1 and 256, e.g. 1,4,16")
-    manifest = read_manifest(pack)
-    show("measuring the machine's FP32 and INT8 GEMM peaks ...")
+def _peaks_and_macs(manifest: Manifest, threads: int, show: Callable[[str], None]) -> tuple[dict, int | None]:
+    show("measuring each engine's FP32 and INT8 GEMM peaks ...")
     try:
-        peaks = {p: round(gemm_peak_gmacs(p, threads), 2) for p in ("fp32", "int8")}
+        peaks = engine_peaks(threads)
     except MissingExtraError as exc:
         show(f"  no GEMM peaks, so no utilization: {exc}")
         peaks = {}
     try:
         macs: int | None = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))
-    except MissingExtraError as exc:
+    except (MissingExtraError, KeyError) as exc:
         show(f"  no MAC count, so no GMAC/s or utilization: {exc}")
         macs = None
-    configs, skipped = build_configs(manifest, names, threads, checkpoint)
+    return peaks, macs
+
+
+def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int], seconds: float = 2.0,
+              warmup: int = 3, threads: int = 0, checkpoint: str | None = None, sustained_s: float = 0.0,
+              show: Callable[[str], None] = log.info) -> dict:
+    manifest = read_manifest(pack)
+    known = config_names(manifest)
+    for n in names:
+        if n not in known and n not in SPECIAL:
+            from edge_t2i.errors import did_you_mean
+
+            raise InputError(did_you_mean(n, known, "benchmark configuration"))
+    if not batches or min(batches) < 1 or max(batches) > 256:
+        raise InputError("--batch takes sizes between 1 and 256, e.g. 1,4,16")
+    peaks, macs = _peaks_and_macs(manifest, threads, show)
+    configs, skipped = build_configs(pack, manifest, names, threads, checkpoint)
     for s in skipped:
         show(f"  skip {s['config']:<14} {s['reason']}")
     if not configs:
         raise BackendError("no requested configuration can run here")
-    skipped += measure(configs, batches, seconds, warmup, show)
-    rows = rows_from(configs, macs, peaks)
-    result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": peaks, "macs_per_image": macs,
-              "seconds_per_config": seconds, "threads": threads or os.cpu_count(),
-              "rows": rows, "ratios": ratios(rows), "skipped": skipped, "sustained": None}
-    if sustained_s > 0:
-        ours = next((c for c in configs if c.name == "ort-int8"), configs[0])
-        result["sustained"] = sustained(ours.gen, sustained_s)  # type: ignore[arg-type]
-    for c in configs:
-        c.gen.close()  # type: ignore[union-attr]
+    try:
+        skipped += measure(configs, manifest, batches, seconds, warmup, show)
+        rows = rows_from(configs, macs, peaks)
+        against_raw, int8 = verdict(rows)
+        result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": peaks, "macs_per_image": macs,
+                  "seconds_per_config": seconds, "threads": threads or os.cpu_count(), "rows": rows,
+                  "ratios": ratios(rows), "verdict": against_raw, "int8_vs_fp32": int8, "skipped": skipped,
+                  "sustained": None}
+        if sustained_s > 0:
+            ours = next((c for c in configs if c.gen is not None and c.name == "auto"),
+                        next((c for c in configs if c.gen is not None), None))
+            if ours is None:
+                raise InputError("--sustained needs a Pipeline configuration (auto, a candidate or torch)")
+            result["sustained"] = sustained(ours.gen, sustained_s)  # type: ignore[arg-type]
+    finally:
+        for c in configs:
+            if c.gen is not None:
+                c.gen.close()
     return result

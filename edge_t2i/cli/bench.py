@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from edge_t2i.bench.runner import CONFIGS
 from edge_t2i.cli.common import float_in, int_in, threads_arg
 from edge_t2i.errors import InputError, require
 
@@ -21,7 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(e.g. 64,128,256), FP32 vs INT8 images/s, size and memory against MACs per image")
     p.add_argument("--ngf", type=int_in(4, 64), default=16, help="base width of the --synthetic generators "
                    "(default 16, as shipped)")
-    p.add_argument("--backends", default="all", help=f"comma list of {', '.join(CONFIGS)} or 'all' (default)")
+    p.add_argument("--backends", default="all",
+                   help="comma list of configurations, or 'all' (default): auto (edge_t2i.load as a program gets it), "
+                        "auto-int8, auto-fp32, an engine candidate (onnxruntime-int8, openvino-fp32, tensorrt-int8, "
+                        "...: edge-t2i info lists them), raw (ONNX Runtime and OpenVINO called directly on every "
+                        "model file), torch, torch-compile (need --checkpoint)")
     p.add_argument("--batch", default="1,4,16", help="batch sizes (default 1,4,16)")
     p.add_argument("--seconds", type=float_in(0.01, 3600), default=2.0,
                    help="timed seconds per configuration (default 2)")
@@ -43,7 +46,7 @@ def cmd_bench(a: argparse.Namespace) -> None:
     from edge_t2i.bench.report import table, write_json
     from edge_t2i.bench.runner import run_bench
 
-    names = list(CONFIGS) if a.backends == "all" else [n.strip() for n in a.backends.split(",") if n.strip()]
+    names = [n.strip() for n in a.backends.split(",") if n.strip()]
     batches = _int_list(a.batch, "--batch")
     if (a.pack is None) == (a.synthetic is None):
         raise InputError("give a pack folder, or --synthetic RES,... (not both)")
@@ -56,6 +59,11 @@ def cmd_bench(a: argparse.Namespace) -> None:
         require("matplotlib", "bench", "The benchmark plot (--plot)")
     if a.synthetic is not None:
         return _synthetic(a, batches)
+    if names == ["all"]:
+        from edge_t2i.bench.runner import config_names
+        from edge_t2i.runtime.manifest import read_manifest
+
+        names = config_names(read_manifest(a.pack))
     result = run_bench(a.pack, names, batches, a.seconds, a.warmup, a.threads, a.checkpoint, a.sustained)
     print(table(result))
     if a.json:

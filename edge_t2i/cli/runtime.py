@@ -1,4 +1,5 @@
-"""`edge-t2i generate | info`: run a pack with the torch-free runtime, and say what it holds."""
+"""`edge-t2i generate | info | tune`: run a pack with the torch-free runtime, say what it holds and which engines
+run it here, and measure them."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate images from a pack (torch-free runtime)")
     p.add_argument("pack", help="pack folder (manifest.json)")
     add_prompt_args(p)
-    p.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime-cuda | onnxruntime")
-    p.add_argument("--precision", default="int8", help="int8 | fp16 | fp32 (default int8)")
+    add_engine_args(p)
     p.add_argument("--unknown", default=None, choices=("error", "nearest", "encode"),
                    help="prompts not in the bank (default: encode if the pack has an encoder, else error)")
-    p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads for ONNX Runtime (0: all cores)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("info", help="what a pack holds and which backends can run it here",
@@ -26,6 +25,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pack", help="pack folder (manifest.json)")
     p.add_argument("--json", action="store_true", help="print the same as JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("tune", help="check and time every engine that can run a pack here; cache the choice",
+                       description="What load(pack) does the first time on a device, done explicitly: every "
+                                   "engine candidate renders the pack's reference images (the device check) and is "
+                                   "timed at batch 1 and 16; the fastest that passed wins (batches up to 4 go to the "
+                                   "batch-1 winner). The result is cached in the user's cache folder "
+                                   "($EDGE_T2I_CACHE, else ~/.cache/edge-t2i), so later loads are fast.")
+    p.add_argument("pack", help="pack folder (manifest.json)")
+    p.add_argument("--precision", default="auto", help="auto | int8 | fp16 | fp32 (default auto: all the pack has)")
+    p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--keep", action="store_true", help="use cached results where there are (default: measure again)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=cmd_tune)
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    from edge_t2i.runtime.select import BACKEND_CHOICES, PRECISION_CHOICES
+
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                   help="engine (default auto: the fastest that passes its device check here, measured once)")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                   help="default auto: the fastest verified (never an INT8 slower than FP32)")
+    p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads (0: all cores)")
 
 
 def cmd_generate(a: argparse.Namespace) -> None:
@@ -43,8 +65,8 @@ def cmd_generate(a: argparse.Namespace) -> None:
         images = np.concatenate([gen.generate(None if inputs is None else inputs[i:i + batch], seeds=seeds[i:i + batch])
                                  for i in range(0, len(seeds), batch)])
         out = write_images(a, images, prompts or [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
-        print(f"wrote {len(images)} image(s) to {out} with {gen.choice.backend} {gen.choice.precision} "
-              f"({gen.choice.reason})")
+        engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for _, c in gen.choices))
+        print(f"wrote {len(images)} image(s) to {out} with {engines} ({gen.choice.reason})")
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -77,6 +99,51 @@ def cmd_info(a: argparse.Namespace) -> None:
         else:
             detail = f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}"
         print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}")
-    print("  backends here:")
-    for row in info["backends"]:
-        print(f"    {row['backend']:<18} {row['precision']:<5} {'yes' if row['runs'] else 'no '}  {row['why']}")
+    print("  engines here (runtime/select.py order; the device check renders the pack's reference images):")
+    print_engines(info["engines"])
+
+
+def print_engines(rows: list[dict], chosen: dict[str, str] | None = None) -> None:
+    for r in rows:
+        if not r["available"] or r["error"]:
+            state, why = "no  ", r["error"] or r["reason"]
+        elif r["check"] and not r["check"]["passed"]:
+            state, why = "FAIL", r["check"]["reason"]
+        else:
+            check = r["check"]
+            rates = ", ".join(f"b{b} {v:.0f}/s" for b, v in r["images_per_s"].items()) or "not timed (edge-t2i tune)"
+            state = "yes "
+            why = f"{r['reason']}; PSNR {check['psnr_db']:.1f} dB SSIM {check['ssim']:.4f}; {rates}" if check else r["reason"]
+        mark = f"  <- {chosen[r['candidate']]}" if chosen and r["candidate"] in chosen else ""
+        print(f"    {r['candidate']:<24} {state} {why}{mark}")
+
+
+def cmd_tune(a: argparse.Namespace) -> None:
+    from edge_t2i.runtime.cache import cache_dir
+    from edge_t2i.runtime.manifest import read_manifest
+    from edge_t2i.runtime.select import Chooser, candidates, check_names
+
+    check_names("auto", a.precision)
+    m = read_manifest(a.pack)
+    from edge_t2i.runtime.pipeline import load_bank
+
+    bank = load_bank(m)
+    chooser = Chooser(m, a.threads, None if bank is None else bank.embeddings, show=print)
+    try:
+        trials = chooser.trials([c for c in candidates(m, "auto", a.precision) if c.engine != "torch"], tune=True,
+                                force=not a.keep)
+        routes = chooser.routes(trials, tune=True)
+    finally:
+        chooser.close()
+    chosen = {}
+    for i, r in enumerate(routes):
+        span = f"batch 1-{r.max_batch}" if i == 0 and len(routes) > 1 else \
+            (f"batch {routes[0].max_batch + 1}+" if i else "every batch")
+        chosen[r.trial.candidate.name] = f"chosen for {span}"
+    if a.json:
+        print(json.dumps({"engines": [t.as_dict() for t in trials], "chosen": chosen}, indent=2))
+        return
+    print(f"engines for {a.pack} here (images/s measured at batch 1 and 16, {a.threads or 'all'} threads):")
+    print_engines([t.as_dict() for t in trials], chosen)
+    where = cache_dir()
+    print(f"cached in {where / 'tune-v1.json'}" if where else "not cached ($EDGE_T2I_CACHE=off)")

@@ -136,6 +136,7 @@ class Manifest:
     records: dict[str, Any] = field(default_factory=dict)   # RECORDS
     schema_version: int = SCHEMA_VERSION
     created: str = ""
+    reference: str | None = None      # the device check's reference set (runtime/verify.py); None: rendered there
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -160,6 +161,7 @@ class Manifest:
             "engines": [asdict(e) for e in self.engines], "bank": self.bank, "encoder": self.encoder,
             "noise": {"name": self.noise, "spec": "docs/pack-spec.md#noise"},
             "int8_coverage": self.coverage.as_dict() if self.coverage else None,
+            "reference": self.reference,
             "files": {n: {"sha256": d, "bytes": self.file_bytes.get(n, 0)} for n, d in self.files.items()},
         }
         out.update({k: self.records.get(k) for k in RECORDS})
@@ -243,13 +245,14 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     models = _parse_models(raw.get("models"))
     bank = safe_name(raw["bank"], "bank") if raw.get("bank") is not None else None
     encoder = _parse_encoder(raw.get("encoder"))
+    reference = safe_name(raw["reference"], "reference") if raw.get("reference") is not None else None
     engines = _parse_engines(raw.get("engines"))
     cpu_variants = _parse_cpu_variants(raw.get("cpu_variants"))
     for prec in cpu_variants:
         if prec not in models:
             raise PackError(f"manifest cpu_variants.{prec}: the pack has no {prec} model it could stand in for")
     referenced = [*models.values(), *(e.file for e in engines), *([bank] if bank else []),
-                  *(v.file for v in cpu_variants.values()),
+                  *(v.file for v in cpu_variants.values()), *([reference] if reference else []),
                   *(encoder.values() if encoder else [])]
     for name in referenced:
         if name not in files:
@@ -276,7 +279,7 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         files=files, noise=_parse_noise(raw.get("noise")), cpu_variants=cpu_variants, conditioning=conditioning,
         file_bytes=sizes, coverage=_parse_coverage(raw.get("int8_coverage")), model=model,
         records={k: raw[k] for k in RECORDS if raw.get(k) is not None}, schema_version=version,
-        created=created if isinstance(created, str) else "",
+        created=created if isinstance(created, str) else "", reference=reference,
     )
 
 

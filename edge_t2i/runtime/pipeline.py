@@ -13,86 +13,39 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from edge_t2i.errors import BackendError, InputError, PackError, did_you_mean
+from edge_t2i.errors import BackendError, InputError, PackError
 from edge_t2i.imaging import to_uint8
-from edge_t2i.runtime import backends, cpu
+from edge_t2i.runtime import backends
 from edge_t2i.runtime.bank import PromptBank, TextEncoder, UnknownPolicy, check_policy
-from edge_t2i.runtime.manifest import PRECISIONS, Manifest, read_manifest, verify_file
-from edge_t2i.runtime.noise import PORTABLE, noise
+from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
+from edge_t2i.runtime.noise import PORTABLE, check_seeds, noise
+from edge_t2i.runtime.select import BACKEND_CHOICES, Candidate, Route, Trial, check_names, choose, input_dims, io_spec
 
 log = logging.getLogger(__name__)
-BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime")
 MAX_BATCH = 256
+__all__ = ["BACKEND_CHOICES", "Choice", "Pipeline", "input_dims", "load", "load_bank", "render"]
 
 
 @dataclass(frozen=True)
 class Choice:
+    """Which engine runs a range of batch sizes, and why (its reason, device check and measured speed)."""
+
     backend: str
     precision: str
     reason: str
 
-
-def select_backend(manifest: Manifest, backend: str, precision: str, threads: int) -> tuple[backends.Backend, Choice]:
-    """The backend that runs `precision` here: for "auto", a TensorRT engine built for this GPU, else ONNX
-    Runtime's CUDA provider, else ONNX Runtime on the CPU; each skipped option's reason goes into `Choice`.
-
-    Raises: BackendError (unknown name or precision; an explicitly asked backend that cannot run here),
-    PackError (the pack has no model of that precision, or a file fails its sha256)."""
-    if backend not in BACKEND_CHOICES:
-        raise BackendError(did_you_mean(backend, BACKEND_CHOICES, "backend"))
-    if precision not in PRECISIONS:
-        raise BackendError(did_you_mean(precision, PRECISIONS, "precision"))
-    reasons = []
-    if backend in ("auto", "tensorrt"):
-        from edge_t2i.runtime.backends.tensorrt import find_engine
-
-        entry, why = find_engine(manifest.engines, precision)
-        if entry is not None:
-            b = backends.create("tensorrt", engine_path=verify_file(manifest, entry.file), precision=precision,
-                                input_dims=input_dims(manifest),
-                                output_shape=(3, manifest.resolution, manifest.resolution), max_batch=entry.max_batch)
-            return b, Choice("tensorrt", precision, why)
-        if backend == "tensorrt":
-            raise BackendError(f"cannot use TensorRT: {why}")
-        reasons.append(why)
-    if precision not in manifest.models:
-        raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
-    model = verify_file(manifest, manifest.models[precision])
-    if backend in ("auto", "onnxruntime-cuda"):
-        try:
-            b = backends.create("onnxruntime", model_path=model, precision=precision, device="cuda", threads=threads)
-            return b, Choice("onnxruntime-cuda", precision, "; ".join([*reasons, "ONNX Runtime CUDA provider"]))
-        except BackendError as exc:
-            if backend == "onnxruntime-cuda":
-                raise
-            reasons.append(str(exc))
-    cpu_model, cpu_note = cpu_model_for(manifest, precision)  # only now: a CUDA run never needs the CPU variant
-    b = backends.create("onnxruntime", model_path=cpu_model, precision=precision, device="cpu", threads=threads)
-    return b, Choice("onnxruntime", precision, "; ".join([*reasons, f"ONNX Runtime on the CPU{cpu_note}"]))
-
-
-def input_dims(manifest: Manifest) -> dict[str, int]:
-    """Feature size of each generator input: {"z": nz} (+ "embedding": d for a sentence-conditioned pack)."""
-    return {t.name: int(t.shape[1]) for t in manifest.inputs}
-
-
-def cpu_model_for(manifest: Manifest, precision: str) -> tuple[Path, str]:
-    """The model ONNX Runtime runs on this CPU, and a note on why: the pack's CPU variant of `precision`
-    where this CPU has one of the flags it requires (runtime/cpu.py), else the pack's model.
-    Raises: PackError (a file missing or failing its sha256)."""
-    variant = manifest.cpu_variants.get(precision)
-    flags = cpu.cpu_flags()
-    if variant is None:
-        return verify_file(manifest, manifest.models[precision]), ""
-    have = [f for f in variant.requires_any if f in flags]
-    if not have:
-        return (verify_file(manifest, manifest.models[precision]),
-                f" ({precision}; this CPU lacks {'/'.join(variant.requires_any)} for {variant.file})")
-    return verify_file(manifest, variant.file), f" ({variant.file}: this CPU has {have[0]})"
+    @classmethod
+    def of(cls, trial: Trial) -> Choice:
+        c = trial.candidate
+        parts = [c.reason]
+        if trial.verdict is not None:
+            parts.append(f"device check: PSNR {trial.verdict.psnr_db:.1f} dB, SSIM {trial.verdict.ssim:.4f}")
+        if trial.rates:
+            parts.append("measured " + ", ".join(f"{r:.0f} img/s at batch {b}" for b, r in sorted(trial.rates.items())))
+        return cls(c.engine, c.precision, "; ".join(parts))
 
 
 class Pipeline:
@@ -101,12 +54,41 @@ class Pipeline:
     Build it with `load(pack)`. Attributes: `manifest`, `backend`, `choice` (which backend
     and why), `bank` (None if the pack has none), `resolution` (pixels), `nz`."""
 
-    def __init__(self, manifest: Manifest, backend: backends.Backend, choice: Choice, bank: PromptBank | None):
+    def __init__(self, manifest: Manifest, routes: list[Route], bank: PromptBank | None,
+                 trials: list[Trial] | None = None):
+        if not routes:
+            raise BackendError("a Pipeline needs at least one backend")
         self.manifest = manifest
-        self.backend = backend
-        self.choice = choice
+        self.routes = sorted(routes, key=lambda r: r.max_batch)
+        self.routes[-1].max_batch = 2**31
+        self.trials = trials or [r.trial for r in self.routes]
         self.bank = bank
-        self._lock = None if backend.thread_safe else threading.Lock()
+        self._locks = {id(r.backend): (None if r.backend.thread_safe else threading.Lock()) for r in self.routes}
+        self._noise_cache: dict[tuple[int, ...], np.ndarray] = {}
+        self._noise_lock = threading.Lock()
+
+    @classmethod
+    def single(cls, manifest: Manifest, backend: backends.Backend, reason: str, bank: PromptBank | None) -> Pipeline:
+        """A Pipeline on one given backend (bench's peers): no choice, no device check."""
+        if backend.io is None:
+            backend.io = io_spec(manifest)
+        cand = Candidate(backend.name, backend.precision, None, True, reason)
+        return cls(manifest, [Route(2**31, backend, Trial(cand))], bank)
+
+    @property
+    def backend(self) -> backends.Backend:
+        """The backend of batch 1 (the game's frame)."""
+        return self.routes[0].backend
+
+    @property
+    def choice(self) -> Choice:
+        """Which engine runs batch 1 and why."""
+        return Choice.of(self.routes[0].trial)
+
+    @property
+    def choices(self) -> list[tuple[int, Choice]]:
+        """(largest batch size, Choice) per route: batch-size ranges may run on different engines."""
+        return [(r.max_batch, Choice.of(r.trial)) for r in self.routes]
 
     @property
     def resolution(self) -> int:
@@ -119,7 +101,7 @@ class Pipeline:
     @property
     def max_batch(self) -> int:
         """The largest batch one `generate` call takes here (a TensorRT profile may end below MAX_BATCH)."""
-        return self.backend.max_batch or MAX_BATCH
+        return min([MAX_BATCH, *(r.backend.max_batch for r in self.routes if r.backend.max_batch)])
 
     def embeddings_for(self, prompts: Sequence[str], unknown: UnknownPolicy | None = None) -> np.ndarray:
         """float32 [len(prompts), dim] bank embeddings; prompts not in the bank follow `unknown`
@@ -159,9 +141,9 @@ class Pipeline:
             if batch == 1 and len(seed_list) > 1:  # one prompt, many seeds
                 emb = np.repeat(emb, len(seed_list), axis=0)
                 batch = len(seed_list)
-            z = noise(seed_list, self.nz, self.manifest.noise)
+            z = self._noise(seed_list)
         z = self._check(np.asarray(z), "z", (batch, self.nz))
-        out = self._infer({"z": z, "embedding": emb})
+        out = self.infer({"z": z, "embedding": emb})
         return out if raw else to_uint8(out, bgr)
 
     @property
@@ -178,10 +160,10 @@ class Pipeline:
             seed_list = self._seed_list(0 if seeds is None else seeds, 1)  # batch 1 takes any number of seeds
             if not seed_list:
                 raise InputError("nothing to generate: no seeds")
-            z = noise(seed_list, self.nz, self.manifest.noise)
+            z = self._noise(seed_list)
         z = np.asarray(z)
         z = self._check(z, "z", (len(z) if z.ndim == 2 else 1, self.nz))
-        out = self._infer({"z": z})
+        out = self.infer({"z": z})
         return out if raw else to_uint8(out, bgr)
 
     @staticmethod
@@ -231,26 +213,44 @@ class Pipeline:
             raise InputError(f"{name} contains NaN or inf")
         return arr
 
-    def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        if self._lock is None:
-            out = self.backend.infer(feeds)["image"]
-        else:
-            with self._lock:
-                out = self.backend.infer(feeds)["image"]
-        if not np.isfinite(out).all():  # garbage pixels are not an image: say so
-            raise BackendError(f"{self.backend.describe()} produced NaN/inf pixels: the pack's weights are broken; "
-                               "re-convert from a healthy checkpoint")
-        return out
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The generator's float32 [B, 3, R, R] for raw inputs {"z": [B, nz](, "embedding": [B, dim])}, on the
+        engine that runs batch B here, checked against the manifest (runtime/backends/base.py IOSpec).
+        Raises: InputError, PackError (output differs from the manifest), BackendError."""
+        batch = len(feeds.get("z", ()))
+        backend = next(r.backend for r in self.routes if batch <= r.max_batch)
+        lock = self._locks[id(backend)]
+        if lock is None:  # the backend checks feeds and outputs against the manifest (backends/base.py)
+            return backend.infer(feeds)["image"]
+        with lock:
+            return backend.infer(feeds)["image"]
+
+    def _noise(self, seeds: list[int]) -> np.ndarray:
+        """z of `seeds`; the last few seed lists are kept (a game re-creating an asset asks for the same)."""
+        check_seeds(seeds)  # before the key: int(True) is 1
+        key = tuple(int(s) for s in seeds) if len(seeds) <= 64 else None
+        hit = self._noise_cache.get(key) if key is not None else None  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
+        z = noise(seeds, self.nz, self.manifest.noise)
+        if key is not None:
+            z.setflags(write=False)
+            with self._noise_lock:
+                if len(self._noise_cache) >= 32:
+                    self._noise_cache.pop(next(iter(self._noise_cache)))
+                self._noise_cache[key] = z
+        return z
 
     def warm_up(self, batches: Sequence[int] = (1,)) -> float:
         """Run each batch size once so the first frame is not the slow one; returns seconds."""
         t0 = time.perf_counter()
         for b in batches:
-            self._infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
+            self.infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
         return time.perf_counter() - t0
 
     def close(self) -> None:
-        self.backend.close()
+        for r in self.routes:
+            r.backend.close()
 
     def __enter__(self) -> Pipeline:
         return self
@@ -284,23 +284,31 @@ def load_bank(manifest: Manifest) -> PromptBank | None:
     return PromptBank.load(verify_file(manifest, manifest.bank), encoder)
 
 
-def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str = "int8", threads: int = 0,
-         warm_up: bool = True) -> Pipeline:
-    """Load a pack (a folder with manifest.json) into a Pipeline, checking every file's sha256.
+def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str = "auto", threads: int = 0,
+         warm_up: bool = True, tune: bool | None = None) -> Pipeline:
+    """Load a pack (a folder with manifest.json) into a Pipeline, checking every file's sha256, on the fastest
+    engine here that passes its device check (runtime/select.py, runtime/verify.py).
 
-    `backend`: auto | tensorrt | onnxruntime-cuda | onnxruntime (see `select_backend`);
-    `precision`: int8 | fp16 | fp32; `threads`: CPU threads for ONNX Runtime (0: all cores);
-    `warm_up`: run batch 1 once so the first frame is not the slow one.
-    Raises: PackError (not a pack, malformed or newer manifest, altered files), BackendError,
-    MissingExtraError (e.g. TensorRT asked for but not installed)."""
+    `backend`: auto | tensorrt | onnxruntime-cuda | openvino-gpu | openvino-npu | onnxruntime | openvino;
+    `precision`: auto | int8 | fp16 | fp32 (auto: the fastest verified, never an INT8 slower than FP32);
+    `threads`: CPU threads (0: all cores); `warm_up`: run batch 1 (and each route) once so the first frame
+    is not the slow one; `tune`: measure the candidates (default: for backend "auto", once per pack and
+    device, cached in the user's cache folder: runtime/cache.py; $EDGE_T2I_TUNE=0 turns it off).
+    Raises: PackError (not a pack, malformed or newer manifest, altered files), BackendError (unknown
+    names; no engine runs or passes its check here), MissingExtraError (e.g. TensorRT asked for but not
+    installed), InputError (bad threads)."""
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
         raise InputError(f"threads must be an integer in 0..256 (0: all cores), got {threads!r}")
     manifest = read_manifest(pack_dir)
-    be, choice = select_backend(manifest, backend, precision, threads)
-    log.debug("%s %s (%s)", choice.backend, choice.precision, choice.reason)
-    gen = Pipeline(manifest, be, choice, load_bank(manifest))
+    check_names(backend, precision)
+    bank = load_bank(manifest)
+    routes, trials = choose(manifest, backend, precision, threads, tune,
+                            bank_embeddings=None if bank is None else bank.embeddings)
+    gen = Pipeline(manifest, routes, bank, trials)
+    for batch, choice in gen.choices:
+        log.debug("batches up to %s: %s %s (%s)", batch, choice.backend, choice.precision, choice.reason)
     if warm_up:
-        gen.warm_up()
+        gen.warm_up([1, min(16, gen.max_batch)] if len(gen.routes) > 1 else [1])
     return gen
 
 

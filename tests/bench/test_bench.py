@@ -71,23 +71,28 @@ def test_onnx_count_matches_torch_hooks_on_the_generator(pack_dir, checkpoint_di
 
 @pytest.mark.slow
 def test_short_bench_run_writes_json_and_plot(pack_dir, checkpoint_dir, tmp_path):
+    pytest.importorskip("openvino")
     from edge_t2i.cli import main
 
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
     rc = main(["bench", str(pack_dir), "--checkpoint", str(checkpoint_dir),
-               "--backends", "torch,ort-fp32,ort-int8,openvino,openvino-int8,trt-int8", "--batch", "1,2",
-               "--seconds", "0.5", "--warmup", "1", "--json", str(out_json), "--plot", str(out_png)])
+               "--backends", "auto,auto-int8,auto-fp32,onnxruntime-int8,openvino-fp32,raw,torch,tensorrt-int8",
+               "--batch", "1,2", "--seconds", "0.5", "--warmup", "1", "--json", str(out_json), "--plot", str(out_png)])
     assert rc == 0
     result = json.loads(out_json.read_text())
     rows = result["rows"]
-    configs = ("torch", "ort-fp32", "ort-int8", "openvino", "openvino-int8")
+    raw = {f"raw-{e}:{f}" for e in ("onnxruntime", "openvino")
+           for f in ("generator.fp32.onnx", "generator.int8.onnx", "generator.int8.u8s8.onnx")}
+    configs = {"auto", "auto-int8", "auto-fp32", "onnxruntime-int8", "openvino-fp32", "torch", *raw}
     assert {(r["config"], r["batch"]) for r in rows} == {(c, b) for c in configs for b in (1, 2)}
-    assert all(0 < r["utilization"] <= 1 for r in rows)
-    assert result["peak_gmacs"]["int8"] > 0 and result["peak_gmacs"]["fp32"] > 0
+    assert all(0 < r["utilization"] <= 1 and 0 < r["machine_utilization"] <= r["utilization"] for r in rows)
+    for engine in ("onnxruntime", "openvino"):
+        assert result["peak_gmacs"][engine]["int8"] > 0 and result["peak_gmacs"][engine]["fp32"] > 0
     by = {(r["config"], r["batch"]): r["images_per_s"] for r in rows}
-    for ratio in result["ratios"]:
-        assert set(ratio["vs"]) == {"ort-fp32", "torch", "openvino", "openvino-int8"}
-        assert ratio["vs"]["ort-fp32"] == round(by["ort-int8", ratio["batch"]] / by["ort-fp32", ratio["batch"]], 3)
+    for v in result["verdict"]:  # auto against the fastest raw engine of the same batch size
+        best = max(raw, key=lambda c, b=v["batch"]: by[c, b])
+        assert v["best_raw_config"] == best and v["ratio"] == round(by["auto", v["batch"]] / by[best, v["batch"]], 3)
+    assert [r["batch"] for r in result["int8_vs_fp32"]] == [1, 2]
     for r in rows:
         assert {"backend", "precision", "batch", "images_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms"} <= set(r)
         assert r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
@@ -95,31 +100,38 @@ def test_short_bench_run_writes_json_and_plot(pack_dir, checkpoint_dir, tmp_path
     for r in rows:  # each row's speed-up is its images/s over torch's at the same batch size
         ref = next(t for t in rows if t["config"] == "torch" and t["batch"] == r["batch"])
         assert r["vs_torch"] == round(r["images_per_s"] / ref["images_per_s"], 2), r
-    assert any(s["config"] == "trt-int8" for s in result["skipped"])
+    auto_fp32 = [r for r in rows if r["config"] == "auto-fp32"]
+    assert {r["precision"] for r in auto_fp32} == {"fp32"}
+    assert any(s["config"] == "tensorrt-int8" for s in result["skipped"])
     assert out_png.stat().st_size > 1000
 
 
-def test_utilization_uses_the_peak_of_the_rows_precision_and_never_exceeds_one():
+def test_utilization_uses_the_peak_of_the_rows_engine_and_precision_and_never_exceeds_one():
     from edge_t2i.bench.runner import ratios, utilization
 
-    rows = [{"config": "ort-fp32", "backend": "onnxruntime", "precision": "fp32", "batch": 1, "gmacs": 50.0,
+    rows = [{"config": "onnxruntime-fp32", "backend": "onnxruntime", "precision": "fp32", "batch": 1, "gmacs": 50.0,
              "images_per_s": 100.0},
-            {"config": "ort-int8", "backend": "onnxruntime", "precision": "int8", "batch": 1, "gmacs": 80.0,
+            {"config": "auto", "backend": "onnxruntime", "precision": "int8", "batch": 1, "gmacs": 80.0,
              "images_per_s": 160.0},
-            {"config": "openvino", "backend": "openvino", "precision": "fp32", "batch": 1, "gmacs": 120.0,
+            {"config": "openvino-fp32", "backend": "openvino", "precision": "fp32", "batch": 1, "gmacs": 120.0,
              "images_per_s": 240.0},
-            {"config": "trt-int8", "backend": "tensorrt", "precision": "int8", "batch": 1, "gmacs": 900.0,
+            {"config": "openvino-int8", "backend": "openvino", "precision": "int8", "batch": 1, "gmacs": 300.0,
+             "images_per_s": 600.0},
+            {"config": "tensorrt-int8", "backend": "tensorrt", "precision": "int8", "batch": 1, "gmacs": 900.0,
              "images_per_s": 1800.0}]
-    peaks = {"fp32": 100.0, "int8": 400.0}
+    peaks = {"onnxruntime": {"fp32": 100.0, "int8": 400.0}, "openvino": {"fp32": 100.0, "int8": 1000.0}}
     utilization(rows, peaks)
-    assert [r["utilization"] for r in rows] == [round(50 / 120, 4), 0.2, 1.0, None]  # openvino beat the FP32 peak
-    assert peaks["fp32"] == 120.0 and peaks["raised_by"] == ["openvino batch 1 (fp32)"] and peaks["int8"] == 400.0
-    assert ratios(rows) == [{"batch": 1, "config": "ort-int8", "vs": {"ort-fp32": 1.6, "openvino": 0.667}}]
+    assert [r["utilization"] for r in rows] == [0.5, 0.2, 1.0, 0.3, None]  # openvino beat its own FP32 peak
+    assert [r["machine_utilization"] for r in rows] == [round(50 / 120, 4), 0.08, 1.0, 0.3, None]
+    assert peaks["openvino"]["fp32"] == 120.0 and peaks["openvino"]["raised_by"] == ["openvino-fp32 batch 1"]
+    assert peaks["onnxruntime"] == {"fp32": 100.0, "int8": 400.0}
+    assert ratios(rows) == [{"batch": 1, "config": "auto", "vs": {"onnxruntime-fp32": 1.6, "openvino-fp32": 0.667,
+                                                                  "openvino-int8": 0.267, "tensorrt-int8": 0.089}}]
 
 
 def test_openvino_peer_runs_the_pack_models_like_onnx_runtime(pack_dir):
     pytest.importorskip("openvino")
-    from edge_t2i.bench.peers import OpenVinoBackend
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     rng = np.random.default_rng(0)
@@ -133,6 +145,7 @@ def test_openvino_peer_runs_the_pack_models_like_onnx_runtime(pack_dir):
     ov8 = OpenVinoBackend(pack_dir / "generator.int8.onnx", "int8", threads=1)
     assert np.abs(ov8.infer(feeds)["image"] - ref).mean() < 0.1  # INT8, possibly bf16 inside: close, not equal
     assert "OpenVINO CPU (int8 model" in ov8.describe()
+    assert ov.hint == "f32"
 
 
 def test_synthetic_bench_measures_fp32_and_int8_of_random_generators(tmp_path, capsys):

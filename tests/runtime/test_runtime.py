@@ -46,9 +46,14 @@ def test_import_and_generate_without_torch(pack_dir):
     assert proc.stdout.startswith("ok onnxruntime")
 
 
-def test_auto_picks_onnxruntime_cpu_here_and_says_why(gen):
-    assert gen.choice.backend == "onnxruntime" and gen.choice.precision == "int8"
-    assert "TensorRT" in gen.choice.reason and "CPU" in gen.choice.reason
+def test_auto_takes_the_fastest_verified_engine_and_says_why(gen):
+    assert "device check: PSNR" in gen.choice.reason and "measured" in gen.choice.reason
+    names = [t.candidate.name for t in gen.trials]
+    assert "onnxruntime-int8" in names and {t.candidate.precision for t in gen.trials} == {"int8"}
+    assert any(not t.candidate.available and "TensorRT" in t.candidate.reason for t in gen.trials)
+    usable = [t for t in gen.trials if t.usable]
+    assert gen.routes[0].trial is max(usable, key=lambda t: t.rates[1])  # batch 1: its own winner
+    assert gen.routes[-1].trial is max(usable, key=lambda t: t.rates[16])
 
 
 def test_generate_shapes_rgb_bgr_and_seed_reproducibility(gen):
@@ -166,10 +171,10 @@ def pack_copy(pack_dir, tmp_path):
 
 
 def test_altered_or_missing_file_is_refused(pack_copy):
-    with open(pack_copy / "generator.int8.onnx", "ab") as fh:
+    with open(pack_copy / "generator.fp32.onnx", "ab") as fh:
         fh.write(b"\0")
-    with pytest.raises(PackError, match="sha256"):
-        load(pack_copy)
+    with pytest.raises(PackError, match="sha256"):  # whatever the cache says of the intact pack's engines
+        load(pack_copy, precision="fp32")
     (pack_copy / "bank.safetensors").unlink()
     with pytest.raises(PackError, match="missing"):
         load(pack_copy, precision="fp32")

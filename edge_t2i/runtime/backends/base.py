@@ -1,28 +1,87 @@
-"""The backend interface every inference backend implements, and the registry they join by name."""
+"""The backend interface every inference backend implements, and the registry they join by name.
+
+As in Polygraphy's runners (polygraphy/backend/base/runner.py: `infer` checks the feed dict against the
+input metadata, then calls `infer_impl`), the checks live in the interface: `infer` checks the feeds and the
+outputs against the pack's declared IO (`IOSpec`) around each backend's own `run`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edge_t2i.errors import BackendError, InputError, PackError
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """What a generator takes and returns: inputs {name: feature size} (each float32 [B, size]) and the image
+    float32 [B, *image] (channels, height, width), in [-1, 1]."""
+
+    inputs: dict[str, int]
+    image: tuple[int, int, int]
+
+    def check_feeds(self, feeds: dict[str, np.ndarray]) -> int:
+        """The batch size of `feeds`. Raises InputError (names, dtypes, shapes or batch sizes differ)."""
+        if set(feeds) != set(self.inputs):
+            raise InputError(f"inputs {sorted(feeds)}, the generator takes {sorted(self.inputs)}")
+        batches = set()
+        for name, size in self.inputs.items():
+            arr = feeds[name]
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.ndim != 2 or arr.shape[1] != size:
+                got = f"{arr.dtype} {list(arr.shape)}" if isinstance(arr, np.ndarray) else type(arr).__name__
+                raise InputError(f"input {name} must be float32 [batch, {size}], got {got}")
+            batches.add(arr.shape[0])
+        if len(batches) != 1 or 0 in batches:
+            raise InputError(f"inputs must share one batch size > 0, got {sorted(batches)}")
+        return batches.pop()
+
+    def check_outputs(self, outputs: dict[str, np.ndarray], batch: int, where: str) -> np.ndarray:
+        """The image of `outputs`. Raises PackError (no image, or another dtype or shape than the manifest declares),
+        BackendError (NaN or inf pixels)."""
+        image = outputs.get("image")
+        want = (batch, *self.image)
+        if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.shape != want:
+            got = (f"{image.dtype} {list(image.shape)}" if isinstance(image, np.ndarray)
+                   else f"outputs {sorted(outputs)}")
+            raise PackError(f"{where} returned {got}, the manifest declares image float32 {list(want)}: "
+                            "the model does not match its pack")
+        if not np.isfinite(image).all():
+            raise BackendError(f"{where} produced NaN/inf pixels: the pack's weights are broken; "
+                               "re-convert from a healthy checkpoint")
+        return image
+
 
 class Backend(ABC):
     """One loaded model. `infer` takes named float32 arrays ("z" [B, nz], and "embedding" [B, dim] unless the
-    generator is unconditional) and
-    returns named float32 arrays ("image" [B, 3, R, R] in [-1, 1]); `close` frees it (also as a
-    context manager). Polygraphy's runner lifecycle: load in the constructor, infer, close.
-    Implementations raise BackendError when they cannot load or run."""
+    generator is unconditional) and returns named float32 arrays ("image" [B, 3, R, R] in [-1, 1]); `close`
+    frees it (also as a context manager). Polygraphy's runner lifecycle: load in the constructor, infer, close.
+
+    Subclasses implement `run`; `infer` checks around it once `io` is set (the runtime sets it from the
+    manifest). Implementations raise BackendError when they cannot load or run."""
 
     name: str = "backend"
     precision: str = "fp32"
     max_batch: int | None = None   # None: any batch size
-    thread_safe: bool = True       # False: the Generator serialises calls
+    thread_safe: bool = True       # False: the Pipeline serialises calls
+    io: IOSpec | None = None       # the pack's declared IO: None runs unchecked (the converter's own renders)
 
     @abstractmethod
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The backend's own inference, unchecked."""
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`run`, with the feeds and the outputs checked against `io` (InputError, PackError, BackendError)."""
+        if self.io is None:
+            return self.run(feeds)
+        batch = self.io.check_feeds(feeds)
+        out = self.run(feeds)
+        self.io.check_outputs(out, batch, self.describe())
+        return out
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -45,3 +104,9 @@ def register(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Back
         _REGISTRY[name] = factory
         return factory
     return wrap
+
+
+def wrap_error(exc: BaseException, what: str) -> BackendError:
+    """A third-party library's exception as a one-line BackendError naming what failed."""
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return BackendError(f"{what}: {first}")

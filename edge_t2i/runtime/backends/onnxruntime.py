@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_t2i.errors import BackendError
-from edge_t2i.runtime.backends.base import Backend, register
+from edge_t2i.runtime.backends.base import Backend, register, wrap_error
 
 log = logging.getLogger("edge_t2i.runtime")
 
@@ -65,7 +65,13 @@ class OnnxRuntimeBackend(Backend):
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
 
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return self._run(feeds)
+        except Exception as exc:  # ORT raises its own RuntimeException/InvalidArgument/Fail types
+            raise wrap_error(exc, f"ONNX Runtime failed running {self.model_path.name}") from exc
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.device == "cuda":
             binding = self.session.io_binding()
             for k, v in feeds.items():

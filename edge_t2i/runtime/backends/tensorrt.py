@@ -218,7 +218,7 @@ class TensorRTBackend(Backend):
             self.cudart.cudaGraphDestroy(graph)
             raise
 
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = int(next(iter(feeds.values())).shape[0])
         if self.max_batch is not None and batch > self.max_batch:
             raise BackendError(f"batch {batch} is larger than the engine's profile (max {self.max_batch})")

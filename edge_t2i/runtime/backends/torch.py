@@ -40,7 +40,7 @@ class TorchBackend(Backend):
         self.name = "torch-compile" if compile else "torch"
         self.fn = torch.compile(self.model, dynamic=False) if compile else self.model
 
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
             out = self.fn(self.torch.from_numpy(feeds["z"]), self.torch.from_numpy(feeds["embedding"]))
         return {"image": out.numpy()}

@@ -1,0 +1,96 @@
+"""OpenVINO backend (extra `openvino`): the pack's ONNX models compiled for an Intel CPU, GPU or NPU.
+
+OpenVINO reads the ONNX files unchanged: its low-precision transformations run the Q/DQ INT8 model's
+Conv/ConvTranspose/MatMul in INT8 (on CPUs with AMX-INT8 through oneDNN's AMX kernels, with VNNI through
+VNNI), and it compiles the FP32 model in the precision `precision_hint` names. On CPUs with bf16 its
+default hint runs FP32 models in bf16; this backend runs FP32 packs at "f32" unless asked, so FP32 means
+FP32 (the device check in runtime/verify.py checks every engine against the pack's reference images).
+Configuration follows OpenVINO's latency guide: PERFORMANCE_HINT LATENCY, one stream, threads pinned on
+the CPU, compiled models cached (CACHE_DIR). Sources: OpenVINO docs, "Low Precision Transformations",
+"Precision Control", "Optimizing for Latency", "Model Caching Overview".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge_t2i.errors import BackendError, MissingExtraError
+from edge_t2i.runtime import cache
+from edge_t2i.runtime.backends.base import Backend, register, wrap_error
+
+
+def import_openvino():  # noqa: ANN201 - returns the module
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise MissingExtraError(f"the OpenVINO backend needs 'openvino': pip install 'edge-t2i[openvino]' ({exc})") \
+            from exc
+    return ov
+
+
+def available_devices() -> list[str]:
+    """OpenVINO's devices here (e.g. ["CPU", "GPU", "NPU"]); [] without OpenVINO or if it cannot list them."""
+    try:
+        ov = import_openvino()
+        return [str(d) for d in ov.Core().available_devices]
+    except (MissingExtraError, RuntimeError):
+        return []
+
+
+@register("openvino")
+class OpenVinoBackend(Backend):
+    """An ONNX model compiled by OpenVINO on `device` ("CPU", "GPU", "NPU").
+
+    `threads` 0: all cores; `precision_hint`: "f32", "bf16" or "f16" (OpenVINO's INFERENCE_PRECISION_HINT),
+    None: OpenVINO's default for the device (the INT8 model's float parts in bf16 on AMX CPUs); `pin` pins
+    the CPU threads. Not thread-safe (one infer request: the Pipeline serialises calls).
+    Raises: MissingExtraError (extra `openvino`), BackendError (OpenVINO cannot read, compile or run it)."""
+
+    name = "openvino"
+    thread_safe = False
+
+    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "CPU",
+                 threads: int = 0, precision_hint: str | None = None, pin: bool = True):
+        ov = import_openvino()
+        self.precision = precision
+        self.device = device
+        self.model_path = Path(model_path)
+        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        if device == "CPU":
+            config["ENABLE_CPU_PINNING"] = pin
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = threads
+        if precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = precision_hint
+        cache_dir = cache.ensure("openvino")
+        try:
+            core = ov.Core()
+            if cache_dir is not None:
+                core.set_property({"CACHE_DIR": str(cache_dir)})
+            self.compiled = core.compile_model(str(self.model_path), device, config)
+            self.request = self.compiled.create_infer_request()
+            hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise wrap_error(exc, f"OpenVINO cannot compile {self.model_path.name} for {device}") from exc
+        self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
+        self._output = self.compiled.output(0)
+        self.name = "openvino" if device == "CPU" else f"openvino-{device.lower()}"
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            result = self.request.infer(feeds)
+            return {"image": np.asarray(result[self._output], dtype=np.float32)}
+        except Exception as exc:
+            if isinstance(exc, BackendError):
+                raise
+            raise wrap_error(exc, f"OpenVINO failed running {self.model_path.name}") from exc
+
+    def describe(self) -> str:
+        return f"OpenVINO {self.device} ({self.precision} model, inference precision {self.hint})"
+
+    def close(self) -> None:
+        self.request = None
+        self.compiled = None

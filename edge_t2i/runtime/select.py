@@ -1,0 +1,320 @@
+"""The one place that chooses which engine runs a pack here: `candidates` lists every (engine, precision)
+with whether it can run on this machine and why; `choose` takes the fastest one that passed its device
+check (runtime/verify.py), measured once per pack and device (runtime/tuning.py). `load`, `edge-t2i info`,
+`edge-t2i tune` and `edge-t2i bench` all go through here.
+
+Engines, in their order before anything is measured: a TensorRT engine built for this GPU, ONNX Runtime's
+CUDA provider, OpenVINO on an Intel GPU or NPU, ONNX Runtime on the CPU (with the pack's CPU variant where
+this CPU has the flags it needs), OpenVINO on the CPU, and torch (a reference for `bench`, never loaded
+by `load`). With `tune` (the default for backend "auto"), every candidate that runs here is checked and
+timed at batch 1 and 16; batches up to ROUTE_SPLIT go to the batch-1 winner, larger ones to the batch-16
+winner. The fastest verified candidate wins whatever its precision, so INT8 is never chosen where it is
+slower than FP32.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edge_t2i.errors import BackendError, EdgeT2IError, MissingExtraError, PackError, did_you_mean
+from edge_t2i.runtime import backends, cpu
+from edge_t2i.runtime.backends.base import Backend, IOSpec
+from edge_t2i.runtime.manifest import PRECISIONS, Manifest, verify_file
+from edge_t2i.runtime.tuning import TuneCache, key, measure_rate, pack_digest
+from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference
+
+log = logging.getLogger("edge_t2i.runtime")
+ENGINES = ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu", "onnxruntime", "openvino", "torch")
+BACKEND_CHOICES = ("auto", *ENGINES[:-1])
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+TUNE_BATCHES = (1, 16)
+ROUTE_SPLIT = 4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run the pack: `engine` (ENGINES) at `precision`, from pack file `file`; `available`:
+    whether it can run on this machine, `reason`: why (not)."""
+
+    engine: str
+    precision: str
+    file: str | None
+    available: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}-{self.precision}"
+
+
+def input_dims(manifest: Manifest) -> dict[str, int]:
+    """Feature size of each generator input: {"z": nz} (+ "embedding": d for a sentence-conditioned pack)."""
+    return {t.name: int(t.shape[1]) for t in manifest.inputs}
+
+
+def io_spec(manifest: Manifest) -> IOSpec:
+    return IOSpec(input_dims(manifest), (3, manifest.resolution, manifest.resolution))
+
+
+def check_names(backend: str, precision: str) -> None:
+    if backend not in BACKEND_CHOICES:
+        raise BackendError(did_you_mean(backend, BACKEND_CHOICES, "backend"))
+    if precision not in PRECISION_CHOICES:
+        raise BackendError(did_you_mean(precision, PRECISION_CHOICES, "precision"))
+
+
+def candidates(manifest: Manifest, backend: str = "auto", precision: str = "auto") -> list[Candidate]:
+    """Every way to run the pack that `backend` and `precision` ("auto" or a name) allow, in the order used
+    before measurement, each with whether it can run here and why. Raises BackendError (unknown name)."""
+    check_names(backend, precision)
+    precisions = [p for p in ("int8", "fp16", "fp32") if precision in ("auto", p)]
+    out = []
+    for engine in ENGINES:
+        if backend in ("auto", engine) and (engine != "torch" or backend == "auto"):
+            out += [c for p in precisions if (c := _candidate(manifest, engine, p)) is not None]
+    return out
+
+
+def _candidate(manifest: Manifest, engine: str, precision: str) -> Candidate | None:
+    has_model = precision in manifest.models
+    if engine == "tensorrt":
+        from edge_t2i.runtime.backends.tensorrt import find_engine
+
+        if not any(e.precision == precision for e in manifest.engines):
+            return (Candidate(engine, precision, None, False, f"the pack has no {precision} TensorRT engine "
+                              "(edge-t2i convert --engine on the device)") if has_model else None)
+        entry, why = find_engine(manifest.engines, precision)
+        return Candidate(engine, precision, entry.file if entry else None, entry is not None, why)
+    if not has_model:
+        return None
+    model = manifest.models[precision]
+    if engine == "torch":
+        return (Candidate(engine, precision, None, False, "a reference for edge-t2i bench --checkpoint, "
+                          "never chosen by load") if precision == "fp32" else None)
+    if engine == "onnxruntime-cuda":
+        from edge_t2i.runtime.backends.onnxruntime import available_providers
+
+        cuda = "CUDAExecutionProvider" in available_providers()
+        return Candidate(engine, precision, model, cuda, "ONNX Runtime CUDA provider" if cuda else
+                         "ONNX Runtime has no CUDA provider here (pip install onnxruntime-gpu)")
+    if engine == "onnxruntime":
+        file, note = cpu_model_for(manifest, precision)
+        return Candidate(engine, precision, file, True, f"ONNX Runtime on the CPU{note}")
+    return _openvino_candidate(engine, precision, model)
+
+
+def _openvino_candidate(engine: str, precision: str, model: str) -> Candidate | None:
+    from edge_t2i.runtime.backends.openvino import available_devices, import_openvino
+
+    device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[engine]
+    try:
+        import_openvino()
+    except MissingExtraError:
+        return (Candidate(engine, precision, model, False, "OpenVINO is not installed "
+                          "(pip install 'edge-t2i[openvino]')") if device == "CPU" else None)
+    here = available_devices()
+    if not any(d == device or d.startswith(device + ".") for d in here):
+        return None if device != "CPU" else Candidate(engine, precision, model, False, "OpenVINO has no CPU device")
+    hint = " at f32" if precision == "fp32" else ""
+    return Candidate(engine, precision, model, True, f"OpenVINO on the {device}{hint}")
+
+
+def cpu_model_for(manifest: Manifest, precision: str) -> tuple[str, str]:
+    """The pack file ONNX Runtime runs on this CPU, and a note on why: the pack's CPU variant of `precision`
+    where this CPU has one of the flags it requires (runtime/cpu.py), else the pack's model."""
+    variant = manifest.cpu_variants.get(precision)
+    if variant is None:
+        return manifest.models[precision], ""
+    have = [f for f in variant.requires_any if f in cpu.cpu_flags()]
+    if not have:
+        return manifest.models[precision], (f" ({precision}; this CPU lacks {'/'.join(variant.requires_any)} "
+                                             f"for {variant.file})")
+    return variant.file, f" ({variant.file}: this CPU has {have[0]})"
+
+
+def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
+    """Load `cand` (after checking its file's sha256) with the pack's IO checks set.
+
+    Raises: BackendError (it cannot load here), MissingExtraError, PackError (file missing or altered)."""
+    if not cand.available or cand.file is None:
+        raise BackendError(f"cannot use {cand.name}: {cand.reason}")
+    path = verify_file(manifest, cand.file)
+    if cand.engine == "tensorrt":
+        entry = next(e for e in manifest.engines if e.file == cand.file)
+        b = backends.create("tensorrt", engine_path=path, precision=cand.precision, input_dims=input_dims(manifest),
+                            output_shape=(3, manifest.resolution, manifest.resolution), max_batch=entry.max_batch)
+    elif cand.engine.startswith("onnxruntime"):
+        b = backends.create("onnxruntime", model_path=path, precision=cand.precision,
+                            device="cuda" if cand.engine.endswith("cuda") else "cpu", threads=threads)
+    else:
+        device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[cand.engine]
+        b = backends.create("openvino", model_path=path, precision=cand.precision, device=device, threads=threads,
+                            precision_hint="f32" if cand.precision == "fp32" and device == "CPU" else None)
+    b.io = io_spec(manifest)
+    return b
+
+
+@dataclass
+class Trial:
+    """What `choose` learnt of one candidate: its device check and images/s per batch size (from the cache or
+    measured now); `error` if it could not load."""
+
+    candidate: Candidate
+    verdict: Verdict | None = None
+    rates: dict[int, float] = field(default_factory=dict)
+    error: str = ""
+    cached: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.candidate.available and not self.error and self.verdict is not None and self.verdict.passed
+
+    def as_dict(self) -> dict:
+        c = self.candidate
+        return {"candidate": c.name, "engine": c.engine, "precision": c.precision, "file": c.file,
+                "available": c.available, "reason": c.reason, "error": self.error,
+                "check": self.verdict.as_dict() if self.verdict else None,
+                "images_per_s": {str(b): round(r, 1) for b, r in self.rates.items()}, "cached": self.cached}
+
+
+@dataclass
+class Route:
+    """Batches up to `max_batch` go to `backend` (`trial` says why)."""
+
+    max_batch: int
+    backend: Backend
+    trial: Trial
+
+
+class Chooser:
+    """One choice for one pack: candidates -> device checks -> (measured) routes. See the module docstring."""
+
+    def __init__(self, manifest: Manifest, threads: int = 0, bank_embeddings: object = None,
+                 show: Callable[[str], None] = log.info):
+        self.manifest, self.threads, self.show = manifest, threads, show
+        self.pack = pack_digest(manifest)
+        self.cache = TuneCache.open()
+        self._bank = bank_embeddings
+        self._reference: Reference | None = None
+        self.open: dict[str, Backend] = {}   # candidate name -> loaded backend (closed unless routed)
+
+    def reference(self) -> Reference:
+        if self._reference is None:
+            self._reference = load_reference(self.manifest, self._bank)  # type: ignore[arg-type]
+        return self._reference
+
+    def _backend(self, trial: Trial) -> Backend | None:
+        name = trial.candidate.name
+        if name not in self.open and not trial.error:
+            try:
+                self.open[name] = create(self.manifest, trial.candidate, self.threads)
+            except (BackendError, MissingExtraError) as exc:
+                trial.error = str(exc)
+        return self.open.get(name)
+
+    def check(self, trial: Trial) -> None:
+        """The device check of `trial`, from the cache or run now (loading the engine)."""
+        c = trial.candidate
+        k = key(self.pack, c.engine, c.precision, "check", self.threads)
+        hit = self.cache.get(k)
+        if hit is not None:
+            trial.verdict, trial.cached = Verdict(hit["passed"], hit["psnr_db"], hit["ssim"], hit["reason"]), True
+            return
+        backend = self._backend(trial)
+        if backend is None:
+            return
+        trial.verdict = check_engine(backend, self.reference())
+        self.cache.put(k, {"kind": "check", **trial.verdict.as_dict()})
+
+    def measure(self, trial: Trial, batches: tuple[int, ...], force: bool = False, cached_only: bool = False) -> None:
+        """Images/s of `trial` at each of `batches`, from the cache or timed now (`cached_only`: never timed)."""
+        c = trial.candidate
+        for b in batches:
+            k = key(self.pack, c.engine, c.precision, "rate", self.threads, b)
+            hit = None if force else self.cache.get(k)
+            if hit is None and cached_only:
+                continue
+            if hit is None:
+                backend = self._backend(trial)
+                if backend is None or (backend.max_batch is not None and b > backend.max_batch):
+                    continue
+                try:
+                    rate = measure_rate(backend.infer, input_dims(self.manifest), b)
+                except EdgeT2IError as exc:
+                    trial.error = str(exc)
+                    return
+                hit = {"kind": "rate", "images_per_s": rate}
+                self.cache.put(k, hit)
+            trial.rates[b] = float(hit["images_per_s"])
+
+    def trials(self, cands: list[Candidate], tune: bool, force: bool = False,
+               batches: tuple[int, ...] = TUNE_BATCHES) -> list[Trial]:
+        trials = [Trial(c) for c in cands]
+        fresh = [t for t in trials if t.candidate.available]
+        tune = tune and len(fresh) > 1
+        if tune and any(self.cache.get(key(self.pack, t.candidate.engine, t.candidate.precision,
+                                                              "check", self.threads)) is None for t in fresh):
+            self.show(f"tuning {len(fresh)} engines for this pack on this CPU (once: the result is cached)")
+        for t in fresh:
+            if force:
+                self.cache.entries.pop(key(self.pack, t.candidate.engine, t.candidate.precision, "check",
+                                           self.threads), None)
+            self.check(t)
+            if t.usable and tune:
+                self.measure(t, batches, force)
+            elif t.usable:
+                break  # without measuring, the first verified candidate in order wins
+        self.cache.save()
+        return trials
+
+    def close(self) -> None:
+        for backend in self.open.values():
+            backend.close()
+        self.open.clear()
+
+    def routes(self, trials: list[Trial], tune: bool) -> list[Route]:
+        usable = [t for t in trials if t.usable]
+        if not usable:
+            raise BackendError("no engine can run this pack here: " + "; ".join(
+                f"{t.candidate.name}: {t.error or (t.verdict.reason if t.verdict else t.candidate.reason)}"
+                for t in trials))
+        if not tune or not all(t.rates for t in usable):
+            winners = [usable[0]] * len(TUNE_BATCHES)
+        else:
+            winners = [max(usable, key=lambda t, b=b: t.rates.get(b, 0.0)) for b in TUNE_BATCHES]
+        routes = [Route(ROUTE_SPLIT, self._backend(winners[0]), winners[0])]  # type: ignore[arg-type]
+        if winners[-1] is not winners[0]:
+            routes.append(Route(2**31, self._backend(winners[-1]), winners[-1]))  # type: ignore[arg-type]
+        else:
+            routes[0].max_batch = 2**31
+        keep = {r.trial.candidate.name for r in routes}
+        for name in [n for n in self.open if n not in keep]:
+            self.open.pop(name).close()
+        return routes
+
+
+def choose(manifest: Manifest, backend: str = "auto", precision: str = "auto", threads: int = 0,
+           tune: bool | None = None, bank_embeddings: object = None,
+           show: Callable[[str], None] = log.info) -> tuple[list[Route], list[Trial]]:
+    """The routes `load` runs (batch-size range -> loaded backend) and what was learnt of every candidate.
+
+    `tune` None: measure when `backend` is "auto" unless $EDGE_T2I_TUNE is "0".
+    Raises: BackendError (unknown names; nothing can run or pass its check here), PackError (the pack has
+    no model of `precision`, or a file fails its sha256), MissingExtraError (a named engine not installed)."""
+    cands = candidates(manifest, backend, precision)
+    if precision != "auto" and not cands:
+        raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
+    runnable = [c for c in cands if c.engine != "torch"]
+    if backend != "auto" and not any(c.available for c in runnable):
+        why = "; ".join(dict.fromkeys(c.reason for c in runnable)) or "the pack has nothing it can run"
+        if backend == "openvino" and "not installed" in why:
+            raise MissingExtraError(f"cannot use OpenVINO: {why}")
+        raise BackendError(f"cannot use {backend}: {why}")
+    if tune is None:
+        tune = backend == "auto" and os.environ.get("EDGE_T2I_TUNE", "1") != "0"
+    chooser = Chooser(manifest, threads, bank_embeddings, show)
+    trials = chooser.trials(runnable, tune)
+    return chooser.routes(trials, tune), trials

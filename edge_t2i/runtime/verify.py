@@ -1,0 +1,170 @@
+"""The device check: before an engine runs a pack on this device for the first time, it renders the pack's
+reference set and must match the FP32 images the quality gate compared against.
+
+Engines compute in their own ways (OpenVINO runs an INT8 model's float parts in bf16 on AMX CPUs,
+TensorRT fuses kernels and picks tactics per GPU), so the gate's verdict on ONNX Runtime's output does not
+carry over by itself. Each engine's images of the reference inputs are compared with the reference FP32
+images by mean PSNR and SSIM against the gate's own thresholds (`min_psnr_db`, `min_ssim`); an engine below
+either is never chosen (runtime/select.py) and `edge-t2i info` / `tune` say why.
+
+The reference set: `reference.safetensors` in the pack (convert writes it: the FP32 model's uint8 images of
+REFERENCE_COUNT fixed inputs), or, for packs written before it, the same inputs rendered here by ONNX
+Runtime from the pack's FP32 model, the model the gate used as its reference.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_t2i import _io
+from edge_t2i.errors import EdgeT2IError, PackError
+from edge_t2i.imaging import to_uint8
+from edge_t2i.runtime.manifest import Manifest, verify_file
+from edge_t2i.runtime.noise import noise
+
+REFERENCE_COUNT = 16
+REFERENCE_FORMAT = "edge-t2i reference v1"
+DEFAULT_MIN_PSNR_DB = 30.0   # convert/gate.py GateConfig and convert/fidelity.py FidelityConfig defaults
+DEFAULT_MIN_SSIM = 0.90
+
+
+@dataclass(frozen=True)
+class Reference:
+    feeds: dict[str, np.ndarray]   # float32 inputs, REFERENCE_COUNT rows each
+    images: np.ndarray             # uint8 [N, H, W, 3]: the FP32 model's images of `feeds`
+    min_psnr_db: float
+    min_ssim: float
+    source: str                    # where the images came from, for people
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    psnr_db: float
+    ssim: float
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, "psnr_db": round(self.psnr_db, 2), "ssim": round(self.ssim, 4),
+                "reason": self.reason}
+
+
+def reference_feeds(manifest: Manifest, bank_embeddings: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The reference inputs: z of seeds 0..N-1 (the pack's noise) and, for a prompt-conditioned pack, the
+    bank's first N embeddings (cycled), or seeded unit vectors where there is no bank."""
+    feeds = {"z": noise(list(range(REFERENCE_COUNT)), manifest.nz, manifest.noise)}
+    if manifest.conditional:
+        if bank_embeddings is not None and len(bank_embeddings):
+            rows = np.resize(np.arange(len(bank_embeddings)), REFERENCE_COUNT)
+            emb = np.asarray(bank_embeddings, np.float32)[rows]
+        else:
+            emb = np.random.default_rng(0).standard_normal((REFERENCE_COUNT, manifest.embedding_dim))
+            emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        feeds["embedding"] = np.ascontiguousarray(emb, dtype=np.float32)
+    return feeds
+
+
+def thresholds(manifest: Manifest) -> tuple[float, float]:
+    """(min PSNR dB, min SSIM) of the pack's gate, else the gate's defaults."""
+    config = manifest.gate.get("config") if isinstance(manifest.gate.get("config"), dict) else {}
+    values = []
+    for key, default, hi in (("min_psnr_db", DEFAULT_MIN_PSNR_DB, 99.0), ("min_ssim", DEFAULT_MIN_SSIM, 1.0)):
+        v = config.get(key, default)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= hi
+        values.append(float(v) if ok else default)
+    return values[0], values[1]
+
+
+def write_reference(path: str | os.PathLike[str], feeds: dict[str, np.ndarray], images: np.ndarray) -> str:
+    """Write the reference set (convert calls this with the FP32 model's images); returns its sha256."""
+    tensors = {**{k: np.ascontiguousarray(v, np.float32) for k, v in feeds.items()}, "image": images}
+    return _io.write_safetensors(path, tensors, {"format": REFERENCE_FORMAT})
+
+
+def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None) -> Reference:
+    """The pack's reference set (see the module docstring). Raises PackError (malformed or altered file)."""
+    min_psnr, min_ssim = thresholds(manifest)
+    if manifest.reference is None:
+        from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+        feeds = reference_feeds(manifest, bank_embeddings)
+        model = verify_file(manifest, manifest.models["fp32"]) if "fp32" in manifest.models else None
+        if model is None:
+            raise PackError("the pack has no FP32 model and no reference set: nothing to check an engine against")
+        with OnnxRuntimeBackend(model, threads=0) as fp32:
+            images = to_uint8(fp32.run(feeds)["image"])
+        return Reference(feeds, images, min_psnr, min_ssim, f"{model.name} rendered here by ONNX Runtime")
+    path = verify_file(manifest, manifest.reference)
+    try:
+        tensors, meta = _io.read_safetensors(path)
+    except (OSError, ValueError) as exc:
+        raise PackError(f"reference set {path.name} is unreadable ({str(exc)[:200]})") from exc
+    names = [t.name for t in manifest.inputs]
+    images = tensors.get("image")
+    want = (manifest.resolution, manifest.resolution, 3)
+    if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or images is None
+            or images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != want
+            or any(tensors[n].shape != (len(images), t.shape[1]) for n, t in zip(names, manifest.inputs))):
+        raise PackError(f"reference set {path.name} does not match the manifest (inputs {names} -> image "
+                        f"uint8 [N, {', '.join(map(str, want))}])")
+    feeds = {n: np.ascontiguousarray(tensors[n], np.float32) for n in names}
+    return Reference(feeds, np.asarray(images), min_psnr, min_ssim, path.name)
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean per-image PSNR (dB, capped at 100) of uint8 images b [N, H, W, C] against a."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    mse = (diff * diff).reshape(len(a), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return float(np.minimum(10.0 * np.log10(255.0**2 / mse), 100.0).mean())
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of uint8 images b [N, H, W, C] against a: Wang et al. 2004 with the settings of the gate's
+    scikit-image `structural_similarity` (7x7 uniform windows, sample covariance, data range 255, borders of
+    3 pixels cropped, averaged over channels), computed with OpenCV box filters."""
+    import cv2
+
+    c1, c2, win = (0.01 * 255) ** 2, (0.03 * 255) ** 2, 7
+    cov = win * win / (win * win - 1.0)
+    values = []
+    for x, y in zip(a.astype(np.float64), b.astype(np.float64)):
+        for ch in range(x.shape[-1]):
+            f = [cv2.boxFilter(v, -1, (win, win), borderType=cv2.BORDER_REFLECT)
+                 for v in (x[..., ch], y[..., ch], x[..., ch] ** 2, y[..., ch] ** 2, x[..., ch] * y[..., ch])]
+            ux, uy, uxx, uyy, uxy = f
+            vx, vy, vxy = cov * (uxx - ux * ux), cov * (uyy - uy * uy), cov * (uxy - ux * uy)
+            s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+            values.append(s[3:-3, 3:-3].mean())
+    return float(np.mean(values))
+
+
+def check_engine(backend: object, reference: Reference) -> Verdict:
+    """Render the reference inputs with `backend` (a runtime Backend) and compare with the reference images.
+
+    Never raises for the engine's own failures: an engine that cannot run the set fails the check."""
+    try:
+        step = getattr(backend, "max_batch", None) or REFERENCE_COUNT
+        n = len(reference.images)
+        out = np.concatenate([backend.infer({k: v[i:i + step] for k, v in reference.feeds.items()})["image"]  # type: ignore[attr-defined]
+                              for i in range(0, n, step)])
+        images = to_uint8(np.asarray(out, np.float32))
+        if images.shape != reference.images.shape:
+            return Verdict(False, 0.0, 0.0, f"renders {list(images.shape)}, the reference is "
+                                            f"{list(reference.images.shape)}")
+    except (EdgeT2IError, Exception) as exc:  # noqa: BLE001 - any failure of the engine fails its check
+        return Verdict(False, 0.0, 0.0, f"cannot render the reference set ({str(exc).splitlines()[0][:200]})")
+    p, s = psnr_db(reference.images, images), ssim(reference.images, images)
+    passed = p >= reference.min_psnr_db and s >= reference.min_ssim
+    why = (f"{'matches' if passed else 'DIFFERS FROM'} the FP32 reference ({reference.source}, "
+           f"{len(images)} images): PSNR {p:.1f} dB, SSIM {s:.4f} "
+           f"(gate: >= {reference.min_psnr_db:g} dB, >= {reference.min_ssim:g})")
+    return Verdict(passed, p, s, why)
+
+
+def reference_path(pack_dir: str | os.PathLike[str]) -> Path:
+    return Path(pack_dir) / "reference.safetensors"
