@@ -282,15 +282,21 @@ def reference_stage(tmp: Path, manifest: Manifest, source: Source, st: Stages) -
     by ONNX Runtime as the gate rendered its reference, so every engine on every device is checked against them."""
     from edge_t2i.imaging import to_uint8
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
-    from edge_t2i.runtime.verify import REFERENCE_COUNT, reference_feeds, write_reference
+    from edge_t2i.runtime.verify import REFERENCE_COUNT, psnr_db, reference_feeds, ssim, write_reference
 
     if "fp32" not in manifest.models:
         return manifest
     feeds = reference_feeds(manifest, source.bank.embeddings if source.bank is not None else None)
-    with OnnxRuntimeBackend(tmp / manifest.models["fp32"]) as fp32:
-        images = to_uint8(fp32.run(feeds)["image"])
-    digest = write_reference(tmp / REFERENCE_FILE, feeds, images)
-    st.done("reference", f"{REFERENCE_COUNT} FP32 images for the device check -> {REFERENCE_FILE}")
+    rendered = {}
+    for precision, name in manifest.models.items():
+        with OnnxRuntimeBackend(tmp / name) as backend:
+            rendered[precision] = to_uint8(backend.run(feeds)["image"])
+    images = rendered["fp32"]
+    expected = {p: (psnr_db(images, x), ssim(images, x)) for p, x in rendered.items()}
+    digest = write_reference(tmp / REFERENCE_FILE, feeds, images, expected)
+    others = ", ".join(f"{p} {a:.1f} dB" for p, (a, _) in expected.items() if p != "fp32")
+    st.done("reference", f"{REFERENCE_COUNT} FP32 images for the device check -> {REFERENCE_FILE}"
+            + (f" (ONNX Runtime on them: {others})" if others else ""))
     return replace(manifest, reference=REFERENCE_FILE, files={**manifest.files, REFERENCE_FILE: digest},
                    file_bytes={**manifest.file_bytes, REFERENCE_FILE: (tmp / REFERENCE_FILE).stat().st_size})
 

@@ -17,10 +17,24 @@ from edge_t2i.errors import DataError
 def to_uint8(images: np.ndarray, bgr: bool = False) -> np.ndarray:
     """Generator output float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (RGB, or BGR for OpenCV).
 
-    Values outside [-1, 1] are clipped; x maps to round((x + 1) * 127.5)."""
+    Values outside [-1, 1] are clipped; x maps to round((x + 1) * 127.5), rounding half to even. The arithmetic
+    runs in place on one float copy, and OpenCV's merge interleaves the channels (a strided NumPy transpose of
+    [B, 3, H, W] costs several times the arithmetic: a frame-time matter at batch 16)."""
+    import cv2
+
     x = np.clip(images, -1.0, 1.0)
-    x = np.rint((x + 1.0) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(x[..., ::-1] if bgr else x)
+    x += 1.0
+    x *= 127.5
+    np.rint(x, out=x)
+    planes = x.astype(np.uint8)
+    if planes.ndim != 4 or planes.shape[1] != 3 or planes.shape[2] * planes.shape[3] == 0:
+        out = planes.transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(out[..., ::-1] if bgr else out)
+    order = (2, 1, 0) if bgr else (0, 1, 2)
+    out = np.empty((planes.shape[0], planes.shape[2], planes.shape[3], 3), np.uint8)
+    for i, p in enumerate(planes):
+        cv2.merge([p[c] for c in order], dst=out[i])
+    return out
 
 
 def image_grid(images: np.ndarray, columns: int = 8, labels: list[str] | None = None,

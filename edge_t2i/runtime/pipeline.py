@@ -66,6 +66,8 @@ class Pipeline:
         self._locks = {id(r.backend): (None if r.backend.thread_safe else threading.Lock()) for r in self.routes}
         self._noise_cache: dict[tuple[int, ...], np.ndarray] = {}
         self._noise_lock = threading.Lock()
+        self._last_call = time.monotonic()
+        self._warm: tuple[threading.Thread, threading.Event] | None = None
 
     @classmethod
     def single(cls, manifest: Manifest, backend: backends.Backend, reason: str, bank: PromptBank | None) -> Pipeline:
@@ -218,6 +220,7 @@ class Pipeline:
         engine that runs batch B here, checked against the manifest (runtime/backends/base.py IOSpec).
         Raises: InputError, PackError (output differs from the manifest), BackendError."""
         batch = len(feeds.get("z", ()))
+        self._last_call = time.monotonic()
         backend = next(r.backend for r in self.routes if batch <= r.max_batch)
         lock = self._locks[id(backend)]
         if lock is None:  # the backend checks feeds and outputs against the manifest (backends/base.py)
@@ -248,7 +251,37 @@ class Pipeline:
             self.infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
         return time.perf_counter() - t0
 
+    def keep_warm(self, interval_s: float | None = 1.0) -> None:
+        """For programs that render rarely (a kiosk, a level load): a background thread runs one batch-1 frame
+        whenever no call came for `interval_s` seconds, so the engine's threads, caches and the CPU's clocks do
+        not go cold and the next real frame costs what a frame costs. None stops it (so does `close`).
+        Raises: InputError (interval not a number in [0.01, 3600])."""
+        if self._warm is not None:
+            thread, stop = self._warm
+            stop.set()
+            thread.join()
+            self._warm = None
+        if interval_s is None:
+            return
+        if isinstance(interval_s, bool) or not isinstance(interval_s, (int, float)) or not 0.01 <= interval_s <= 3600:
+            raise InputError(f"keep_warm interval must be seconds in [0.01, 3600] or None, got {interval_s!r}")
+        stop = threading.Event()
+        feeds = {name: np.zeros((1, size), np.float32) for name, size in input_dims(self.manifest).items()}
+
+        def run() -> None:
+            while not stop.wait(interval_s):
+                if time.monotonic() - self._last_call >= interval_s:
+                    try:
+                        self.infer(feeds)
+                    except Exception:  # noqa: BLE001 - a closed or failing engine: the next real call says why
+                        return
+
+        thread = threading.Thread(target=run, name="edge-t2i-keep-warm", daemon=True)
+        self._warm = (thread, stop)
+        thread.start()
+
     def close(self) -> None:
+        self.keep_warm(None)
         for r in self.routes:
             r.backend.close()
 

@@ -226,7 +226,7 @@ class Chooser:
         backend = self._backend(trial)
         if backend is None:
             return
-        trial.verdict = check_engine(backend, self.reference())
+        trial.verdict = check_engine(backend, self.reference(), c.precision)
         self.cache.put(k, {"kind": "check", **trial.verdict.as_dict()})
 
     def measure(self, trial: Trial, batches: tuple[int, ...], force: bool = False, cached_only: bool = False) -> None:

@@ -26,7 +26,11 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def session_options(threads: int = 0, profile_prefix: str | None = None):  # noqa: ANN201
+def session_options(threads: int = 0, profile_prefix: str | None = None,
+                    config: dict[str, str] | None = None):  # noqa: ANN201
+    """ONNX Runtime session options of the runtime: all graph optimizations, sequential execution, `threads`
+    intra-op threads (0: all cores), `config` as SessionOptions config entries (e.g. "session.dynamic_block_base",
+    "session.intra_op.allow_spinning"; benchmarks/frame_time.py measures them)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -35,6 +39,8 @@ def session_options(threads: int = 0, profile_prefix: str | None = None):  # noq
     so.intra_op_num_threads = threads or default_threads()
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(key, value)
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
@@ -46,7 +52,8 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "cpu",
-                 threads: int = 0, default_options: bool = False, profile_prefix: str | None = None):
+                 threads: int = 0, default_options: bool = False, profile_prefix: str | None = None,
+                 config: dict[str, str] | None = None):
         import onnxruntime as ort
 
         self.precision = precision
@@ -57,7 +64,7 @@ class OnnxRuntimeBackend(Backend):
                 raise BackendError("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu)")
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         self.device = device
-        so = ort.SessionOptions() if default_options else session_options(threads, profile_prefix)
+        so = ort.SessionOptions() if default_options else session_options(threads, profile_prefix, config)
         try:
             self.session = ort.InferenceSession(str(Path(model_path)), sess_options=so, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types

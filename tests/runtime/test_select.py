@@ -1,0 +1,241 @@
+"""The one place that chooses (runtime/select.py), the device check (runtime/verify.py), the tuning cache
+(runtime/tuning.py) and the IO checks of the backend interface (runtime/backends/base.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import edge_t2i
+from edge_t2i.errors import BackendError, InputError, PackError
+from edge_t2i.runtime import select, tuning, verify
+from edge_t2i.runtime.backends.base import Backend
+from edge_t2i.runtime.manifest import read_manifest
+from edge_t2i.runtime.pipeline import Pipeline
+from edge_t2i.runtime.select import Candidate, Chooser, Route, Trial
+from tests.conftest import BANK_PROMPTS
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_T2I_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+class Altered(Backend):
+    """Runs the real engine, then changes its image as a miscompiled kernel would."""
+
+    def __init__(self, inner: Backend, how):
+        self.inner, self.how, self.name, self.precision = inner, how, "altered", inner.precision
+
+    def run(self, feeds):
+        out = self.inner.run(feeds)
+        return {"image": self.how(out["image"]).astype(np.float32)}
+
+
+def test_new_packs_carry_a_reference_set_of_their_fp32_model(pack_dir):
+    m = read_manifest(pack_dir)
+    assert m.reference == "reference.safetensors" and m.reference in m.files
+    ref = verify.load_reference(m)
+    assert ref.images.shape == (verify.REFERENCE_COUNT, 32, 32, 3) and ref.source == "reference.safetensors"
+    assert (ref.min_psnr_db, ref.min_ssim) == (30.0, 0.90)
+    fp32 = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
+    assert verify.check_engine(fp32, ref).psnr_db == 100.0  # the same model on the same engine: identical
+    fp32.close()
+
+
+def test_ssim_is_the_gates_scikit_image_ssim():
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    want = np.mean([metrics.structural_similarity(x, y, channel_axis=-1, data_range=255) for x, y in zip(a, b)])
+    assert verify.ssim(a, b) == pytest.approx(want, abs=1e-9)
+    assert verify.ssim(a, a) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("how,passes", [
+    (lambda x: x, True),
+    (lambda x: x + 0.004, True),                            # within the gate's thresholds
+    (lambda x: np.roll(x, 3, axis=3), False),                # shifted: a wrong kernel
+    (lambda x: np.full_like(x, 0.5), False),                 # a constant image
+    (lambda x: x[:, ::-1], False),                           # channels swapped (BGR)
+])
+def test_the_device_check_refuses_an_engine_whose_output_is_altered(pack_dir, how, passes):
+    m = read_manifest(pack_dir)
+    ort = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
+    verdict = verify.check_engine(Altered(ort, how), verify.load_reference(m))
+    assert verdict.passed is passes, verdict.reason
+    assert ("matches" if passes else "DIFFERS FROM") in verdict.reason
+
+
+def test_an_engine_that_cannot_render_fails_its_check_instead_of_raising(pack_dir):
+    class Broken(Backend):
+        def run(self, feeds):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    verdict = verify.check_engine(Broken(), verify.load_reference(read_manifest(pack_dir)))
+    assert not verdict.passed and "illegal memory access" in verdict.reason
+
+
+def trial(name: str, rates: dict[int, float], passed: bool = True) -> Trial:
+    engine, precision = name.rsplit("-", 1)
+    t = Trial(Candidate(engine, precision, "x.onnx", True, "test"), rates=rates)
+    t.verdict = verify.Verdict(passed, 40.0 if passed else 10.0, 0.99, "test")
+    return t
+
+
+def fake_chooser(pack_dir, cache) -> Chooser:
+    chooser = Chooser(read_manifest(pack_dir), show=lambda _: None)
+
+    class Fake(Backend):
+        def __init__(self, name):
+            self.name = name
+
+        def run(self, feeds):
+            return {"image": np.zeros((len(feeds["z"]), 3, 32, 32), np.float32)}
+
+    chooser._backend = lambda t: chooser.open.setdefault(t.candidate.name, Fake(t.candidate.name))  # type: ignore
+    return chooser
+
+
+def test_the_fastest_verified_engine_wins_per_batch_size_never_a_slower_int8(pack_dir, cache):
+    chooser = fake_chooser(pack_dir, cache)
+    trials = [trial("onnxruntime-int8", {1: 500, 16: 600}), trial("openvino-int8", {1: 400, 16: 1300}),
+              trial("onnxruntime-fp32", {1: 450, 16: 650}), trial("openvino-fp32", {1: 900, 16: 2000}, passed=False)]
+    routes = chooser.routes(trials, tune=True)
+    assert [(r.max_batch, r.trial.candidate.name) for r in routes] == [(select.ROUTE_SPLIT, "onnxruntime-int8"),
+                                                                        (2**31, "openvino-int8")]
+    # INT8 slower than FP32 here: FP32 is chosen
+    trials = [trial("onnxruntime-int8", {1: 300, 16: 400}), trial("onnxruntime-fp32", {1: 450, 16: 650})]
+    assert [r.trial.candidate.name for r in chooser.routes(trials, tune=True)] == ["onnxruntime-fp32"]
+    with pytest.raises(BackendError, match="no engine can run this pack here: openvino-fp32: test"):
+        chooser.routes([trial("openvino-fp32", {1: 900}, passed=False)], tune=True)
+
+
+def test_a_pipeline_sends_each_batch_size_to_its_route(pack_dir):
+    m = read_manifest(pack_dir)
+    small = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "int8")))
+    large = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
+    seen = []
+    for b in (small, large):
+        b.run = (lambda run, name: lambda f: (seen.append((name, len(f["z"]))), run(f))[1])(b.run, b.precision)
+    gen = Pipeline(m, [Route(4, small, trial("onnxruntime-int8", {})), Route(2**31, large, trial("onnxruntime-fp32",
+                                                                                                  {}))], None)
+    for n in (1, 4, 5, 16):
+        gen.generate(np.tile(gen_embedding(m), (n, 1)))
+    assert seen == [("int8", 1), ("int8", 4), ("fp32", 5), ("fp32", 16)]
+    assert [c.precision for _, c in gen.choices] == ["int8", "fp32"]
+    gen.close()
+
+
+def gen_embedding(m) -> np.ndarray:
+    v = np.random.default_rng(0).standard_normal((1, m.embedding_dim)).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_load_measures_once_then_reads_the_cache(pack_dir, cache, monkeypatch):
+    calls = []
+    real = tuning.measure_rate
+    monkeypatch.setattr(select, "measure_rate", lambda *a, **k: (calls.append(a[2]), real(*a, **k))[1])
+    with edge_t2i.load(pack_dir, threads=1) as g:
+        first = [(b, c.backend, c.precision) for b, c in g.choices]
+    assert calls and set(calls) == {1, 16} and (cache / tuning.CACHE_FILE).is_file()
+    n = len(calls)
+    with edge_t2i.load(pack_dir, threads=1) as g:
+        assert [(b, c.backend, c.precision) for b, c in g.choices] == first
+        assert all(t.cached for t in g.trials if t.candidate.available)
+    assert len(calls) == n  # nothing measured the second time
+    with edge_t2i.load(pack_dir, threads=2) as g:  # another thread count is another key
+        pass
+    assert len(calls) > n
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", json.dumps({"format": "other", "entries": {}}).encode(),
+                                     b"\xff\xfe", json.dumps({"format": tuning.CACHE_FORMAT, "entries": {
+                                         "k": {"kind": "rate", "images_per_s": "fast"}}}).encode()])
+def test_a_corrupt_or_foreign_cache_is_rebuilt_never_trusted(pack_dir, cache, content):
+    cache.mkdir(parents=True)
+    (cache / tuning.CACHE_FILE).write_bytes(content)
+    assert tuning.TuneCache.open().entries == {}
+    with edge_t2i.load(pack_dir, threads=1) as g:
+        assert g.generate(BANK_PROMPTS[0]).shape == (1, 32, 32, 3)
+    raw = json.loads((cache / tuning.CACHE_FILE).read_text())
+    assert raw["format"] == tuning.CACHE_FORMAT and raw["entries"]
+
+
+def test_a_cached_verdict_of_another_library_version_is_not_used(pack_dir, cache, monkeypatch):
+    m = read_manifest(pack_dir)
+    k = tuning.key(tuning.pack_digest(m), "onnxruntime", "int8", "check", 1)
+    monkeypatch.setattr(tuning, "library_version", lambda engine: "onnxruntime 0.0.1")
+    assert tuning.key(tuning.pack_digest(m), "onnxruntime", "int8", "check", 1) != k
+
+
+def test_cache_off_writes_nothing(pack_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_T2I_CACHE", "off")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with edge_t2i.load(pack_dir, threads=1) as g:
+        g.generate(BANK_PROMPTS[0])
+    assert not (tmp_path / "home").exists() and not (tmp_path / "xdg").exists()
+
+
+class Wrong(Backend):
+    def __init__(self, image):
+        self.image, self.name = image, "wrong"
+
+    def run(self, feeds):
+        return {"image": self.image}
+
+
+@pytest.mark.parametrize("image,error,match", [
+    (np.zeros((1, 3, 8, 8), np.float32), PackError, r"returned float32 \[1, 3, 8, 8\], the manifest declares"),
+    (np.zeros((1, 3, 32, 32), np.float64), PackError, "returned float64"),
+    (np.zeros((2, 3, 32, 32), np.float32), PackError, r"\[2, 3, 32, 32\]"),
+    (np.full((1, 3, 32, 32), np.nan, np.float32), BackendError, "NaN/inf"),
+])
+def test_outputs_are_checked_against_the_manifest_on_every_call(pack_dir, image, error, match):
+    m = read_manifest(pack_dir)
+    gen = Pipeline.single(m, Wrong(image), "test", None)
+    with pytest.raises(error, match=match):
+        gen.generate(gen_embedding(m))
+
+
+def test_feeds_are_checked_before_the_engine_runs(pack_dir):
+    m = read_manifest(pack_dir)
+    b = Wrong(np.zeros((1, 3, 32, 32), np.float32))
+    b.io = select.io_spec(m)
+    z = np.zeros((1, m.nz), np.float32)
+    for feeds, match in (({"z": z}, "inputs"), ({"z": z, "embedding": np.zeros((1, 5), np.float32)}, "embedding"),
+                         ({"z": z, "embedding": np.zeros((2, m.embedding_dim), np.float32)}, "one batch size"),
+                         ({"z": z.astype(np.float64), "embedding": np.zeros((1, m.embedding_dim), np.float32)},
+                          "float32")):
+        with pytest.raises(InputError, match=match):
+            b.infer(feeds)
+
+
+def test_keep_warm_runs_a_frame_only_when_the_program_is_idle(pack_dir):
+    import time
+
+    gen = edge_t2i.load(pack_dir, backend="onnxruntime", precision="fp32", threads=1)
+    calls = []
+    run = gen.backend.run
+    gen.backend.run = lambda f: (calls.append(len(f["z"])), run(f))[1]
+    gen.keep_warm(0.05)
+    time.sleep(0.4)
+    idle = len(calls)
+    assert idle >= 3 and set(calls) == {1}
+    with pytest.raises(InputError, match="keep_warm interval"):
+        gen.keep_warm(0)
+    gen.close()  # stops the thread
+    time.sleep(0.15)
+    assert len(calls) == idle or len(calls) == idle + 1
+
+
+def test_named_engines_and_precisions_are_checked(pack_dir):
+    with pytest.raises(BackendError, match="did you mean 'openvino'"):
+        edge_t2i.load(pack_dir, backend="openvin")
+    with pytest.raises(BackendError, match="did you mean 'fp32'"):
+        edge_t2i.load(pack_dir, precision="fp33")
