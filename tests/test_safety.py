@@ -164,7 +164,7 @@ def test_read_only_locations_fail_in_one_line_before_any_work(pack_dir, checkpoi
         cases = [
             ["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-1", "--out", str(ro / "g.png")],
             ["generate", str(pack_dir), "--prompts-file", str(prompts), "--out", str(ro / "dir")],
-            ["bench", str(pack_dir), "--backends", "ort-fp32", "--json", str(ro / "b.json")],
+            ["bench", str(pack_dir), "--backends", "onnxruntime-fp32", "--json", str(ro / "b.json")],
             ["data", "shapes", "--count", "2", "--out", str(ro / "d")],
             convert_args(checkpoint_dir, ro / "pack", prompt_files),
             ["data", "preview", str(pack_dir), "--out", str(ro / "p.png")],
@@ -351,7 +351,7 @@ def test_cli_cuts_batches_at_the_backends_limit(pack_dir, tmp_path, monkeypatch)
     monkeypatch.setattr(OnnxRuntimeBackend, "infer", limited)
     assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-31",
                  "--out", str(tmp_path / "g.png")]) == 0
-    assert max(calls) == 16 and sum(calls[1:]) == 32  # (the first call is the warm-up)
+    assert max(calls) == 16 and calls[-2:] == [16, 16]  # (before them: the device check, timing, the warm-up)
 
 
 def test_bench_skips_batch_sizes_a_backend_cannot_run(pack_dir, monkeypatch):
@@ -359,9 +359,9 @@ def test_bench_skips_batch_sizes_a_backend_cannot_run(pack_dir, monkeypatch):
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     monkeypatch.setattr(OnnxRuntimeBackend, "max_batch", 2)
-    result = run_bench(pack_dir, ["ort-fp32"], [1, 4], seconds=0.05, warmup=1)
+    result = run_bench(pack_dir, ["onnxruntime-fp32"], [1, 4], seconds=0.05, warmup=1)
     assert [r["batch"] for r in result["rows"]] == [1]
-    assert any("batch 4" in s["reason"] and s["config"] == "ort-fp32" for s in result["skipped"])
+    assert any("batch 4" in s["reason"] and s["config"] == "onnxruntime-fp32" for s in result["skipped"])
 
 
 def test_the_int8_model_imports_only_the_opsets_it_uses(pack_dir):
@@ -375,14 +375,14 @@ def test_the_int8_model_imports_only_the_opsets_it_uses(pack_dir):
 def test_info_reports_a_real_load(pack_dir, tmp_path):
     from edge_t2i.runtime.info import pack_info
 
-    rows = {(r["backend"], r["precision"]): r for r in pack_info(pack_dir)["backends"]}
-    assert rows[("onnxruntime", "int8")]["runs"] and "loads" in rows[("onnxruntime", "int8")]["why"]
+    rows = {r["candidate"]: r for r in pack_info(pack_dir)["engines"]}
+    assert rows["onnxruntime-int8"]["available"] and rows["onnxruntime-int8"]["check"]["passed"]
     broken = tmp_path / "broken"
     shutil.copytree(pack_dir, broken)
     for name in ("generator.int8.onnx", "generator.int8.u8s8.onnx"):  # whichever this CPU would run
         (broken / name).write_bytes(b"not onnx")
-    rows = {(r["backend"], r["precision"]): r for r in pack_info(broken)["backends"]}
-    assert not rows[("onnxruntime", "int8")]["runs"] and "sha256" in rows[("onnxruntime", "int8")]["why"]
+    rows = {r["candidate"]: r for r in pack_info(broken)["engines"]}
+    assert "sha256" in rows["onnxruntime-int8"]["error"]
 
 
 # ---- the API and missing extras ------------------------------------------------------------
@@ -415,13 +415,13 @@ def test_bench_without_onnx_runs_without_utilization(pack_dir, monkeypatch):
     from edge_t2i.bench.runner import run_bench
 
     _block(monkeypatch, "onnx")
-    result = run_bench(pack_dir, ["ort-int8"], [1], seconds=0.05, warmup=1)
+    result = run_bench(pack_dir, ["onnxruntime-int8"], [1], seconds=0.05, warmup=1)
     assert result["macs_per_image"] is None and result["rows"][0]["utilization"] is None
 
 
 def test_bench_without_matplotlib_fails_before_measuring(pack_dir, tmp_path, monkeypatch, capsys):
     _block(monkeypatch, "matplotlib")
-    assert main(["bench", str(pack_dir), "--backends", "ort-int8", "--plot", str(tmp_path / "b.png")]) == 2
+    assert main(["bench", str(pack_dir), "--backends", "onnxruntime-int8", "--plot", str(tmp_path / "b.png")]) == 2
     line = one_line_error(capsys, "edge-t2i[bench]")
     assert "GEMM peak" not in capsys.readouterr().err + line
 
@@ -471,7 +471,7 @@ def test_output_files_inside_an_input_are_refused(pack_dir, checkpoint_dir, tmp_
     cases = [
         ["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(pack_dir / "manifest.json")],
         ["sample", str(checkpoint_dir), "--prompt", BANK_PROMPTS[0], "--out", str(checkpoint_dir / "generator.safetensors")],
-        ["bench", str(pack_dir), "--backends", "ort-int8", "--json", str(pack_dir / "manifest.json")],
+        ["bench", str(pack_dir), "--backends", "onnxruntime-int8", "--json", str(pack_dir / "manifest.json")],
         ["quality", str(checkpoint_dir), "--count", "2", "--json", str(checkpoint_dir / "config.json")],
         ["data", "preview", str(data), "--out", str(data / "metadata.jsonl")],
     ]
@@ -489,7 +489,7 @@ def test_output_files_never_land_inside_another_artifact(pack_dir, checkpoint_di
     shutil.copytree(pack_dir, other)
     before = (other / "manifest.json").read_bytes()
     for args in (["quality", str(checkpoint_dir), "--count", "2", "--json", str(other / "manifest.json")],
-                 ["bench", str(pack_dir), "--backends", "ort-int8", "--json", str(other / "bench.json")],
+                 ["bench", str(pack_dir), "--backends", "onnxruntime-int8", "--json", str(other / "bench.json")],
                  ["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(checkpoint_dir / "g.png")]):
         assert main(args) == 2, args
         one_line_error(capsys, "which holds")
@@ -524,7 +524,7 @@ def test_devices_and_pipes_are_never_replaced(pack_dir, tmp_path, capsys):
     os.mkfifo(fifo)
     assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--out", str(fifo)]) == 2
     one_line_error(capsys, "not a regular file")
-    assert main(["bench", str(pack_dir), "--backends", "ort-int8", "--json", "/dev/null"]) == 2
+    assert main(["bench", str(pack_dir), "--backends", "onnxruntime-int8", "--json", "/dev/null"]) == 2
     one_line_error(capsys, "not a regular file")
     assert fifo.is_fifo() and Path("/dev/null").is_char_device()
 

@@ -44,6 +44,7 @@ from edge_t2i.bench.report import machine_info
 from edge_t2i.bench.stats import percentiles_ms
 from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
+from edge_t2i.runtime.backends.base import wrap_error
 from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
 from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
 from edge_t2i.runtime.select import candidates, create
@@ -164,7 +165,10 @@ def _raw_ort(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], obje
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime's own exception types
+        raise wrap_error(exc, f"ONNX Runtime cannot load {path.name}") from exc
     return lambda feeds: session.run(None, feeds)
 
 
@@ -174,7 +178,10 @@ def _raw_ov(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], objec
     config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    try:
+        request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    except Exception as exc:  # OpenVINO's own RuntimeError subclasses
+        raise wrap_error(exc, f"OpenVINO cannot compile {path.name}") from exc
     return lambda feeds: request.infer(feeds)
 
 
@@ -279,8 +286,7 @@ def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, dict[str
     `peaks`: {engine: {"fp32", "int8"}} GEMM peaks in GMAC/s (bench/peaks.py)."""
     rows = []
     for c in configs:
-        engine = c.gen.backend.name if c.gen is not None else c.backend
-        precision = c.gen.routes[-1].backend.precision if c.gen is not None and c.backend == "auto" else c.precision
+        engine, precision = c.backend, c.precision
         for b in c.batches:
             lat, inf = c.e2e[b], c.infer[b]
             ips = b * len(lat) / sum(lat)
@@ -380,6 +386,9 @@ def _peaks_and_macs(manifest: Manifest, threads: int, show: Callable[[str], None
         peaks = engine_peaks(threads)
     except MissingExtraError as exc:
         show(f"  no GEMM peaks, so no utilization: {exc}")
+        peaks = {}
+    except Exception as exc:  # noqa: BLE001 - an engine's probe failed: measure on without utilization
+        show(f"  no GEMM peaks, so no utilization: the probe failed ({str(exc).splitlines()[0][:200]})")
         peaks = {}
     try:
         macs: int | None = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))

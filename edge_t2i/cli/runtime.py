@@ -43,10 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_engine_args(p: argparse.ArgumentParser) -> None:
     from edge_t2i.runtime.select import BACKEND_CHOICES, PRECISION_CHOICES
 
-    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
-                   help="engine (default auto: the fastest that passes its device check here, measured once)")
-    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
-                   help="default auto: the fastest verified (never an INT8 slower than FP32)")
+    p.add_argument("--backend", default="auto", help=f"{' | '.join(BACKEND_CHOICES)} (default auto: the fastest "
+                                                     "engine here that passes its device check, measured once)")
+    p.add_argument("--precision", default="auto", help=f"{' | '.join(PRECISION_CHOICES)} (default auto: with "
+                   "--backend auto the fastest verified, never an INT8 slower than FP32; with a named backend the "
+                   "first of int8, fp16, fp32 that passes its check)")
     p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads (0: all cores)")
 
 

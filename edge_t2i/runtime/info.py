@@ -10,9 +10,10 @@ from edge_t2i.runtime.manifest import read_manifest
 from edge_t2i.runtime.select import TUNE_BATCHES, Chooser, Trial, candidates
 
 
-def engine_rows(m, threads: int = 0) -> list[dict]:  # noqa: ANN001 - a Manifest
+def engine_rows(m, intact: dict[str, bool], threads: int = 0) -> list[dict]:  # noqa: ANN001 - a Manifest
     """One row per candidate (select.candidates order): whether it runs here, its device check (run now where
-    the cache has none) and its measured images/s (cached only: `edge-t2i tune` measures)."""
+    the cache has none) and its measured images/s (cached only: `edge-t2i tune` measures). `intact`: file ->
+    whether it matches its sha256 (a cached verdict is of the intact file: an altered one is refused)."""
     from edge_t2i.runtime.bank import PromptBank
 
     bank = None
@@ -22,7 +23,9 @@ def engine_rows(m, threads: int = 0) -> list[dict]:  # noqa: ANN001 - a Manifest
     rows = []
     try:
         for t in [Trial(c) for c in candidates(m)]:
-            if t.candidate.available:
+            if t.candidate.available and t.candidate.file and not intact.get(t.candidate.file, False):
+                t.error = f"{t.candidate.file} is missing or fails its sha256: the runtime refuses it"
+            elif t.candidate.available:
                 try:
                     chooser.check(t)
                 except Exception as exc:  # noqa: BLE001 - a broken file: say so in its row
@@ -53,4 +56,5 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
             "files": files, "bank_prompts": bank, "encoder": m.encoder is not None,
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "int8_coverage": m.coverage.as_dict() if m.coverage else None,
-            "gate": m.gate or None, "kept_in_float": m.records.get("kept_in_float", []), "engines": engine_rows(m)}
+            "gate": m.gate or None, "kept_in_float": m.records.get("kept_in_float", []),
+            "engines": engine_rows(m, {name: f["ok"] for name, f in files.items()})}

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,7 +104,7 @@ class Pipeline:
     @property
     def max_batch(self) -> int:
         """The largest batch one `generate` call takes here (a TensorRT profile may end below MAX_BATCH)."""
-        return min([MAX_BATCH, *(r.backend.max_batch for r in self.routes if r.backend.max_batch)])
+        return min(MAX_BATCH, self.routes[-1].backend.max_batch or MAX_BATCH)  # earlier routes end below theirs
 
     def embeddings_for(self, prompts: Sequence[str], unknown: UnknownPolicy | None = None) -> np.ndarray:
         """float32 [len(prompts), dim] bank embeddings; prompts not in the bank follow `unknown`
@@ -256,25 +257,32 @@ class Pipeline:
         whenever no call came for `interval_s` seconds, so the engine's threads, caches and the CPU's clocks do
         not go cold and the next real frame costs what a frame costs. None stops it (so does `close`).
         Raises: InputError (interval not a number in [0.01, 3600])."""
+        if interval_s is not None and (isinstance(interval_s, bool) or not isinstance(interval_s, (int, float))
+                                       or not 0.01 <= interval_s <= 3600):
+            raise InputError(f"keep_warm interval must be seconds in [0.01, 3600] or None, got {interval_s!r}")
         if self._warm is not None:
             thread, stop = self._warm
             stop.set()
-            thread.join()
+            if thread is not threading.current_thread():
+                thread.join()
             self._warm = None
         if interval_s is None:
             return
-        if isinstance(interval_s, bool) or not isinstance(interval_s, (int, float)) or not 0.01 <= interval_s <= 3600:
-            raise InputError(f"keep_warm interval must be seconds in [0.01, 3600] or None, got {interval_s!r}")
         stop = threading.Event()
         feeds = {name: np.zeros((1, size), np.float32) for name, size in input_dims(self.manifest).items()}
+        ref = weakref.ref(self)  # the thread does not keep a dropped Pipeline alive
 
         def run() -> None:
             while not stop.wait(interval_s):
-                if time.monotonic() - self._last_call >= interval_s:
+                gen = ref()
+                if gen is None:
+                    return
+                if time.monotonic() - gen._last_call >= interval_s:
                     try:
-                        self.infer(feeds)
+                        gen.infer(feeds)
                     except Exception:  # noqa: BLE001 - a closed or failing engine: the next real call says why
                         return
+                del gen
 
         thread = threading.Thread(target=run, name="edge-t2i-keep-warm", daemon=True)
         self._warm = (thread, stop)

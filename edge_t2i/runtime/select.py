@@ -24,7 +24,7 @@ from edge_t2i.runtime import backends, cpu
 from edge_t2i.runtime.backends.base import Backend, IOSpec
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest, verify_file
 from edge_t2i.runtime.tuning import TuneCache, key, measure_rate, pack_digest
-from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference
+from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference, thresholds
 
 log = logging.getLogger("edge_t2i.runtime")
 ENGINES = ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu", "onnxruntime", "openvino", "torch")
@@ -74,11 +74,13 @@ def candidates(manifest: Manifest, backend: str = "auto", precision: str = "auto
     out = []
     for engine in ENGINES:
         if backend in ("auto", engine) and (engine != "torch" or backend == "auto"):
-            out += [c for p in precisions if (c := _candidate(manifest, engine, p)) is not None]
+            out += [c for p in precisions if (c := _candidate(manifest, engine, p, backend == engine)) is not None]
     return out
 
 
-def _candidate(manifest: Manifest, engine: str, precision: str) -> Candidate | None:
+def _candidate(manifest: Manifest, engine: str, precision: str, named: bool = False) -> Candidate | None:
+    """The candidate, or None where listing it would only be noise (no such model; an OpenVINO GPU/NPU that is
+    not here, unless `named`: asked for by name, it is listed with the reason it cannot run)."""
     has_model = precision in manifest.models
     if engine == "tensorrt":
         from edge_t2i.runtime.backends.tensorrt import find_engine
@@ -103,10 +105,10 @@ def _candidate(manifest: Manifest, engine: str, precision: str) -> Candidate | N
     if engine == "onnxruntime":
         file, note = cpu_model_for(manifest, precision)
         return Candidate(engine, precision, file, True, f"ONNX Runtime on the CPU{note}")
-    return _openvino_candidate(engine, precision, model)
+    return _openvino_candidate(engine, precision, model, named)
 
 
-def _openvino_candidate(engine: str, precision: str, model: str) -> Candidate | None:
+def _openvino_candidate(engine: str, precision: str, model: str, named: bool) -> Candidate | None:
     from edge_t2i.runtime.backends.openvino import available_devices, import_openvino
 
     device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[engine]
@@ -114,10 +116,11 @@ def _openvino_candidate(engine: str, precision: str, model: str) -> Candidate | 
         import_openvino()
     except MissingExtraError:
         return (Candidate(engine, precision, model, False, "OpenVINO is not installed "
-                          "(pip install 'edge-t2i[openvino]')") if device == "CPU" else None)
+                          "(pip install 'edge-t2i[openvino]')") if device == "CPU" or named else None)
     here = available_devices()
     if not any(d == device or d.startswith(device + ".") for d in here):
-        return None if device != "CPU" else Candidate(engine, precision, model, False, "OpenVINO has no CPU device")
+        return (Candidate(engine, precision, model, False, f"OpenVINO has no {device} device here (it has: "
+                          f"{', '.join(here) or 'none'})") if device == "CPU" or named else None)
     hint = " at f32" if precision == "fp32" else ""
     return Candidate(engine, precision, model, True, f"OpenVINO on the {device}{hint}")
 
@@ -152,7 +155,8 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
     else:
         device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[cand.engine]
         b = backends.create("openvino", model_path=path, precision=cand.precision, device=device, threads=threads,
-                            precision_hint="f32" if cand.precision == "fp32" and device == "CPU" else None)
+                            precision_hint="f32" if cand.precision == "fp32" and device == "CPU" else None,
+                            cache_key=manifest.files[cand.file])
     b.io = io_spec(manifest)
     return b
 
@@ -206,6 +210,11 @@ class Chooser:
             self._reference = load_reference(self.manifest, self._bank)  # type: ignore[arg-type]
         return self._reference
 
+    def _key(self, trial: Trial, kind: str, batch: int = 0) -> str:
+        c = trial.candidate
+        return key(self.pack, c.engine, c.precision, kind, self.threads, batch, c.file or "",
+                   self.manifest.files.get(c.file or "", ""))
+
     def _backend(self, trial: Trial) -> Backend | None:
         name = trial.candidate.name
         if name not in self.open and not trial.error:
@@ -215,25 +224,33 @@ class Chooser:
                 trial.error = str(exc)
         return self.open.get(name)
 
+    def _drop(self, name: str) -> None:
+        backend = self.open.pop(name, None)
+        if backend is not None:
+            backend.close()
+
     def check(self, trial: Trial) -> None:
-        """The device check of `trial`, from the cache or run now (loading the engine)."""
-        c = trial.candidate
-        k = key(self.pack, c.engine, c.precision, "check", self.threads)
+        """The device check of `trial`, from the cache (only an entry whose verdict agrees with its own figures
+        and thresholds, none below the gate's) or run now (loading the engine)."""
+        k = self._key(trial, "check")
         hit = self.cache.get(k)
-        if hit is not None:
-            trial.verdict, trial.cached = Verdict(hit["passed"], hit["psnr_db"], hit["ssim"], hit["reason"]), True
+        floor = thresholds(self.manifest)
+        if hit is not None and hit.get("min_psnr_db", -1) >= floor[0] and hit.get("min_ssim", -1) >= floor[1] \
+                and hit["passed"] == (hit["psnr_db"] >= hit["min_psnr_db"] and hit["ssim"] >= hit["min_ssim"]):
+            trial.verdict = Verdict(hit["passed"], hit["psnr_db"], hit["ssim"], hit["reason"],
+                                    hit["min_psnr_db"], hit["min_ssim"])
+            trial.cached = True
             return
         backend = self._backend(trial)
         if backend is None:
             return
-        trial.verdict = check_engine(backend, self.reference(), c.precision)
+        trial.verdict = check_engine(backend, self.reference(), trial.candidate.precision)
         self.cache.put(k, {"kind": "check", **trial.verdict.as_dict()})
 
     def measure(self, trial: Trial, batches: tuple[int, ...], force: bool = False, cached_only: bool = False) -> None:
         """Images/s of `trial` at each of `batches`, from the cache or timed now (`cached_only`: never timed)."""
-        c = trial.candidate
         for b in batches:
-            k = key(self.pack, c.engine, c.precision, "rate", self.threads, b)
+            k = self._key(trial, "rate", b)
             hit = None if force else self.cache.get(k)
             if hit is None and cached_only:
                 continue
@@ -252,47 +269,60 @@ class Chooser:
 
     def trials(self, cands: list[Candidate], tune: bool, force: bool = False,
                batches: tuple[int, ...] = TUNE_BATCHES) -> list[Trial]:
+        """Check (and with `tune`, time) the available candidates; without `tune`, stop at the first verified one.
+        Only the fastest so far at some batch size stays loaded (engines hold GPU memory and threads)."""
         trials = [Trial(c) for c in cands]
         fresh = [t for t in trials if t.candidate.available]
         tune = tune and len(fresh) > 1
-        if tune and any(self.cache.get(key(self.pack, t.candidate.engine, t.candidate.precision,
-                                                              "check", self.threads)) is None for t in fresh):
-            self.show(f"tuning {len(fresh)} engines for this pack on this CPU (once: the result is cached)")
+        if force:
+            for t in fresh:
+                self.cache.entries.pop(self._key(t, "check"), None)
+        if tune and any(self.cache.get(self._key(t, "check")) is None for t in fresh):
+            self.show(f"tuning {len(fresh)} engines for this pack here (once: the result is cached)")
         for t in fresh:
-            if force:
-                self.cache.entries.pop(key(self.pack, t.candidate.engine, t.candidate.precision, "check",
-                                           self.threads), None)
             self.check(t)
             if t.usable and tune:
                 self.measure(t, batches, force)
+                best = {max((u for u in fresh if u.usable), key=lambda u, b=b: u.rates.get(b, 0.0)).candidate.name
+                        for b in batches}
+                for name in [n for n in self.open if n not in best]:
+                    self._drop(name)
             elif t.usable:
                 break  # without measuring, the first verified candidate in order wins
+            else:
+                self._drop(t.candidate.name)
         self.cache.save()
         return trials
 
     def close(self) -> None:
-        for backend in self.open.values():
-            backend.close()
-        self.open.clear()
+        for name in list(self.open):
+            self._drop(name)
 
     def routes(self, trials: list[Trial], tune: bool) -> list[Route]:
-        usable = [t for t in trials if t.usable]
-        if not usable:
-            raise BackendError("no engine can run this pack here: " + "; ".join(
-                f"{t.candidate.name}: {t.error or (t.verdict.reason if t.verdict else t.candidate.reason)}"
-                for t in trials))
-        if not tune or not all(t.rates for t in usable):
-            winners = [usable[0]] * len(TUNE_BATCHES)
-        else:
-            winners = [max(usable, key=lambda t, b=b: t.rates.get(b, 0.0)) for b in TUNE_BATCHES]
-        routes = [Route(ROUTE_SPLIT, self._backend(winners[0]), winners[0])]  # type: ignore[arg-type]
-        if winners[-1] is not winners[0]:
-            routes.append(Route(2**31, self._backend(winners[-1]), winners[-1]))  # type: ignore[arg-type]
-        else:
-            routes[0].max_batch = 2**31
+        """Batch sizes up to ROUTE_SPLIT (and the first route's engine limit) -> the batch-1 winner, the rest ->
+        the batch-16 winner. A winner that will not load here (out of memory, a busy device) gives way to the next.
+        Raises: BackendError (no verified candidate loads)."""
+        while True:
+            usable = [t for t in trials if t.usable]
+            if not usable:
+                raise BackendError("no engine can run this pack here: " + "; ".join(
+                    f"{t.candidate.name}: {t.error or (t.verdict.reason if t.verdict else t.candidate.reason)}"
+                    for t in trials))
+            if not tune or not all(t.rates for t in usable):
+                winners = [usable[0]] * len(TUNE_BATCHES)
+            else:
+                winners = [max(usable, key=lambda t, b=b: t.rates.get(b, 0.0)) for b in TUNE_BATCHES]
+            distinct = [w for i, w in enumerate(winners) if all(w is not v for v in winners[:i])]
+            loaded = [(w, self._backend(w)) for w in distinct]
+            if all(b is not None for _, b in loaded):
+                break  # else a winner failed to load: its trial.error is set, choose again
+        first, last = loaded[0], loaded[-1]
+        routes = [Route(2**31, last[1], last[0])]  # type: ignore[arg-type]
+        if last[0] is not first[0]:
+            routes.insert(0, Route(min(ROUTE_SPLIT, first[1].max_batch or ROUTE_SPLIT), first[1], first[0]))  # type: ignore[union-attr,arg-type]
         keep = {r.trial.candidate.name for r in routes}
         for name in [n for n in self.open if n not in keep]:
-            self.open.pop(name).close()
+            self._drop(name)
         return routes
 
 
@@ -316,5 +346,9 @@ def choose(manifest: Manifest, backend: str = "auto", precision: str = "auto", t
     if tune is None:
         tune = backend == "auto" and os.environ.get("EDGE_T2I_TUNE", "1") != "0"
     chooser = Chooser(manifest, threads, bank_embeddings, show)
-    trials = chooser.trials(runnable, tune)
-    return chooser.routes(trials, tune), trials
+    try:
+        trials = chooser.trials(runnable, tune)
+        return chooser.routes(trials, tune), trials
+    except BaseException:
+        chooser.close()
+        raise

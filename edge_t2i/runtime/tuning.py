@@ -55,21 +55,59 @@ def library_version(engine: str) -> str:
     return "unknown"
 
 
+def accelerator(engine: str) -> str:
+    """The GPU or NPU an engine runs on ("" for CPU engines): its name and, for TensorRT, the compute capability."""
+    if engine == "tensorrt":
+        try:
+            from edge_t2i.runtime.backends.tensorrt import gpu_identity
+
+            return "TensorRT {} sm{}".format(*gpu_identity())
+        except Exception as exc:  # noqa: BLE001 - no GPU: the key says so
+            return f"unknown ({type(exc).__name__})"
+    return _other_accelerator(engine)
+
+
+@functools.cache
+def _other_accelerator(engine: str) -> str:
+    try:
+        if engine.startswith("openvino-"):
+            import openvino as ov
+
+            device = engine.split("-")[1].upper()
+            return str(ov.Core().get_property(device, "FULL_DEVICE_NAME"))
+        if engine == "onnxruntime-cuda":
+            import shutil
+            import subprocess
+
+            if shutil.which("nvidia-smi"):
+                out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                     capture_output=True, text=True, timeout=10)
+                return out.stdout.strip()[:200]
+            return "cuda"
+    except Exception as exc:  # noqa: BLE001 - unknown: the key says so, and a later success differs from it
+        return f"unknown ({type(exc).__name__})"
+    return ""
+
+
 def device_identity(engine: str, threads: int) -> dict:
     """What an engine's speed and numerics depend on here besides the pack."""
     return {"engine": engine, "threads": threads or os.cpu_count() or 1, "cpu": cpu.cpu_model(),
-            "isa": cpu.int8_isa(), "library": library_version(engine)}
+            "isa": cpu.int8_isa(), "library": library_version(engine), "accelerator": accelerator(engine)}
 
 
-def key(pack: str, engine: str, precision: str, kind: str, threads: int, batch: int = 0) -> str:
-    ident = {"pack": pack, "precision": precision, "kind": kind, "batch": batch, **device_identity(engine, threads)}
+def key(pack: str, engine: str, precision: str, kind: str, threads: int, batch: int = 0, file: str = "",
+        file_sha256: str = "") -> str:
+    """The cache key of one fact (kind "check" or "rate") about one engine candidate on this device."""
+    ident = {"pack": pack, "precision": precision, "kind": kind, "batch": batch, "file": file,
+             "file_sha256": file_sha256, **device_identity(engine, threads)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _valid(entry: object) -> bool:
     if not isinstance(entry, dict) or entry.get("kind") not in ("check", "rate"):
         return False
-    numbers = [entry.get(k) for k in (("psnr_db", "ssim") if entry["kind"] == "check" else ("images_per_s",))]
+    fields = ("psnr_db", "ssim", "min_psnr_db", "min_ssim") if entry["kind"] == "check" else ("images_per_s",)
+    numbers = [entry.get(k) for k in (*fields, "time")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return False
     return entry["kind"] == "rate" or (isinstance(entry.get("passed"), bool) and isinstance(entry.get("reason"), str))

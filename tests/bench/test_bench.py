@@ -131,8 +131,8 @@ def test_utilization_uses_the_peak_of_the_rows_engine_and_precision_and_never_ex
 
 def test_openvino_peer_runs_the_pack_models_like_onnx_runtime(pack_dir):
     pytest.importorskip("openvino")
-    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
 
     rng = np.random.default_rng(0)
     feeds = {"z": rng.standard_normal((3, 100), dtype=np.float32),

@@ -81,9 +81,9 @@ def test_sample_from_checkpoint_matches_generate_fp32(checkpoint_dir, pack_dir, 
 def test_info_lists_backends_and_why(pack_dir, capsys):
     assert main(["info", str(pack_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    rows = {(r["backend"], r["precision"]): r for r in info["backends"]}
-    assert rows[("onnxruntime", "int8")]["runs"] is True
-    assert rows[("tensorrt", "-")]["runs"] is False and rows[("tensorrt", "-")]["why"]
+    rows = {r["candidate"]: r for r in info["engines"]}
+    assert rows["onnxruntime-int8"]["available"] is True and rows["onnxruntime-int8"]["check"]["passed"] is True
+    assert rows["tensorrt-int8"]["available"] is False and "no int8 TensorRT engine" in rows["tensorrt-int8"]["reason"]
     assert all(f["ok"] for f in info["files"].values())
 
 
@@ -191,5 +191,5 @@ def test_info_checks_the_int8_file_the_runtime_runs_on_this_cpu(pack_dir, capsys
 
     monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
     assert main(["info", str(pack_dir), "--json"]) == 0
-    rows = {(r["backend"], r["precision"]): r for r in json.loads(capsys.readouterr().out)["backends"]}
-    assert rows[("onnxruntime", "int8")]["why"].startswith(expected + " loads")
+    rows = {r["candidate"]: r for r in json.loads(capsys.readouterr().out)["engines"]}
+    assert rows["onnxruntime-int8"]["file"] == expected and rows["onnxruntime-int8"]["check"]["passed"]

@@ -75,7 +75,7 @@ def test_dfgan_pack_gives_the_torch_networks_images(dfgan_pack, dfgan_ckpt, bank
         fp32 = gen.generate(emb, seeds=seeds, raw=True)
     assert ref.shape == fp32.shape == (3, 3, 64, 64)
     assert np.abs(fp32 - ref).max() < 1e-4
-    with edge_t2i.load(dfgan_pack) as gen:  # int8
+    with edge_t2i.load(dfgan_pack, precision="int8") as gen:
         assert gen.choice.precision == "int8"
         int8 = gen.generate(emb, seeds=seeds, raw=True)
         pixels = gen.generate(PROMPTS[0], seeds=[0, 1])  # a prompt of the user's bank
@@ -117,9 +117,9 @@ def test_the_calibration_and_gate_halves_share_no_prompt(bank256):
 def test_bench_measures_a_dfgan_pack_with_its_torch_peer(dfgan_pack, dfgan_ckpt):
     from edge_t2i.bench.runner import run_bench
 
-    result = run_bench(dfgan_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=0,
+    result = run_bench(dfgan_pack, ["torch", "onnxruntime-fp32", "onnxruntime-int8"], [1], seconds=0.05, warmup=1, threads=0,
                        checkpoint=str(dfgan_ckpt), show=lambda _: None)
-    assert {r["config"] for r in result["rows"]} == {"torch", "ort-fp32", "ort-int8"}
+    assert {r["config"] for r in result["rows"]} == {"torch", "onnxruntime-fp32", "onnxruntime-int8"}
     assert all(r["images_per_s"] > 0 for r in result["rows"]) and result["macs_per_image"] > 0
 
 
@@ -182,9 +182,9 @@ def test_user_onnx_pack_runs_and_matches_the_users_model(user_pack, user_onnx, b
 def test_bench_measures_an_onnx_pack_without_torch_peers(user_pack):
     from edge_t2i.bench.runner import run_bench
 
-    result = run_bench(user_pack, ["torch", "ort-fp32", "ort-int8"], [1], seconds=0.05, warmup=1, threads=0,
+    result = run_bench(user_pack, ["torch", "onnxruntime-fp32", "onnxruntime-int8"], [1], seconds=0.05, warmup=1, threads=0,
                        show=lambda _: None)
-    assert {r["config"] for r in result["rows"]} == {"ort-fp32", "ort-int8"}
+    assert {r["config"] for r in result["rows"]} == {"onnxruntime-fp32", "onnxruntime-int8"}
     assert result["skipped"] == [{"config": "torch", "reason": "the pack was converted from an ONNX model: the "
                                                              "torch peers run this project's and DF-GAN's networks only"}]
 

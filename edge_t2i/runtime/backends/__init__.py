@@ -16,7 +16,7 @@ __all__ = ["Backend", "create", "names", "register"]
 
 
 def create(name: str, **kwargs: Any) -> Backend:
-    """A backend by registered name ("onnxruntime", "tensorrt", "torch") with its constructor's arguments.
+    """A backend by registered name ("onnxruntime", "openvino", "tensorrt", "torch") with its constructor's arguments.
 
     Raises: BackendError (unknown name, or it cannot load here), MissingExtraError."""
     _load_builtin()
@@ -33,5 +33,6 @@ def names() -> list[str]:
 def _load_builtin() -> None:
     # Importing these modules imports no heavy library: they import lazily in their constructors.
     from edge_t2i.runtime.backends import onnxruntime as _ort  # noqa: F401
+    from edge_t2i.runtime.backends import openvino as _ov  # noqa: F401
     from edge_t2i.runtime.backends import tensorrt as _trt  # noqa: F401
     from edge_t2i.runtime.backends import torch as _torch  # noqa: F401

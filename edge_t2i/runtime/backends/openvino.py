@@ -46,14 +46,15 @@ class OpenVinoBackend(Backend):
 
     `threads` 0: all cores; `precision_hint`: "f32", "bf16" or "f16" (OpenVINO's INFERENCE_PRECISION_HINT),
     None: OpenVINO's default for the device (the INT8 model's float parts in bf16 on AMX CPUs); `pin` pins
-    the CPU threads. Not thread-safe (one infer request: the Pipeline serialises calls).
+    the CPU threads; `cache_key` (the model's sha256) turns on OpenVINO's compiled-model cache in the user's
+    cache folder. Not thread-safe (one infer request: the Pipeline serialises calls).
     Raises: MissingExtraError (extra `openvino`), BackendError (OpenVINO cannot read, compile or run it)."""
 
     name = "openvino"
     thread_safe = False
 
     def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "CPU",
-                 threads: int = 0, precision_hint: str | None = None, pin: bool = True):
+                 threads: int = 0, precision_hint: str | None = None, pin: bool = True, cache_key: str = ""):
         ov = import_openvino()
         self.precision = precision
         self.device = device
@@ -65,7 +66,9 @@ class OpenVinoBackend(Backend):
                 config["INFERENCE_NUM_THREADS"] = threads
         if precision_hint:
             config["INFERENCE_PRECISION_HINT"] = precision_hint
-        cache_dir = cache.ensure("openvino")
+        # OpenVINO keys its compiled-model cache by path, size and time: a folder per model sha256 (`cache_key`)
+        # means a compiled blob is only ever reused for the bytes the pack verified; without one, no cache.
+        cache_dir = cache.ensure(f"openvino/{cache_key[:32]}") if cache_key else None
         try:
             core = ov.Core()
             if cache_dir is not None:
