@@ -6,7 +6,8 @@ Each configuration is an engine candidate of the pack (runtime/select.py) with o
 one process, in turns of `--slice` seconds, for `--seconds` each, and each reports p50, p99 and p99/p50 of
 its batch-1 `Pipeline.generate` calls (a game's frame budget is its p99). Settings (ONNX Runtime
 SessionOptions config entries, OpenVINO properties): ONNX Runtime with its intra-op threads spinning (the
-default) or not, with `session.dynamic_block_base` 4 or unset; OpenVINO with its threads pinned or not.
+runtime's setting: spinning 500 us, backends/onnxruntime.py DEFAULT_CONFIG), as long as ONNX Runtime's default,
+or not at all, with `session.dynamic_block_base` 4 or unset; OpenVINO with its threads pinned or not.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from edge_t2i.runtime.manifest import read_manifest, verify_file  # noqa: E402
 from edge_t2i.runtime.pipeline import Pipeline, load_bank  # noqa: E402
 from edge_t2i.runtime.select import candidates, io_spec  # noqa: E402
 
-ORT = {"ort-default": {}, "ort-block4": {"session.dynamic_block_base": "4"},
-       "ort-nospin": {"session.intra_op.allow_spinning": "0"}}
+ORT = {"ort-runtime": {}, "ort-spin-default": {"session.intra_op.spin_duration_us": "-1"},
+       "ort-block4": {"session.dynamic_block_base": "4"}, "ort-nospin": {"session.intra_op.allow_spinning": "0"}}
 
 
 def make(manifest, cand, threads: int, setting: str):  # noqa: ANN001, ANN201

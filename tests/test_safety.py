@@ -341,14 +341,14 @@ def test_cli_cuts_batches_at_the_backends_limit(pack_dir, tmp_path, monkeypatch)
     from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     calls = []
-    original = OnnxRuntimeBackend.infer
+    original = OnnxRuntimeBackend.run
 
     def limited(self, feeds):
         calls.append(len(feeds["z"]))
         return original(self, feeds)
 
     monkeypatch.setattr(OnnxRuntimeBackend, "max_batch", 16)
-    monkeypatch.setattr(OnnxRuntimeBackend, "infer", limited)
+    monkeypatch.setattr(OnnxRuntimeBackend, "run", limited)
     assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-31",
                  "--out", str(tmp_path / "g.png")]) == 0
     assert max(calls) == 16 and calls[-2:] == [16, 16]  # (before them: the device check, timing, the warm-up)

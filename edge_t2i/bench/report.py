@@ -33,32 +33,38 @@ def machine_info() -> dict:
 
 
 def table(result: dict) -> str:
-    head = (f"{'config':<14}{'batch':>6}{'img/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-            f"{'vs torch':>9}{'infer/s':>9}{'MB':>7}{'GMAC/s':>8}{'util':>7}")
+    width = max([14, *(len(r["config"]) + 1 for r in result["rows"])])
+    head = (f"{'config':<{width}}{'engine':<13}{'prec':<5}{'batch':>6}{'img/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+            f"{'max ms':>8}{'vs torch':>9}{'infer/s':>9}{'MB':>6}{'GMAC/s':>8}{'util':>7}{'mach':>7}")
     peaks = result.get("peak_gmacs") or {}
-    peak_text = (f"GEMM peaks FP32 {peaks['fp32']:.1f} / INT8 {peaks['int8']:.1f} GMAC/s"
-                 if "fp32" in peaks and "int8" in peaks else "no GEMM peaks")
+    peak_text = "; ".join(f"{e} GEMM peaks FP32 {p['fp32']:.0f} / INT8 {p['int8']:.0f} GMAC/s"
+                          for e, p in peaks.items() if isinstance(p, dict) and "fp32" in p and "int8" in p)
     macs = result.get("macs_per_image")
     mac_text = f"{macs / 1e6:.0f} M MAC/image" if macs else "no MAC count"
     lines = [f"machine: {result['machine'].get('cpu')} ({result['machine']['cores']} cores, "
-             f"{result['machine'].get('int8_isa', '?')}); {result.get('threads')} threads; {peak_text}; {mac_text}",
-             head]
+             f"{result['machine'].get('int8_isa', '?')}); {result.get('threads')} threads; "
+             f"{peak_text or 'no GEMM peaks'}; {mac_text}", head]
     for r in result["rows"]:
         vs = f"{r['vs_torch']:.2f}x" if r["vs_torch"] else "-"
         mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"
-        lines.append(f"{r['config']:<14}{r['batch']:>6}{r['images_per_s']:>9.1f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
-                     f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{vs:>9}{r['infer_images_per_s']:>9.1f}{mb:>7}"
-                     f"{_or_dash(r['gmacs'], '.2f'):>8}{_or_dash(r['utilization'], '.1%'):>7}")
-    for r in result.get("ratios", []):
-        lines.append(f"{r['config']} batch {r['batch']}: " + ", ".join(f"{v:.2f}x {k}" for k, v in r["vs"].items()))
-    if peaks.get("raised_by"):
-        lines.append(f"peak raised to the best measured rate by: {', '.join(peaks['raised_by'])}")
+        lines.append(f"{r['config']:<{width}}{str(r['backend'])[:12]:<13}{r['precision']:<5}{r['batch']:>6}"
+                     f"{r['images_per_s']:>9.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['max_ms']:>8.2f}{vs:>9}"
+                     f"{r['infer_images_per_s']:>9.1f}{mb:>6}{_or_dash(r['gmacs'], '.1f'):>8}"
+                     f"{_or_dash(r['utilization'], '.1%'):>7}{_or_dash(r.get('machine_utilization'), '.1%'):>7}")
+    for v in result.get("verdict", []):
+        lines.append(f"auto batch {v['batch']}: {v['ratio']:.2f}x the fastest raw engine ({v['best_raw_config']}, "
+                     f"{v['best_raw']:.0f} img/s)")
+    for v in result.get("int8_vs_fp32", []):
+        lines.append(f"auto-int8 / auto-fp32 batch {v['batch']}: {v['ratio']:.2f}x")
+    for e, p in peaks.items():
+        if isinstance(p, dict) and p.get("raised_by"):
+            lines.append(f"{e} peak raised to the best measured rate by: {', '.join(p['raised_by'])}")
     for s in result["skipped"]:
-        lines.append(f"{s['config']:<14} skipped: {s['reason']}")
+        lines.append(f"{s['config']:<{width}} skipped: {s['reason']}")
     if result.get("sustained"):
         s = result["sustained"]
         lines.append(f"sustained {s['config']} {s['seconds']:.0f}s: {s['frames']} frames, p50 {s['p50_ms']:.2f} ms, "
-                     f"p99 {s['p99_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
+                     f"p99 {s['p99_ms']:.2f} ms, max {s['max_ms']:.2f} ms, p99/p50 {s['p99_over_p50']:.2f}")
     return "\n".join(lines)
 
 

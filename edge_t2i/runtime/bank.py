@@ -22,6 +22,7 @@ from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
 UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
+RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
 BANK_FORMAT = "edge-t2i bank v1"
 # The last remedy of every "not in the bank" error: where prompts enter a bank.
 ADD_TO_BANK = "add it to the bank at conversion (--prompts, or your --bank-embeddings file)"
@@ -84,6 +85,7 @@ class PromptBank:
         self.encoder_name = encoder_name
         self.encoder = encoder
         self._index = {normalize_prompt(t): i for i, t in enumerate(self.texts)}
+        self._raw_hits: dict[str, int] = {}
 
     @property
     def dim(self) -> int:
@@ -145,8 +147,13 @@ class PromptBank:
 
     # ---- lookups -----------------------------------------------------------------
     def exact(self, prompt: str) -> np.ndarray | None:
-        """float32 [dim] of a prompt in the bank (compared by `normalize_prompt`), or None."""
-        i = self._index.get(normalize_prompt(prompt))
+        """float32 [dim] of a prompt in the bank (compared by `normalize_prompt`), or None. Prompts found are
+        remembered as typed (up to RAW_HITS of them), so a game's repeated prompt skips the normalisation."""
+        i = self._raw_hits.get(prompt)
+        if i is None:
+            i = self._index.get(normalize_prompt(prompt))
+            if i is not None and len(self._raw_hits) < RAW_HITS and len(prompt) <= 1000:
+                self._raw_hits[prompt] = i
         return None if i is None else self.embeddings[i]
 
     def nearest(self, query: str | np.ndarray) -> Match:

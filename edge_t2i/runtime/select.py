@@ -29,7 +29,7 @@ from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_refer
 log = logging.getLogger("edge_t2i.runtime")
 ENGINES = ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu", "onnxruntime", "openvino", "torch")
 BACKEND_CHOICES = ("auto", *ENGINES[:-1])
-PRECISION_CHOICES = ("auto", *PRECISIONS)
+PRECISION_CHOICES = ("auto", *PRECISIONS, "bf16")  # bf16: the FP32 model run in bf16 (OpenVINO on a bf16 CPU)
 TUNE_BATCHES = (1, 16)
 ROUTE_SPLIT = 4
 
@@ -70,7 +70,7 @@ def candidates(manifest: Manifest, backend: str = "auto", precision: str = "auto
     """Every way to run the pack that `backend` and `precision` ("auto" or a name) allow, in the order used
     before measurement, each with whether it can run here and why. Raises BackendError (unknown name)."""
     check_names(backend, precision)
-    precisions = [p for p in ("int8", "fp16", "fp32") if precision in ("auto", p)]
+    precisions = [p for p in ("int8", "fp16", "bf16", "fp32") if precision in ("auto", p)]
     out = []
     for engine in ENGINES:
         if backend in ("auto", engine) and (engine != "torch" or backend == "auto"):
@@ -80,7 +80,10 @@ def candidates(manifest: Manifest, backend: str = "auto", precision: str = "auto
 
 def _candidate(manifest: Manifest, engine: str, precision: str, named: bool = False) -> Candidate | None:
     """The candidate, or None where listing it would only be noise (no such model; an OpenVINO GPU/NPU that is
-    not here, unless `named`: asked for by name, it is listed with the reason it cannot run)."""
+    not here, unless `named`: asked for by name, it is listed with the reason it cannot run). "bf16" is the
+    FP32 model compiled by OpenVINO for a CPU with native bf16 (AMX-BF16, AVX-512 BF16): listed for "openvino"."""
+    if precision == "bf16":
+        return _bf16_candidate(manifest) if engine == "openvino" else None
     has_model = precision in manifest.models
     if engine == "tensorrt":
         from edge_t2i.runtime.backends.tensorrt import find_engine
@@ -125,6 +128,20 @@ def _openvino_candidate(engine: str, precision: str, model: str, named: bool) ->
     return Candidate(engine, precision, model, True, f"OpenVINO on the {device}{hint}")
 
 
+def _bf16_candidate(manifest: Manifest) -> Candidate | None:
+    if "fp32" not in manifest.models:
+        return None
+    fp32 = _openvino_candidate("openvino", "fp32", manifest.models["fp32"], False)
+    if fp32 is None or not fp32.available:
+        return None
+    from edge_t2i.runtime.backends.openvino import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        return None
+    return Candidate("openvino", "bf16", manifest.models["fp32"], True,
+                     "OpenVINO on the CPU, the FP32 model in bf16 (held to the INT8 model's device check)")
+
+
 def cpu_model_for(manifest: Manifest, precision: str) -> tuple[str, str]:
     """The pack file ONNX Runtime runs on this CPU, and a note on why: the pack's CPU variant of `precision`
     where this CPU has one of the flags it requires (runtime/cpu.py), else the pack's model."""
@@ -154,9 +171,9 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
                             device="cuda" if cand.engine.endswith("cuda") else "cpu", threads=threads)
     else:
         device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[cand.engine]
+        hint = {"fp32": "f32", "bf16": "bf16"}.get(cand.precision) if device == "CPU" else None
         b = backends.create("openvino", model_path=path, precision=cand.precision, device=device, threads=threads,
-                            precision_hint="f32" if cand.precision == "fp32" and device == "CPU" else None,
-                            cache_key=manifest.files[cand.file])
+                            precision_hint=hint, cache_key=manifest.files[cand.file] + (hint or ""))
     b.io = io_spec(manifest)
     return b
 
@@ -335,6 +352,8 @@ def choose(manifest: Manifest, backend: str = "auto", precision: str = "auto", t
     Raises: BackendError (unknown names; nothing can run or pass its check here), PackError (the pack has
     no model of `precision`, or a file fails its sha256), MissingExtraError (a named engine not installed)."""
     cands = candidates(manifest, backend, precision)
+    if precision == "bf16" and not cands:
+        raise BackendError("bf16 runs the FP32 model on OpenVINO on a CPU with native bf16: there is none here")
     if precision != "auto" and not cands:
         raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
     runnable = [c for c in cands if c.engine != "torch"]

@@ -26,6 +26,13 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+# Idle intra-op threads spin 500 us, not ONNX Runtime's default (until a long backoff): as fast at batch 1 (1.80
+# vs 1.79-1.89 ms a frame, shapes pack, 2 threads, Intel Xeon AMX), and another engine of the same Pipeline (OpenVINO
+# for large batches) no longer competes with spinning threads (batch 16 after batch-1 frames: 13.0 vs 21.0 ms).
+# Measured: docs/engines.md ("Threads"); `python benchmarks/frame_time.py PACK` compares the settings.
+DEFAULT_CONFIG = {"session.intra_op.spin_duration_us": "500"}
+
+
 def session_options(threads: int = 0, profile_prefix: str | None = None,
                     config: dict[str, str] | None = None):  # noqa: ANN201
     """ONNX Runtime session options of the runtime: all graph optimizations, sequential execution, `threads`
@@ -39,7 +46,7 @@ def session_options(threads: int = 0, profile_prefix: str | None = None,
     so.intra_op_num_threads = threads or default_threads()
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    for key, value in (config or {}).items():
+    for key, value in {**DEFAULT_CONFIG, **(config or {})}.items():
         so.add_session_config_entry(key, value)
     if profile_prefix:
         so.enable_profiling = True

@@ -40,6 +40,15 @@ def available_devices() -> list[str]:
         return []
 
 
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO computes bf16 natively on this CPU (its OPTIMIZATION_CAPABILITIES list BF16)."""
+    try:
+        ov = import_openvino()
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except (MissingExtraError, RuntimeError):
+        return False
+
+
 @register("openvino")
 class OpenVinoBackend(Backend):
     """An ONNX model compiled by OpenVINO on `device` ("CPU", "GPU", "NPU").
