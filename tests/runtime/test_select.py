@@ -239,3 +239,60 @@ def test_named_engines_and_precisions_are_checked(pack_dir):
         edge_t2i.load(pack_dir, backend="openvin")
     with pytest.raises(BackendError, match="did you mean 'fp32'"):
         edge_t2i.load(pack_dir, precision="fp33")
+
+
+def test_a_winner_that_will_not_load_gives_way_and_routes_respect_engine_limits(pack_dir, cache):
+    chooser = fake_chooser(pack_dir, cache)
+    fake = chooser._backend
+
+    def flaky(t):
+        if t.candidate.name == "openvino-int8":  # the batch-16 winner: out of memory here
+            t.error = "OpenVINO cannot compile generator.int8.onnx for GPU: out of memory"
+            return None
+        b = fake(t)
+        b.max_batch = 2 if t.candidate.name == "tensorrt-int8" else None
+        return b
+
+    chooser._backend = flaky
+    trials = [trial("tensorrt-int8", {1: 900, 16: 0}), trial("openvino-int8", {1: 400, 16: 1300}),
+              trial("onnxruntime-fp32", {1: 450, 16: 650})]
+    routes = chooser.routes(trials, tune=True)
+    assert [(r.max_batch, r.trial.candidate.name) for r in routes] == [(2, "tensorrt-int8"),
+                                                                        (2**31, "onnxruntime-fp32")]
+    assert "out of memory" in trials[1].error
+    gen = Pipeline(read_manifest(pack_dir), routes, None)
+    assert gen.max_batch == 256  # the last route has no limit: batches above 2 go there
+
+
+def test_bf16_is_held_to_the_int8_models_figures(pack_dir):
+    ref = verify.load_reference(read_manifest(pack_dir))
+    assert ref.thresholds("bf16") == ref.thresholds("int8")
+    psnr, sim = ref.expected["int8"]
+    assert ref.thresholds("int8") == (max(30.0, min(psnr, 50.0) - 6.0), max(0.90, sim - 0.02))
+    assert ref.thresholds("fp32") == (44.0, 0.98)
+    assert ref.thresholds("fp16") == (30.0, 0.90)  # no fp16 model measured: the gate's own thresholds
+
+
+def test_keep_warm_refuses_a_bad_interval_without_stopping_the_running_thread(pack_dir):
+    gen = edge_t2i.load(pack_dir, backend="onnxruntime", precision="fp32", threads=1)
+    gen.keep_warm(0.05)
+    thread = gen._warm[0]
+    with pytest.raises(InputError):
+        gen.keep_warm(-1)
+    assert gen._warm is not None and gen._warm[0] is thread and thread.is_alive()
+    gen.close()
+    assert gen._warm is None and not thread.is_alive()
+
+
+def test_tune_prints_every_candidate_and_the_choice(pack_dir, cache, capsys):
+    from edge_t2i.cli import main
+
+    assert main(["tune", str(pack_dir), "--threads", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = {e["candidate"] for e in out["engines"]}
+    assert {"onnxruntime-int8", "onnxruntime-fp32"} <= names
+    timed = [e for e in out["engines"] if e["images_per_s"]]
+    assert all(set(e["images_per_s"]) == {"1", "16"} for e in timed) and len(timed) >= 2
+    assert out["chosen"] and set(out["chosen"]) <= {e["candidate"] for e in timed}
+    assert main(["tune", str(pack_dir), "--precision", "int9"]) == 2
+    assert "did you mean 'int8'" in capsys.readouterr().err

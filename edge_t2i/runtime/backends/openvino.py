@@ -92,9 +92,9 @@ class OpenVinoBackend(Backend):
         self.name = "openvino" if device == "CPU" else f"openvino-{device.lower()}"
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        try:
-            result = self.request.infer(feeds)
-            return {"image": np.asarray(result[self._output], dtype=np.float32)}
+        try:  # inputs shared, not copied; the output read from the request's tensor and copied once
+            self.request.infer(feeds, share_inputs=True)
+            return {"image": np.array(self.request.get_output_tensor(0).data, dtype=np.float32, copy=True)}
         except Exception as exc:
             if isinstance(exc, BackendError):
                 raise
