@@ -104,18 +104,20 @@ def _qdq_matmul(size: int, precision: str) -> bytes:
 
 
 def openvino_peak_gmacs(precision: str = "fp32", threads: int = 0, seconds: float = 1.5) -> float:
-    """Best GEMM rate of OpenVINO on this CPU in GMAC/s (see the module docstring).
-    Raises: ValueError (unknown precision), MissingExtraError (no `openvino` or `onnx`)."""
-    if precision not in ("fp32", "int8"):
-        raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
+    """Best GEMM rate of OpenVINO on this CPU in GMAC/s (see the module docstring); "bf16" is the float MatMul
+    at INFERENCE_PRECISION_HINT bf16. Raises: ValueError (unknown precision), MissingExtraError (no `openvino`
+    or `onnx`)."""
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ValueError(f"precision must be fp32, bf16 or int8, got {precision!r}")
     ov = require("openvino", "openvino", "The OpenVINO GEMM peak probe")
     core = ov.Core()
-    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
+                                 "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     best = 0.0
     for size in SIZES:
-        model = core.read_model(_qdq_matmul(size, precision), b"")
+        model = core.read_model(_qdq_matmul(size, "int8" if precision == "int8" else "fp32"), b"")
         request = core.compile_model(model, "CPU", config).create_infer_request()
         feeds = {"a": np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)}
         best = max(best, _best_rate(lambda r=request, f=feeds: r.infer(f), size**3, seconds / len(SIZES)))
@@ -123,11 +125,14 @@ def openvino_peak_gmacs(precision: str = "fp32", threads: int = 0, seconds: floa
 
 
 def engine_peaks(threads: int = 0) -> dict[str, dict[str, float]]:
-    """{"onnxruntime": {"fp32", "int8"}, "openvino": {...} where installed} in GMAC/s.
-    Raises: MissingExtraError (no `onnx` to build the probe models: extra `convert`)."""
+    """{"onnxruntime": {"fp32", "int8"}, "openvino": {"fp32", "int8"(, "bf16" on a bf16 CPU)} where installed}
+    in GMAC/s. Raises: MissingExtraError (no `onnx` to build the probe models: extra `convert`)."""
     peaks = {"onnxruntime": {p: round(gemm_peak_gmacs(p, threads), 2) for p in ("fp32", "int8")}}
     try:
-        peaks["openvino"] = {p: round(openvino_peak_gmacs(p, threads), 2) for p in ("fp32", "int8")}
+        from edge_t2i.runtime.backends.openvino import cpu_has_bf16
+
+        precisions = ("fp32", "int8", "bf16") if cpu_has_bf16() else ("fp32", "int8")
+        peaks["openvino"] = {p: round(openvino_peak_gmacs(p, threads), 2) for p in precisions}
     except MissingExtraError as exc:
         if "openvino" not in str(exc):
             raise

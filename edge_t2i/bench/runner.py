@@ -20,8 +20,8 @@ JSON contract (other tools read these keys):
      "verdict": [{"batch": int, "auto": float, "best_raw": float, "best_raw_config": str, "ratio": float}],
      "int8_vs_fp32": [{"batch": int, "ratio": float}],
      "skipped": [{"config": str, "reason": str}], "sustained": {...}|null}
-Utilization = achieved GMAC/s over the GEMM peak of the row's own engine in the row's precision
-(bench/peaks.py); machine_utilization over the best engine's peak of that precision.
+Utilization = achieved GMAC/s over the GEMM peak of the row's own engine in the row's precision (int8, bf16,
+else fp32; bench/peaks.py); machine_utilization over the best engine's peak of that precision.
 Frame time = one end-to-end call: `Pipeline.generate` (bank lookup, z, inference, uint8) for Pipeline rows,
 the engine's own run call for raw rows.
 """
@@ -317,21 +317,23 @@ def utilization(rows: list[dict], peaks: dict[str, dict[str, float]]) -> None:
     "machine_utilization" (over the best engine's peak of that precision). A peak is a best case, so a row that
     beats it raises it (recorded in peaks[engine]["raised_by"]). Rows of GPUs and NPUs: None."""
     def key(row: dict) -> str:
-        return "int8" if row["precision"] == "int8" else "fp32"
+        return row["precision"] if row["precision"] in ("int8", "bf16") else "fp32"
 
     def on_cpu(row: dict) -> bool:
         return row["backend"] not in ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu")
 
     for row in rows:
         own = peaks.get(str(row["backend"]))
-        if own and on_cpu(row) and row["gmacs"] and row["gmacs"] > own.get(key(row), float("inf")):
+        if own and on_cpu(row) and row["gmacs"] and key(row) in own and row["gmacs"] > own[key(row)]:
             own[key(row)] = row["gmacs"]
             own.setdefault("raised_by", []).append(f"{row['config']} batch {row['batch']}")  # type: ignore[attr-defined]
     for row in rows:
-        best = max((p.get(key(row), 0.0) for p in peaks.values()), default=0.0)
+        best = max((p.get(key(row), 0.0) for p in peaks.values()), default=0.0) or \
+            max((p.get("fp32", 0.0) for p in peaks.values()), default=0.0)  # bf16 where only OpenVINO has a probe
         if on_cpu(row) and row["gmacs"] and best and row["gmacs"] > best:  # torch beat every probe
             best = row["gmacs"]
-        peak = (peaks.get(str(row["backend"])) or {}).get(key(row)) or best
+        own_peaks = peaks.get(str(row["backend"])) or {}
+        peak = own_peaks.get(key(row)) or own_peaks.get("fp32") or best
         ok = on_cpu(row) and row["gmacs"]
         row["utilization"] = round(row["gmacs"] / peak, 4) if ok and peak else None
         row["machine_utilization"] = round(row["gmacs"] / best, 4) if ok and best else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from edge_t2i.cli.common import add_prompt_args, claim_image_output, prompts_and_seeds, threads_arg, write_images
@@ -129,7 +130,8 @@ def cmd_tune(a: argparse.Namespace) -> None:
     from edge_t2i.runtime.pipeline import load_bank
 
     bank = load_bank(m)
-    chooser = Chooser(m, a.threads, None if bank is None else bank.embeddings, show=print)
+    chooser = Chooser(m, a.threads, None if bank is None else bank.embeddings,
+                      show=lambda line: print(line, file=sys.stderr))  # stdout: the table (or the JSON) alone
     try:
         trials = chooser.trials([c for c in candidates(m, "auto", a.precision) if c.engine != "torch"], tune=True,
                                 force=not a.keep)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from edge_t2i.errors import BackendError, EdgeT2IError, MissingExtraError, PackError, did_you_mean
 from edge_t2i.runtime import backends, cpu
 from edge_t2i.runtime.backends.base import Backend, IOSpec
+from edge_t2i.runtime.backends.openvino import cpu_default_precision
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest, verify_file
 from edge_t2i.runtime.tuning import TuneCache, key, measure_rate, pack_digest
 from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference, thresholds
@@ -172,8 +173,10 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
     else:
         device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[cand.engine]
         hint = {"fp32": "f32", "bf16": "bf16"}.get(cand.precision) if device == "CPU" else None
+        if hint == "bf16" and cpu_default_precision() == "bf16":
+            hint = None  # the CPU computes bf16 by default: compile as a program calling OpenVINO directly would
         b = backends.create("openvino", model_path=path, precision=cand.precision, device=device, threads=threads,
-                            precision_hint=hint, cache_key=manifest.files[cand.file] + (hint or ""))
+                            precision_hint=hint, cache_key=manifest.files[cand.file] + (hint or cand.precision))
     b.io = io_spec(manifest)
     return b
 

@@ -49,6 +49,15 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def cpu_default_precision() -> str:
+    """OpenVINO's default inference precision on this CPU ("bf16" where it has native bf16, else "f32")."""
+    try:
+        hint = import_openvino().Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+        return hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    except (MissingExtraError, RuntimeError):
+        return "f32"
+
+
 @register("openvino")
 class OpenVinoBackend(Backend):
     """An ONNX model compiled by OpenVINO on `device` ("CPU", "GPU", "NPU").
