@@ -204,6 +204,11 @@ class Trial:
                 "images_per_s": {str(b): round(r, 1) for b, r in self.rates.items()}, "cached": self.cached}
 
 
+def fastest(trials: list[Trial], batch: int) -> Trial:
+    """The trial with the most images/s at `batch` (the first of equals, in candidate order)."""
+    return max(trials, key=lambda t: t.rates.get(batch, 0.0))
+
+
 @dataclass
 class Route:
     """Batches up to `max_batch` go to `backend` (`trial` says why)."""
@@ -303,8 +308,7 @@ class Chooser:
             self.check(t)
             if t.usable and tune:
                 self.measure(t, batches, force)
-                best = {max((u for u in fresh if u.usable), key=lambda u, b=b: u.rates.get(b, 0.0)).candidate.name
-                        for b in batches}
+                best = {fastest([u for u in fresh if u.usable], b).candidate.name for b in batches}
                 for name in [n for n in self.open if n not in best]:
                     self._drop(name)
             elif t.usable:
@@ -331,7 +335,7 @@ class Chooser:
             if not tune or not all(t.rates for t in usable):
                 winners = [usable[0]] * len(TUNE_BATCHES)
             else:
-                winners = [max(usable, key=lambda t, b=b: t.rates.get(b, 0.0)) for b in TUNE_BATCHES]
+                winners = [fastest(usable, b) for b in TUNE_BATCHES]
             distinct = [w for i, w in enumerate(winners) if all(w is not v for v in winners[:i])]
             loaded = [(w, self._backend(w)) for w in distinct]
             if all(b is not None for _, b in loaded):

@@ -87,19 +87,21 @@ def reference_feeds(manifest: Manifest, bank_embeddings: np.ndarray | None) -> d
     bank's first N embeddings (cycled), or seeded unit vectors where there is no bank."""
     feeds = {"z": noise(list(range(REFERENCE_COUNT)), manifest.nz, manifest.noise)}
     if manifest.conditional:
+        emb: np.ndarray
         if bank_embeddings is not None and len(bank_embeddings):
             rows = np.resize(np.arange(len(bank_embeddings)), REFERENCE_COUNT)
             emb = np.asarray(bank_embeddings, np.float32)[rows]
         else:
             emb = np.random.default_rng(0).standard_normal((REFERENCE_COUNT, manifest.embedding_dim))
-            emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+            emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         feeds["embedding"] = np.ascontiguousarray(emb, dtype=np.float32)
     return feeds
 
 
 def thresholds(manifest: Manifest) -> tuple[float, float]:
     """(min PSNR dB, min SSIM) of the pack's gate, else the gate's defaults."""
-    config = manifest.gate.get("config") if isinstance(manifest.gate.get("config"), dict) else {}
+    raw = manifest.gate.get("config")
+    config: dict = raw if isinstance(raw, dict) else {}
     values = []
     for key, default, hi in (("min_psnr_db", DEFAULT_MIN_PSNR_DB, 99.0), ("min_ssim", DEFAULT_MIN_SSIM, 1.0)):
         v = config.get(key, default)
@@ -158,15 +160,15 @@ def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None
     except (OSError, ValueError) as exc:
         raise PackError(f"reference set {path.name} is unreadable ({str(exc)[:200]})") from exc
     names = [t.name for t in manifest.inputs]
-    images = tensors.get("image")
+    image = tensors.get("image")
     want = (manifest.resolution, manifest.resolution, 3)
-    if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or images is None
-            or images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != want
-            or any(tensors[n].shape != (len(images), t.shape[1]) for n, t in zip(names, manifest.inputs))):
+    if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or image is None
+            or image.dtype != np.uint8 or image.ndim != 4 or image.shape[1:] != want
+            or any(tensors[n].shape != (len(image), t.shape[1]) for n, t in zip(names, manifest.inputs))):
         raise PackError(f"reference set {path.name} does not match the manifest (inputs {names} -> image "
                         f"uint8 [N, {', '.join(map(str, want))}])")
     feeds = {n: np.ascontiguousarray(tensors[n], np.float32) for n in names}
-    return Reference(feeds, np.asarray(images), min_psnr, min_ssim, path.name, {"fp32": (100.0, 1.0), **_expected(meta)})
+    return Reference(feeds, np.asarray(image), min_psnr, min_ssim, path.name, {"fp32": (100.0, 1.0), **_expected(meta)})
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
