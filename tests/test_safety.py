@@ -349,8 +349,8 @@ def test_cli_cuts_batches_at_the_backends_limit(pack_dir, tmp_path, monkeypatch)
 
     monkeypatch.setattr(OnnxRuntimeBackend, "max_batch", 16)
     monkeypatch.setattr(OnnxRuntimeBackend, "run", limited)
-    assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-31",
-                 "--out", str(tmp_path / "g.png")]) == 0
+    assert main(["generate", str(pack_dir), "--prompt", BANK_PROMPTS[0], "--seeds", "0-31", "--backend",
+                 "onnxruntime", "--precision", "int8", "--out", str(tmp_path / "g.png")]) == 0
     assert max(calls) == 16 and calls[-2:] == [16, 16]  # (before them: the device check, timing, the warm-up)
 
 

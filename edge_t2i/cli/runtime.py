@@ -67,7 +67,9 @@ def cmd_generate(a: argparse.Namespace) -> None:
         images = np.concatenate([gen.generate(None if inputs is None else inputs[i:i + batch], seeds=seeds[i:i + batch])
                                  for i in range(0, len(seeds), batch)])
         out = write_images(a, images, prompts or [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
-        engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for _, c in gen.choices))
+        ran = {min(batch, len(seeds))} | ({len(seeds) % batch} - {0})  # the batch sizes of the calls above
+        routes = [next(c for top, c in gen.choices if b <= top) for b in sorted(ran)]
+        engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for c in routes))
         print(f"wrote {len(images)} image(s) to {out} with {engines} ({gen.choice.reason})")
 
 
@@ -125,6 +127,7 @@ def cmd_tune(a: argparse.Namespace) -> None:
     from edge_t2i.runtime.manifest import read_manifest
     from edge_t2i.runtime.select import Chooser, candidates, check_names
 
+    a.precision = a.precision.lower()
     check_names("auto", a.precision)
     m = read_manifest(a.pack)
     from edge_t2i.runtime.pipeline import load_bank

@@ -69,6 +69,7 @@ class Pipeline:
         self._noise_lock = threading.Lock()
         self._last_call = time.monotonic()
         self._warm: tuple[threading.Thread, threading.Event] | None = None
+        self._closed = False
 
     @classmethod
     def single(cls, manifest: Manifest, backend: backends.Backend, reason: str, bank: PromptBank | None) -> Pipeline:
@@ -91,7 +92,12 @@ class Pipeline:
     @property
     def choices(self) -> list[tuple[int, Choice]]:
         """(largest batch size, Choice) per route: batch-size ranges may run on different engines."""
-        return [(r.max_batch, Choice.of(r.trial)) for r in self.routes]
+        return [(min(r.max_batch, self.max_batch), Choice.of(r.trial)) for r in self.routes]
+
+    def _route(self, batch: int) -> Route:
+        if self._closed:
+            raise BackendError("this Pipeline is closed: load the pack again")
+        return next(r for r in self.routes if batch <= r.max_batch)
 
     @property
     def resolution(self) -> int:
@@ -224,7 +230,7 @@ class Pipeline:
         Raises: InputError, PackError (output differs from the manifest), BackendError."""
         batch = len(feeds.get("z", ()))
         self._last_call = time.monotonic()
-        backend = next(r.backend for r in self.routes if batch <= r.max_batch)
+        backend = self._route(batch).backend
         lock = self._locks[id(backend)]
         if lock is None:  # the backend checks feeds and outputs against the manifest (backends/base.py)
             return backend.infer(feeds)["image"]
@@ -239,7 +245,7 @@ class Pipeline:
             return self.infer(feeds)
         batch = len(feeds["z"])
         self._last_call = time.monotonic()
-        backend = next(r.backend for r in self.routes if batch <= r.max_batch)
+        backend = self._route(batch).backend
         lock = self._locks[id(backend)]
         if lock is None:
             out = backend.run(feeds)
@@ -284,6 +290,8 @@ class Pipeline:
         if interval_s is not None and (isinstance(interval_s, bool) or not isinstance(interval_s, (int, float))
                                        or not 0.01 <= interval_s <= 3600):
             raise InputError(f"keep_warm interval must be seconds in [0.01, 3600] or None, got {interval_s!r}")
+        if interval_s is not None and self._closed:
+            raise BackendError("this Pipeline is closed: load the pack again")
         if self._warm is not None:
             thread, stop = self._warm
             stop.set()
@@ -314,6 +322,7 @@ class Pipeline:
 
     def close(self) -> None:
         self.keep_warm(None)
+        self._closed = True
         for r in self.routes:
             r.backend.close()
 
@@ -355,16 +364,19 @@ def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str
     engine here that passes its device check (runtime/select.py, runtime/verify.py).
 
     `backend`: auto | tensorrt | onnxruntime-cuda | openvino-gpu | openvino-npu | onnxruntime | openvino;
-    `precision`: auto | int8 | fp16 | fp32 (auto: the fastest verified, never an INT8 slower than FP32);
+    `precision`: auto | int8 | fp16 | bf16 | fp32 (auto: the fastest verified, never an INT8 slower than FP32;
+    bf16: the FP32 model run in bf16 by OpenVINO on a CPU with native bf16);
     `threads`: CPU threads (0: all cores); `warm_up`: run batch 1 (and each route) once so the first frame
-    is not the slow one; `tune`: measure the candidates (default: for backend "auto", once per pack and
-    device, cached in the user's cache folder: runtime/cache.py; $EDGE_T2I_TUNE=0 turns it off).
+    is not the slow one; `tune`: measure the candidates (default: where `backend` or `precision` is "auto",
+    once per pack and device, cached in the user's cache folder: runtime/cache.py; $EDGE_T2I_TUNE=0 turns it
+    off and takes the first verified candidate in runtime/select.py's order).
     Raises: PackError (not a pack, malformed or newer manifest, altered files), BackendError (unknown
     names; no engine runs or passes its check here), MissingExtraError (e.g. TensorRT asked for but not
     installed), InputError (bad threads)."""
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
         raise InputError(f"threads must be an integer in 0..256 (0: all cores), got {threads!r}")
     manifest = read_manifest(pack_dir)
+    backend, precision = (x.lower() if isinstance(x, str) else x for x in (backend, precision))
     check_names(backend, precision)
     bank = load_bank(manifest)
     routes, trials = choose(manifest, backend, precision, threads, tune,

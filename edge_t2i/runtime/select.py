@@ -61,6 +61,8 @@ def io_spec(manifest: Manifest) -> IOSpec:
 
 
 def check_names(backend: str, precision: str) -> None:
+    """Raises BackendError naming the closest valid name for an unknown backend or precision (names are lower case:
+    pass `backend.lower()` to accept "OpenVINO")."""
     if backend not in BACKEND_CHOICES:
         raise BackendError(did_you_mean(backend, BACKEND_CHOICES, "backend"))
     if precision not in PRECISION_CHOICES:
@@ -127,6 +129,25 @@ def _openvino_candidate(engine: str, precision: str, model: str, named: bool) ->
                           f"{', '.join(here) or 'none'})") if device == "CPU" or named else None)
     hint = " at f32" if precision == "fp32" else ""
     return Candidate(engine, precision, model, True, f"OpenVINO on the {device}{hint}")
+
+
+def _no_bf16(manifest: Manifest, backend: str) -> EdgeT2IError:
+    """Why no candidate runs bf16 here, as the error to raise."""
+    from edge_t2i.runtime.backends.openvino import cpu_has_bf16, import_openvino
+
+    if backend not in ("auto", "openvino"):
+        return BackendError(f"bf16 runs the FP32 model on OpenVINO on the CPU, not on {backend}: pass "
+                            "--backend openvino (or auto), or another precision")
+    if "fp32" not in manifest.models:
+        return PackError("bf16 runs the pack's FP32 model, and this pack has none")
+    try:
+        import_openvino()
+    except MissingExtraError:
+        return MissingExtraError("bf16 runs the FP32 model on OpenVINO, which is not installed: "
+                                 "pip install 'edge-t2i[openvino]'")
+    if not cpu_has_bf16():
+        return BackendError("bf16 needs a CPU that computes it natively (AMX-BF16 or AVX-512 BF16); this one does not")
+    return BackendError("bf16: OpenVINO has no CPU device here")
 
 
 def _bf16_candidate(manifest: Manifest) -> Candidate | None:
@@ -303,7 +324,8 @@ class Chooser:
             for t in fresh:
                 self.cache.entries.pop(self._key(t, "check"), None)
         if tune and any(self.cache.get(self._key(t, "check")) is None for t in fresh):
-            self.show(f"tuning {len(fresh)} engines for this pack here (once: the result is cached)")
+            kept = "once: the result is cached" if self.cache.path is not None else "$EDGE_T2I_CACHE=off: not cached"
+            self.show(f"tuning {len(fresh)} engines for this pack here ({kept})")
         for t in fresh:
             self.check(t)
             if t.usable and tune:
@@ -355,12 +377,13 @@ def choose(manifest: Manifest, backend: str = "auto", precision: str = "auto", t
            show: Callable[[str], None] = log.info) -> tuple[list[Route], list[Trial]]:
     """The routes `load` runs (batch-size range -> loaded backend) and what was learnt of every candidate.
 
-    `tune` None: measure when `backend` is "auto" unless $EDGE_T2I_TUNE is "0".
+    `tune` None: measure when `backend` or `precision` is "auto" (a named engine still gets its fastest precision)
+    unless $EDGE_T2I_TUNE is "0".
     Raises: BackendError (unknown names; nothing can run or pass its check here), PackError (the pack has
     no model of `precision`, or a file fails its sha256), MissingExtraError (a named engine not installed)."""
     cands = candidates(manifest, backend, precision)
     if precision == "bf16" and not cands:
-        raise BackendError("bf16 runs the FP32 model on OpenVINO on a CPU with native bf16: there is none here")
+        raise _no_bf16(manifest, backend)
     if precision != "auto" and not cands:
         raise PackError(f"the pack has no {precision} model (has: {', '.join(sorted(manifest.models))})")
     runnable = [c for c in cands if c.engine != "torch"]
@@ -369,8 +392,8 @@ def choose(manifest: Manifest, backend: str = "auto", precision: str = "auto", t
         if backend == "openvino" and "not installed" in why:
             raise MissingExtraError(f"cannot use OpenVINO: {why}")
         raise BackendError(f"cannot use {backend}: {why}")
-    if tune is None:
-        tune = backend == "auto" and os.environ.get("EDGE_T2I_TUNE", "1") != "0"
+    if tune is None:  # measure wherever there is a choice to make: engines, precisions or both
+        tune = (backend == "auto" or precision == "auto") and os.environ.get("EDGE_T2I_TUNE", "1") != "0"
     chooser = Chooser(manifest, threads, bank_embeddings, show)
     try:
         trials = chooser.trials(runnable, tune)

@@ -296,3 +296,30 @@ def test_tune_prints_every_candidate_and_the_choice(pack_dir, cache, capsys):
     assert out["chosen"] and set(out["chosen"]) <= {e["candidate"] for e in timed}
     assert main(["tune", str(pack_dir), "--precision", "int9"]) == 2
     assert "did you mean 'int8'" in capsys.readouterr().err
+
+
+def test_a_closed_pipeline_says_so(pack_dir):
+    gen = edge_t2i.load(pack_dir, backend="onnxruntime", precision="fp32", threads=1)
+    assert gen.choices[-1][0] == gen.max_batch == 256  # a batch size, not a sentinel
+    gen.close()
+    with pytest.raises(BackendError, match="closed"):
+        gen.generate(BANK_PROMPTS[0])
+    with pytest.raises(BackendError, match="closed"):
+        gen.keep_warm(1.0)
+
+
+def test_bf16_errors_name_the_real_reason(pack_dir):
+    with pytest.raises(BackendError, match="not on onnxruntime"):
+        edge_t2i.load(pack_dir, backend="onnxruntime", precision="bf16")
+    with pytest.raises(BackendError, match="did you mean 'openvino'"):
+        edge_t2i.load(pack_dir, backend="OpenVIN")
+    assert edge_t2i.load(pack_dir, backend="ONNXRuntime", precision="FP32", threads=1).choice.precision == "fp32"
+
+
+def test_a_named_engine_still_gets_its_fastest_precision(pack_dir, cache, monkeypatch):
+    def rates(self, trial, batches, force=False, cached_only=False):
+        trial.rates = {1: 100.0, 16: 100.0} if trial.candidate.precision == "int8" else {1: 300.0, 16: 300.0}
+
+    monkeypatch.setattr(Chooser, "measure", rates)
+    with edge_t2i.load(pack_dir, backend="onnxruntime", threads=1) as gen:
+        assert [c.precision for _, c in gen.choices] == ["fp32"]  # INT8 measured slower: FP32
