@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "batch-1 winner). The result is cached in the user's cache folder "
                                    "($EDGE_T2I_CACHE, else ~/.cache/edge-t2i), so later loads are fast.")
     p.add_argument("pack", help="pack folder (manifest.json)")
-    p.add_argument("--precision", default="auto", help="auto | int8 | fp16 | fp32 (default auto: all the pack has)")
+    p.add_argument("--precision", default="auto", help="auto | int8 | fp16 | bf16 | fp32 (default auto: all the pack "
+                                                         "has)")
     p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads (0: all cores)")
     p.add_argument("--keep", action="store_true", help="use cached results where there are (default: measure again)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -46,9 +47,9 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--backend", default="auto", help=f"{' | '.join(BACKEND_CHOICES)} (default auto: the fastest "
                                                      "engine here that passes its device check, measured once)")
-    p.add_argument("--precision", default="auto", help=f"{' | '.join(PRECISION_CHOICES)} (default auto: with "
-                   "--backend auto the fastest verified, never an INT8 slower than FP32; with a named backend the "
-                   "first of int8, fp16, fp32 that passes its check)")
+    p.add_argument("--precision", default="auto", help=f"{' | '.join(PRECISION_CHOICES)} (default auto: the fastest "
+                   "that passes its device check, measured once, never an INT8 slower than FP32; bf16: the FP32 "
+                   "model in bf16 on OpenVINO)")
     p.add_argument("--threads", type=threads_arg(), default=0, help="CPU threads (0: all cores)")
 
 
