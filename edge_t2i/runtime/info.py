@@ -10,15 +10,11 @@ from edge_t2i.runtime.manifest import read_manifest
 from edge_t2i.runtime.select import TUNE_BATCHES, Chooser, Trial, candidates
 
 
-def engine_rows(m, intact: dict[str, bool], threads: int = 0) -> list[dict]:  # noqa: ANN001 - a Manifest
-    """One row per candidate (select.candidates order): whether it runs here, its device check (run now where
-    the cache has none) and its measured images/s (cached only: `edge-t2i tune` measures). `intact`: file ->
-    whether it matches its sha256 (a cached verdict is of the intact file: an altered one is refused)."""
-    from edge_t2i.runtime.bank import PromptBank
-
-    bank = None
-    if m.bank and m.path(m.bank).is_file() and sha256_file(m.path(m.bank)) == m.files[m.bank]:
-        bank = PromptBank.load(m.path(m.bank)).embeddings
+def engine_rows(m, intact: dict[str, bool], bank: object = None, threads: int = 0) -> list[dict]:  # noqa: ANN001
+    """One row per candidate (select.candidates order) of Manifest `m`: whether it runs here, its device check (run
+    now where the cache has none) and its measured images/s (cached only: `edge-t2i tune` measures). `intact`:
+    file -> whether it matches its sha256 (a cached verdict is of the intact file: an altered one is refused);
+    `bank`: the intact bank's embeddings, or None."""
     chooser = Chooser(m, threads, bank, show=lambda _: None)
     rows = []
     try:
@@ -46,15 +42,16 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
         exists = path.is_file()
         files[name] = {"bytes": path.stat().st_size if exists else 0, "exists": exists,
                        "ok": exists and sha256_file(path) == digest}
-    bank = 0
+    bank = None
     if m.bank and files[m.bank]["ok"]:
         from edge_t2i.runtime.bank import PromptBank
 
-        bank = len(PromptBank.load(m.path(m.bank)))
+        bank = PromptBank.load(m.path(m.bank))
     return {"schema_version": m.schema_version, "resolution": m.resolution, "nz": m.nz,
             "conditioning": m.conditioning, "architecture": m.model.get("architecture", "dfgan-edge"),
-            "files": files, "bank_prompts": bank, "encoder": m.encoder is not None,
+            "files": files, "bank_prompts": len(bank) if bank else 0, "encoder": m.encoder is not None,
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "int8_coverage": m.coverage.as_dict() if m.coverage else None,
             "gate": m.gate or None, "kept_in_float": m.records.get("kept_in_float", []),
-            "engines": engine_rows(m, {name: f["ok"] for name, f in files.items()})}
+            "engines": engine_rows(m, {name: f["ok"] for name, f in files.items()},
+                                   None if bank is None else bank.embeddings)}

@@ -228,14 +228,19 @@ class Pipeline:
         """The generator's float32 [B, 3, R, R] for raw inputs {"z": [B, nz](, "embedding": [B, dim])}, on the
         engine that runs batch B here, checked against the manifest (runtime/backends/base.py IOSpec).
         Raises: InputError, PackError (output differs from the manifest), BackendError."""
-        batch = len(feeds.get("z", ()))
+        return self._call(feeds, checked=True)[0]["image"]
+
+    def _call(self, feeds: dict[str, np.ndarray], checked: bool) -> tuple[dict[str, np.ndarray], backends.Backend]:
+        """The outputs of the engine that runs this batch size (under its lock where it is not thread-safe):
+        `checked`, its `infer` (feeds and outputs checked); else its bare `run`, for feeds `generate` checked."""
         self._last_call = time.monotonic()
-        backend = self._route(batch).backend
+        backend = self._route(len(feeds.get("z", ()))).backend
+        call = backend.infer if checked else backend.run
         lock = self._locks[id(backend)]
-        if lock is None:  # the backend checks feeds and outputs against the manifest (backends/base.py)
-            return backend.infer(feeds)["image"]
+        if lock is None:
+            return call(feeds), backend
         with lock:
-            return backend.infer(feeds)["image"]
+            return call(feeds), backend
 
     def _images(self, feeds: dict[str, np.ndarray], bgr: bool, raw: bool) -> np.ndarray:
         """`generate`'s last step, on feeds it checked itself: the engine's run, the output's name, dtype and shape
@@ -243,20 +248,9 @@ class Pipeline:
         its own over the engine's output (written by the engine's threads: the first read is the costly one)."""
         if raw:
             return self.infer(feeds)
-        batch = len(feeds["z"])
-        self._last_call = time.monotonic()
-        backend = self._route(batch).backend
-        lock = self._locks[id(backend)]
-        if lock is None:
-            out = backend.run(feeds)
-        else:
-            with lock:
-                out = backend.run(feeds)
-        spec = backend.io or io_spec(self.manifest)
-        image = out.get("image")
-        if not (isinstance(image, np.ndarray) and image.dtype == np.float32
-                and image.shape == (batch, *spec.image)):  # the common case checked inline; else say what differs
-            image = spec.check_outputs(out, batch, backend.describe(), finite=False)
+        out, backend = self._call(feeds, checked=False)
+        batch, spec = len(feeds["z"]), backend.io or io_spec(self.manifest)
+        image = spec.check_outputs(out, batch, backend.describe(), finite=False)
         return to_uint8(image, bgr, on_nonfinite=lambda: spec.check_outputs(out, batch, backend.describe()))
 
     def _noise(self, seeds: list[int]) -> np.ndarray:
