@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 
 from edge_t2i.bench.stats import percentiles_ms  # noqa: E402
 from edge_t2i.runtime import backends  # noqa: E402
-from edge_t2i.runtime.manifest import read_manifest, verify_file  # noqa: E402
+from edge_t2i.runtime.manifest import read_manifest  # noqa: E402
+from edge_t2i.runtime.packfile import read_model  # noqa: E402
 from edge_t2i.runtime.pipeline import Pipeline, load_bank  # noqa: E402
 from edge_t2i.runtime.select import candidates, io_spec  # noqa: E402
 
@@ -33,12 +34,12 @@ ORT = {"ort-runtime": {}, "ort-spin-default": {"session.intra_op.spin_duration_u
 
 
 def make(manifest, cand, threads: int, setting: str):  # noqa: ANN001, ANN201
-    path = verify_file(manifest, cand.file)
+    data = read_model(manifest, cand.file)
     if cand.engine == "onnxruntime":
-        b = backends.create("onnxruntime", model_path=path, precision=cand.precision, threads=threads,
+        b = backends.create("onnxruntime", model=data, label=cand.file, precision=cand.precision, threads=threads,
                             config=ORT[setting])
     else:
-        b = backends.create("openvino", model_path=path, precision=cand.precision, threads=threads,
+        b = backends.create("openvino", model=data, label=cand.file, precision=cand.precision, threads=threads,
                             pin=setting == "ov-pinned", precision_hint="f32" if cand.precision == "fp32" else None)
     b.io = io_spec(manifest)
     return Pipeline.single(manifest, b, f"{cand.name} {setting}", load_bank(manifest))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -249,14 +250,13 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
 
     Raises: ValueError (malformed header, offsets outside the data or overlapping, other dtypes),
     OSError (unreadable)."""
-    data = Path(path).read_bytes()
-    if len(data) < 8:
-        raise ValueError("shorter than the 8-byte header length")
-    size = int.from_bytes(data[:8], "little")
-    if not 2 <= size <= min(MAX_SAFETENSORS_HEADER, len(data) - 8):
-        raise ValueError(f"header length {size} does not fit the file")
+    return parse_safetensors(Path(path).read_bytes())
+
+
+def parse_safetensors_header(head: bytes) -> tuple[dict[str, Any], dict[str, str]]:
+    """(tensor entries, metadata) of a safetensors header (the JSON after the 8-byte length). Raises ValueError."""
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
+        header = json.loads(head.decode("utf-8"))
     except RecursionError:
         raise ValueError("header nests too deeply") from None
     if not isinstance(header, dict):
@@ -264,24 +264,46 @@ def read_safetensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, s
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise ValueError("__metadata__ must map strings to strings")
-    body, tensors, end = memoryview(data)[8 + size:], {}, 0
+    return header, metadata
+
+
+def safetensors_layout(header: dict[str, Any]) -> list[tuple[str, np.dtype, tuple[int, ...], int, int]]:
+    """(name, dtype, shape, start, end) of each tensor of a parsed header, in data order, checked: known dtypes,
+    shapes of non-negative integers, offsets contiguous from 0 and sized for the shape. Raises ValueError."""
+    out, end = [], 0
     for name, spec in sorted(header.items(), key=_start_offset):
         if not isinstance(spec, dict) or spec.get("dtype") not in SAFETENSORS_DTYPES:
             raise ValueError(f"tensor {name!r}: dtype must be one of {sorted(SAFETENSORS_DTYPES)}")
         shape, offsets = spec.get("shape"), spec.get("data_offsets")
-        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                 for d in shape)):
-            raise ValueError(f"tensor {name!r}: bad shape {shape!r}")
+        if not (isinstance(shape, list) and len(shape) <= 8 and all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
+            raise ValueError(f"tensor {name!r}: bad shape {str(shape)[:80]}")
         if not (isinstance(offsets, list) and len(offsets) == 2 and offsets[0] == end
                 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise ValueError(f"tensor {name!r}: data offsets {offsets!r} do not follow the previous tensor")
+            raise ValueError(f"tensor {name!r}: data offsets {str(offsets)[:80]} do not follow the previous tensor")
         dtype = SAFETENSORS_DTYPES[spec["dtype"]]
-        if offsets[1] > len(body) or offsets[1] - offsets[0] != int(np.prod(shape)) * dtype.itemsize:
+        if offsets[1] - offsets[0] != math.prod(shape) * dtype.itemsize:
             raise ValueError(f"tensor {name!r}: {offsets[1] - offsets[0]} bytes for shape {shape}")
-        tensors[name] = np.frombuffer(body[offsets[0]:offsets[1]], dtype=dtype).reshape(shape)
+        out.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
         end = offsets[1]
-    if end != len(body):
-        raise ValueError(f"{len(body) - end} bytes after the last tensor")
+    return out
+
+
+def parse_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`read_safetensors` of a file's bytes (arrays are read-only views of `data`). Raises ValueError."""
+    if len(data) < 8:
+        raise ValueError("shorter than the 8-byte header length")
+    size = int.from_bytes(data[:8], "little")
+    if not 2 <= size <= min(MAX_SAFETENSORS_HEADER, len(data) - 8):
+        raise ValueError(f"header length {size} does not fit the file")
+    header, metadata = parse_safetensors_header(data[8:8 + size])
+    body, tensors = memoryview(data)[8 + size:], {}
+    layout = safetensors_layout(header)
+    if (layout[-1][4] if layout else 0) != len(body):
+        raise ValueError(f"{len(body) - (layout[-1][4] if layout else 0)} bytes of data where the header "
+                         "declares otherwise")
+    for name, dtype, shape, start, end in layout:
+        tensors[name] = np.frombuffer(body[start:end], dtype=dtype).reshape(shape)
     return tensors, metadata
 
 

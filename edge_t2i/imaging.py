@@ -7,8 +7,6 @@ gate's compare.png and the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 
@@ -16,19 +14,17 @@ from edge_t2i import _io
 from edge_t2i.errors import DataError
 
 
-def to_uint8(images: np.ndarray, bgr: bool = False, on_nonfinite: Callable[[], object] | None = None) -> np.ndarray:
+def to_uint8(images: np.ndarray, bgr: bool = False) -> np.ndarray:
     """Generator output float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (RGB, or BGR for OpenCV).
 
     Values outside [-1, 1] are clipped; x maps to round((x + 1) * 127.5), rounding half to even. The arithmetic
     runs in place on one float copy, and OpenCV's merge interleaves the channels (a strided NumPy transpose of
-    [B, 3, H, W] costs several times the arithmetic: a frame-time matter at batch 16). `on_nonfinite`: called
-    (to raise) if a value is NaN or inf, checked on the float copy (NaN survives clip, rint and the arithmetic)."""
+    [B, 3, H, W] costs several times the arithmetic: a frame-time matter at batch 16). NaN maps to an unspecified
+    value: the runtime checks the engine's output first (runtime/backends/base.py IOSpec)."""
     x = np.clip(images, -1.0, 1.0)
     x += 1.0
     x *= 127.5
     np.rint(x, out=x)
-    if on_nonfinite is not None and not np.isfinite(x).all():
-        on_nonfinite()
     planes = x.astype(np.uint8)
     if planes.ndim != 4 or planes.shape[1] != 3 or planes.shape[2] * planes.shape[3] == 0:
         out = planes.transpose(0, 2, 3, 1)

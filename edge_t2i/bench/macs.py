@@ -9,7 +9,7 @@ import numpy as np
 from edge_t2i.errors import require
 
 
-def onnx_macs_per_image(onnx_path: str | os.PathLike[str]) -> int:
+def onnx_macs_per_image(onnx_model: str | os.PathLike[str] | bytes) -> int:
     """Multiply-accumulates of one image (batch 1) through Conv, ConvTranspose, Gemm and MatMul.
 
     Shapes come from ONNX shape inference with the batch fixed to 1; Q/DQ graphs
@@ -18,7 +18,7 @@ def onnx_macs_per_image(onnx_path: str | os.PathLike[str]) -> int:
     onnx = require("onnx", "convert", "Counting MACs of an ONNX model")
     from onnx import shape_inference
 
-    model = onnx.load(str(onnx_path))
+    model = onnx.load_from_string(onnx_model) if isinstance(onnx_model, bytes) else onnx.load(str(onnx_model))
     for tensor in list(model.graph.input) + list(model.graph.output):
         dims = tensor.type.tensor_type.shape.dim
         if dims and not dims[0].dim_value:

@@ -45,9 +45,10 @@ from edge_t2i.bench.stats import percentiles_ms
 from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.backends.base import wrap_error
-from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
+from edge_t2i.runtime.manifest import Manifest, read_manifest
+from edge_t2i.runtime.packfile import read_model
 from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
-from edge_t2i.runtime.select import candidates, create
+from edge_t2i.runtime.select import candidates, create, io_spec
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Config:
     backend: str      # the JSON "backend" value
     precision: str
     make: Callable[[], Pipeline | Callable[[dict[str, np.ndarray]], object]]
-    model_file: Path | None
+    model_bytes: int | None   # the size of the model file it runs
     gen: Pipeline | None = None
     raw: Callable[[dict[str, np.ndarray]], object] | None = None  # a raw engine call (no Pipeline)
     e2e: dict[int, list[float]] = field(default_factory=dict)
@@ -117,7 +118,8 @@ def _torch_config(manifest: Manifest, name: str, threads: int,
                             **torch_args)
         return Pipeline.single(manifest, b, "reference", load_bank(manifest))
 
-    return Config(name, name, "fp32", make, ckpt if ckpt.is_file() else ckpt / "generator.safetensors")
+    weights = ckpt if ckpt.is_file() else ckpt / "generator.safetensors"
+    return Config(name, name, "fp32", make, weights.stat().st_size if weights.is_file() else None)
 
 
 def _auto_config(pack: str | os.PathLike[str], manifest: Manifest, name: str, threads: int) -> Config | str:
@@ -137,7 +139,7 @@ def _candidate_config(manifest: Manifest, name: str, threads: int) -> Config | s
     def make() -> Pipeline:
         return Pipeline.single(manifest, create(manifest, cand, threads), cand.reason, load_bank(manifest))
 
-    return Config(name, cand.engine, cand.precision, make, manifest.path(cand.file) if cand.file else None)
+    return Config(name, cand.engine, cand.precision, make, manifest.file_bytes.get(cand.file) if cand.file else None)
 
 
 def raw_configs(manifest: Manifest, threads: int) -> tuple[list[Config], list[dict]]:
@@ -147,41 +149,43 @@ def raw_configs(manifest: Manifest, threads: int) -> tuple[list[Config], list[di
     precision_of.update({v.file: p for p, v in manifest.cpu_variants.items()})
     configs, skipped = [], []
     for file, precision in precision_of.items():
-        path = verify_file(manifest, file)
+        size = manifest.file_bytes.get(file)
         configs.append(Config(f"raw-onnxruntime:{file}", "onnxruntime", precision,
-                              lambda p=path: _raw_ort(p, threads), path))
+                              lambda f=file: _raw_ort(read_model(manifest, f), f, threads), size))
         try:
             import openvino  # noqa: F401
         except ImportError:
             skipped.append({"config": f"raw-openvino:{file}", "reason": "OpenVINO is not installed"})
             continue
-        configs.append(Config(f"raw-openvino:{file}", "openvino", precision, lambda p=path: _raw_ov(p, threads), path))
+        configs.append(Config(f"raw-openvino:{file}", "openvino", precision,
+                              lambda f=file: _raw_ov(read_model(manifest, f), f, threads), size))
     return configs, skipped
 
 
-def _raw_ort(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
+def _raw_ort(model: bytes, name: str, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime's own exception types
-        raise wrap_error(exc, f"ONNX Runtime cannot load {path.name}") from exc
+        raise wrap_error(exc, f"ONNX Runtime cannot load {name}") from exc
     return lambda feeds: session.run(None, feeds)
 
 
-def _raw_ov(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
+def _raw_ov(model: bytes, name: str, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
     import openvino as ov
 
     config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     try:
-        request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+        core = ov.Core()
+        request = core.compile_model(core.read_model(model), "CPU", config).create_infer_request()
     except Exception as exc:  # OpenVINO's own RuntimeError subclasses
-        raise wrap_error(exc, f"OpenVINO cannot compile {path.name}") from exc
+        raise wrap_error(exc, f"OpenVINO cannot compile {name}") from exc
     return lambda feeds: request.infer(feeds)
 
 
@@ -235,8 +239,14 @@ def _load(c: Config, batches: list[int], warmup: int, manifest: Manifest) -> lis
         c.raw, c.batches, skipped = made, list(batches), []
     for b in c.batches:  # warm-up (torch.compile compiles here, not in the timed turns)
         prompts, feeds = _inputs(c, manifest, b)
-        for _ in range(warmup):
-            _ = c.gen.generate(prompts, seeds=list(range(b))) if c.gen else c.raw(feeds)  # type: ignore[misc]
+        for i in range(warmup):
+            if c.gen is not None:  # a Pipeline checks every output against the manifest
+                c.gen.generate(prompts, seeds=list(range(b)))
+                continue
+            out = c.raw(feeds)  # type: ignore[misc]
+            if i == 0:  # never time a model whose output is not what its manifest declares
+                first = out[0] if isinstance(out, list) else next(iter(out.values()))  # type: ignore[attr-defined]
+                io_spec(manifest).check_outputs({"image": np.asarray(first)}, b, c.name)
     return skipped
 
 
@@ -300,7 +310,7 @@ def rows_from(configs: list[Config], macs: int | None, peaks: dict[str, dict[str
                    "images_per_s": round(ips, 2), **{k: round(v, 3) for k, v in percentiles_ms(lat).items()},
                    "infer_images_per_s": round(b * len(inf) / sum(inf), 2),
                    "infer_p50_ms": round(percentiles_ms(inf)["p50_ms"], 3), "calls": len(lat),
-                   "model_bytes": c.model_file.stat().st_size if c.model_file and c.model_file.exists() else None,
+                   "model_bytes": c.model_bytes,
                    "rss_delta_mb": round(c.rss_delta_mb, 1),
                    "gmacs": round(macs * ips / 1e9, 2) if macs else None}
             rows.append(row)
@@ -396,7 +406,7 @@ def _peaks_and_macs(manifest: Manifest, threads: int, show: Callable[[str], None
         show(f"  no GEMM peaks, so no utilization: the probe failed ({str(exc).splitlines()[0][:200]})")
         peaks = {}
     try:
-        macs: int | None = onnx_macs_per_image(verify_file(manifest, manifest.models["fp32"]))
+        macs: int | None = onnx_macs_per_image(read_model(manifest, manifest.models["fp32"]))
     except (MissingExtraError, KeyError) as exc:
         show(f"  no MAC count, so no GMAC/s or utilization: {exc}")
         macs = None

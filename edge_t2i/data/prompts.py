@@ -14,7 +14,8 @@ from pathlib import Path
 
 from edge_t2i.errors import DataError, InputError
 
-MAX_PROMPT_CHARS = 1000
+MAX_PROMPT_CHARS = 1000  # every entry point: prompt files, the API (check_prompt), the CLI, the web page
+MAX_PROMPT_WORDS = 64    # bounds the phrase reader's windows: at most 64 * 4 - 6 = 250 encoded per prompt
 # zero width space / non-joiner / joiner, word joiner, byte-order mark (zero width no-break space)
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
@@ -29,6 +30,20 @@ def normalize_prompt(text: str) -> str:
         raise InputError(f"a prompt must be a string, got {type(text).__name__}")
     text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return re.sub(r"\s+", " ", text.casefold()).strip()
+
+
+def check_prompt(text: object) -> str:
+    """`text` if it is a prompt the runtime takes: a str of at most MAX_PROMPT_CHARS characters and
+    MAX_PROMPT_WORDS words (the work of encoding it is bounded). Raises InputError (one line) otherwise."""
+    if not isinstance(text, str):
+        raise InputError(f"a prompt must be a string, got {type(text).__name__}")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(f"a prompt is at most {MAX_PROMPT_CHARS} characters, got {len(text)}: "
+                         f"{text[:40]!r}...")
+    words = len(text.split())
+    if words > MAX_PROMPT_WORDS:
+        raise InputError(f"a prompt is at most {MAX_PROMPT_WORDS} words, got {words}: {text[:40]!r}...")
+    return text
 
 
 def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -> list[str]:
@@ -53,9 +68,11 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
     prompts = [line for line in lines if line and not line.startswith("#")]
     if not prompts:
         raise DataError(f"prompt file {path} holds no prompts")
-    too_long = [i for i, p in enumerate(prompts) if len(p) > MAX_PROMPT_CHARS]
-    if too_long:
-        raise DataError(f"prompt file {path}: prompt {too_long[0] + 1} is longer than {MAX_PROMPT_CHARS} characters")
+    for i, p in enumerate(prompts):
+        try:
+            check_prompt(p)
+        except InputError as exc:
+            raise DataError(f"prompt file {path}: prompt {i + 1}: {exc}") from None
     if not allow_duplicates:
         seen: dict[str, int] = {}
         for i, p in enumerate(prompts):

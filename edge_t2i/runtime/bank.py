@@ -6,22 +6,28 @@ closest entry, and `encode` uses the pack's optional ONNX text encoder.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from edge_t2i import _io
-from edge_t2i.data.prompts import normalize_prompt
+from edge_t2i.data.prompts import MAX_PROMPT_CHARS, check_prompt, normalize_prompt
 from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
+
+if TYPE_CHECKING:
+    from edge_t2i.runtime.manifest import Manifest
+    from edge_t2i.runtime.packfile import PackFile
 
 UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
+MAX_BANK_DIM = 4096
 RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
 BANK_FORMAT = "edge-t2i bank v1"
 # The last remedy of every "not in the bank" error: where prompts enter a bank.
@@ -74,14 +80,15 @@ class PromptBank:
                  encoder: TextEncoder | None = None):
         if embeddings.ndim != 2 or len(texts) != embeddings.shape[0]:
             raise PackError(f"bank: {len(texts)} texts but embeddings of shape {embeddings.shape}")
-        if not np.isfinite(embeddings).all():
-            raise PackError("bank: embeddings contain NaN or inf")
         if not texts:
             raise PackError("bank: it holds no prompts")
         self.texts = list(texts)
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
-        self._unit = self.embeddings / np.maximum(norms, 1e-12)
+        # squared norms by einsum: no [N, dim] temporary (a bank of 10^6 384-d rows is 1.5 GB as float32)
+        squares = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
+        if not np.isfinite(squares).all():
+            raise PackError("bank: embeddings contain NaN or inf")
+        self._norms = np.maximum(np.sqrt(squares), 1e-12)
         self.encoder_name = encoder_name
         self.encoder = encoder
         self._index = {normalize_prompt(t): i for i, t in enumerate(self.texts)}
@@ -99,42 +106,85 @@ class PromptBank:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: TextEncoder | None = None) -> PromptBank:
-        """Read a bank: `bank.safetensors` (the portable format, docs/pack-spec.md) or a legacy `bank.npz`
-        (packs of schema 1; read with allow_pickle=False). Raises PackError if missing or malformed."""
-        path = Path(path)
-        if not path.is_file():
-            raise PackError(f"bank {path} not found")
-        with open(path, "rb") as fh:
-            if fh.read(2) == b"PK":  # a zip: the .npz of schema-1 packs
-                return cls._load_npz(path, encoder)
-        try:
-            tensors, meta = _io.read_safetensors(path)
-            prompts = json.loads(meta.get("prompts", "null"))
-        except (OSError, ValueError, RecursionError) as exc:
-            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
-        if meta.get("format") != BANK_FORMAT or meta.get("normalization") != NORMALIZATION:
-            raise PackError(f"bank {path}: format {meta.get('format')!r} with normalization "
-                            f"{meta.get('normalization')!r} is not {BANK_FORMAT!r} / {NORMALIZATION!r}: re-convert the pack")
-        emb = tensors.get("embeddings")
-        if not isinstance(prompts, list) or not all(isinstance(t, str) for t in prompts) \
-                or len(prompts) > MAX_BANK_ENTRIES:
-            raise PackError(f"bank {path}: metadata 'prompts' must be a JSON list of strings")
-        if emb is None or emb.ndim != 2 or str(emb.shape[1]) != meta.get("dim"):
-            raise PackError(f"bank {path}: 'embeddings' must be a 2-D tensor of the declared dim {meta.get('dim')}")
-        return cls(prompts, emb.astype(np.float32), meta.get("encoder", "unknown"), encoder)
+        """Read a bank file a user names (e.g. `--bank-embeddings`): `bank.safetensors` (docs/pack-spec.md) or a
+        legacy `bank.npz` (read with allow_pickle=False). A pack's bank loads with `from_pack` (its sha256 checked
+        on the bytes used). Raises PackError if missing or malformed."""
+        from edge_t2i.runtime.packfile import PackFile
+
+        with PackFile(Path(path), None, 0, f"bank {path}") as f:
+            return cls._read(f, str(path), encoder)
 
     @classmethod
-    def _load_npz(cls, path: Path, encoder: TextEncoder | None) -> PromptBank:
+    def from_pack(cls, manifest: Manifest, encoder: TextEncoder | None = None) -> PromptBank:
+        """The bank of a pack, read as runtime/packfile.py reads every pack file (regular, declared size, sha256 of
+        the bytes used), header first: a file larger than its header declares is refused before its data is read.
+        Memory: the embeddings as float32 plus the prompt index (MAX_BANK_ENTRIES 384-d prompts: about 2 GB).
+        Raises PackError (no bank, missing, altered, malformed, or embeddings of another size than the model's)."""
+        from edge_t2i.runtime.packfile import open_file
+
+        if manifest.bank is None:
+            raise PackError("this pack has no prompt bank")
+        with open_file(manifest, manifest.bank) as f:
+            bank = cls._read(f, manifest.bank, encoder)
+        if bank.dim != manifest.embedding_dim:
+            raise PackError(f"bank {manifest.bank} holds {bank.dim}-d embeddings, the generator takes "
+                            f"{manifest.embedding_dim}-d: the bank is not this pack's")
+        return bank
+
+    @classmethod
+    def _read(cls, f: PackFile, where: str, encoder: TextEncoder | None) -> PromptBank:
+        head = f.read(2)
+        if head == b"PK":  # a zip: the .npz of schema-1 packs, small by their age
+            data = head + f.read(f.size)
+            f.finish()
+            return cls._load_npz(io.BytesIO(data), where, encoder)
         try:
-            with np.load(path, allow_pickle=False) as f:
+            size = int.from_bytes(head + f.read(6), "little")
+            if f.size < 8 or not 2 <= size <= min(_io.MAX_SAFETENSORS_HEADER, f.size - 8):
+                raise ValueError(f"header length {size} does not fit the file")
+            header, meta = _io.parse_safetensors_header(f.read(size))
+            layout = _io.safetensors_layout(header)
+            if [x[0] for x in layout] != ["embeddings"] or len(layout[0][2]) != 2:
+                raise ValueError("it must hold one 2-D tensor 'embeddings'")
+            _, dtype, shape, _, end = layout[0]
+            if 8 + size + end != f.size:
+                raise ValueError(f"the file is {f.size} bytes, its header declares {8 + size + end}")
+            prompts = json.loads(meta.get("prompts", "null"))
+        except (ValueError, RecursionError) as exc:
+            raise PackError(f"bank {where} is unreadable ({str(exc)[:200]})") from None
+        if meta.get("format") != BANK_FORMAT or meta.get("normalization") != NORMALIZATION:
+            raise PackError(f"bank {where}: format {meta.get('format')!r:.40} with normalization "
+                            f"{meta.get('normalization')!r:.60} is not {BANK_FORMAT!r} / {NORMALIZATION!r}: "
+                            "re-convert the pack")
+        if not isinstance(prompts, list) or not all(isinstance(t, str) and len(t) <= MAX_PROMPT_CHARS
+                                                    for t in prompts):
+            raise PackError(f"bank {where}: metadata 'prompts' must be a JSON list of prompts")
+        if not 1 <= shape[0] <= MAX_BANK_ENTRIES or shape[0] != len(prompts) or str(shape[1]) != meta.get("dim") \
+                or not 1 <= shape[1] <= MAX_BANK_DIM:
+            raise PackError(f"bank {where}: {len(prompts)} prompts, embeddings {list(shape)} and dim "
+                            f"{str(meta.get('dim'))[:20]} must agree (at most {MAX_BANK_ENTRIES} prompts)")
+        emb = np.empty(shape, np.float32)
+        rows = max(1, (8 << 20) // (shape[1] * dtype.itemsize))  # streamed 8 MB at a time into float32
+        block = np.empty((min(rows, shape[0]), shape[1]), dtype)
+        for start in range(0, shape[0], rows):
+            part = block[:min(rows, shape[0] - start)]
+            f.readinto(part)
+            emb[start:start + len(part)] = part
+        f.finish()  # the sha256: nothing read is used before it matches
+        return cls(prompts, emb, str(meta.get("encoder", "unknown"))[:200], encoder)
+
+    @classmethod
+    def _load_npz(cls, source: io.BytesIO, where: str, encoder: TextEncoder | None) -> PromptBank:
+        try:
+            with np.load(source, allow_pickle=False) as f:
                 texts, emb = f["texts"], f["embeddings"]
                 name = str(f["encoder"]) if "encoder" in f.files else "unknown"
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-            raise PackError(f"bank {path} is unreadable ({type(exc).__name__}: {exc})") from exc
+            raise PackError(f"bank {where} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
         if texts.dtype.kind != "U" or texts.ndim != 1 or len(texts) > MAX_BANK_ENTRIES:
-            raise PackError(f"bank {path}: 'texts' must be a 1-D array of strings")
+            raise PackError(f"bank {where}: 'texts' must be a 1-D array of strings")
         if emb.dtype not in (np.float16, np.float32) or emb.ndim != 2:
-            raise PackError(f"bank {path}: 'embeddings' must be a 2-D float16/float32 array")
+            raise PackError(f"bank {where}: 'embeddings' must be a 2-D float16/float32 array")
         return cls(texts.tolist(), emb.astype(np.float32), name, encoder)
 
     def save(self, path: str | os.PathLike[str], dtype: type = np.float16) -> Path:
@@ -161,6 +211,7 @@ class PromptBank:
 
         Raises: InputError (a prompt not in the bank without an encoder; an embedding of the wrong size)."""
         if isinstance(query, str):
+            check_prompt(query)
             if query in self:
                 i = self._index[normalize_prompt(query)]
                 return Match(self.texts[i], 1.0, True, i)
@@ -169,7 +220,8 @@ class PromptBank:
             vec = np.asarray(query, np.float32)
             if vec.shape != (self.dim,):
                 raise InputError(f"embedding must have shape ({self.dim},), got {vec.shape}")
-        sims = self._unit @ (vec / max(float(np.linalg.norm(vec)), 1e-12))
+        sims = self.embeddings @ (vec / max(float(np.linalg.norm(vec)), 1e-12))
+        sims /= self._norms
         i = int(np.argmax(sims))
         return Match(self.texts[i], float(sims[i]), False, i)
 
@@ -178,6 +230,7 @@ class PromptBank:
         error: raise InputError; nearest: the closest bank entry (by the encoder if the pack has one,
         else by word overlap, Jaccard); encode: run the pack's text encoder (InputError without one)."""
         check_policy(policy)
+        check_prompt(prompt)
         found = self.exact(prompt)
         if found is not None:
             return found
@@ -222,6 +275,7 @@ class PromptBank:
         """The bank entry `nearest` picks and the error message suggests (one rule for both): by the pack's
         encoder (cosine) where it has one, else by word overlap (Jaccard of normalised words; None when no
         entry shares a word). Raises: MissingExtraError (the encoder needs `tokenizers`)."""
+        check_prompt(prompt)
         if self.encoder is not None or prompt in self:
             return self.nearest(prompt)
         words = set(normalize_prompt(prompt).split())

@@ -9,64 +9,103 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_t2i.data.prompts import check_prompt
 from edge_t2i.errors import MissingExtraError, PackError
+
+if TYPE_CHECKING:
+    from edge_t2i.runtime.manifest import Manifest
 
 MAX_TOKENS = 128
 
 
 class OnnxTextEncoder:
+    """all-MiniLM-L6-v2: `encode(list[str]) -> float32 [n, 384]`, L2-normalised. `model`, `tokenizer`: file paths,
+    or their bytes as runtime/packfile.py verified them (`label`: where they came from, for messages).
+
+    Raises: MissingExtraError (extra `encoder`), PackError (the tokenizer or the model cannot be read, or the model
+    fails on a text), InputError (a prompt over the limits of data/prompts.py `check_prompt`)."""
+
     name = "sentence-transformers/all-MiniLM-L6-v2 (onnx)"
 
-    def __init__(self, model_path: str | os.PathLike[str], tokenizer_path: str | os.PathLike[str], threads: int = 1):
+    def __init__(self, model: str | os.PathLike[str] | bytes, tokenizer: str | os.PathLike[str] | bytes,
+                 threads: int = 1, label: str = "the text encoder"):
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise MissingExtraError(f"encoding new prompts needs 'tokenizers': pip install 'edge-t2i[encoder]' ({exc})") from exc
         import onnxruntime as ort
 
+        self.label = label
         try:
-            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except Exception as exc:
-            raise PackError(f"tokenizer {tokenizer_path} is unreadable ({exc})") from exc
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding()
+            self.tokenizer = (Tokenizer.from_str(tokenizer.decode("utf-8")) if isinstance(tokenizer, bytes)
+                              else Tokenizer.from_file(str(tokenizer)))
+            self.tokenizer.enable_truncation(MAX_TOKENS)
+            self.tokenizer.enable_padding()
+        except Exception as exc:  # tokenizers raises Exception for a malformed file; UnicodeDecodeError
+            raise PackError(f"the tokenizer of {label} is unreadable ({_first_line(exc)})") from exc
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_path), sess_options=so, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=so,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT's InvalidProtobuf, Fail, ...; MemoryError
+            raise PackError(f"{label} cannot be loaded by ONNX Runtime ({_first_line(exc)})") from exc
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in enc], np.int64)
-        mask = np.array([e.attention_mask for e in enc], np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run(None, feeds)[0]  # [B, T, 384]
+        for text in texts:
+            check_prompt(text)
+        try:
+            enc = self.tokenizer.encode_batch(list(texts))
+            ids = np.array([e.ids for e in enc], np.int64)
+            mask = np.array([e.attention_mask for e in enc], np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feeds)[0]  # [B, T, 384]
+        except Exception as exc:  # ORT's own exception types, tokenizers' Exception, MemoryError
+            raise PackError(f"{self.label} failed on {len(texts)} text(s) ({_first_line(exc)})") from exc
+        if not isinstance(hidden, np.ndarray) or hidden.ndim != 3 or hidden.shape[:2] != ids.shape:
+            raise PackError(f"{self.label} returned {getattr(hidden, 'shape', type(hidden).__name__)}, "
+                            f"expected [texts, tokens, dim] for {list(ids.shape)} tokens")
         m = mask[..., None].astype(np.float32)
         pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        out = (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        if not np.isfinite(out).all():
+            raise PackError(f"{self.label} produced NaN or inf: its weights are broken")
+        return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class LazyTextEncoder:
-    """An OnnxTextEncoder made on the first `encode` call: a pack with an encoder loads, and serves the
-    prompts in its bank, without `tokenizers` installed. Thread-safe.
+    """An OnnxTextEncoder made on the first `encode` call, from pack files read and verified then (runtime/packfile.py:
+    the bytes hashed are the bytes loaded): a pack with an encoder loads, and serves the prompts in its bank,
+    without `tokenizers` installed. Thread-safe.
 
-    Raises (from `encode`): MissingExtraError without `tokenizers` (extra `encoder`), PackError."""
+    Raises (from `encode`): MissingExtraError without `tokenizers` (extra `encoder`), PackError, InputError."""
 
     name = OnnxTextEncoder.name
 
-    def __init__(self, model_path: str | os.PathLike[str], tokenizer_path: str | os.PathLike[str], threads: int = 1):
-        self._args = (model_path, tokenizer_path, threads)
+    def __init__(self, manifest: Manifest, model: str, tokenizer: str, threads: int = 1):
+        self._args = (manifest, model, tokenizer, threads)
         self._encoder: OnnxTextEncoder | None = None
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             if self._encoder is None:
-                self._encoder = OnnxTextEncoder(*self._args)
+                from edge_t2i.runtime.packfile import read_model, read_verified
+
+                manifest, model, tokenizer, threads = self._args
+                self._encoder = OnnxTextEncoder(read_model(manifest, model), read_verified(manifest, tokenizer),
+                                                threads, label=f"pack file {model}")
         return self._encoder.encode(texts)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from edge_t2i._io import sha256_file
 from edge_t2i.runtime.manifest import read_manifest
+from edge_t2i.runtime.packfile import check_file
 from edge_t2i.runtime.select import TUNE_BATCHES, Chooser, Trial, candidates
 
 
@@ -20,7 +20,7 @@ def engine_rows(m, intact: dict[str, bool], bank: object = None, threads: int = 
     try:
         for t in [Trial(c) for c in candidates(m)]:
             if t.candidate.available and t.candidate.file and not intact.get(t.candidate.file, False):
-                t.error = f"{t.candidate.file} is missing or fails its sha256: the runtime refuses it"
+                t.error = f"{t.candidate.file} fails the runtime's file checks: the runtime refuses it"
             elif t.candidate.available:
                 try:
                     chooser.check(t)
@@ -37,16 +37,14 @@ def engine_rows(m, intact: dict[str, bool], bank: object = None, threads: int = 
 def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
     m = read_manifest(pack_dir)
     files: dict[str, dict] = {}
-    for name, digest in m.files.items():
-        path = m.path(name)
-        exists = path.is_file()
-        files[name] = {"bytes": path.stat().st_size if exists else 0, "exists": exists,
-                       "ok": exists and sha256_file(path) == digest}
+    for name in m.files:
+        problem = check_file(m, name)  # what the runtime checks before it uses a file (runtime/packfile.py)
+        files[name] = {"bytes": m.file_bytes.get(name, 0), "ok": not problem, "problem": problem}
     bank = None
     if m.bank and files[m.bank]["ok"]:
         from edge_t2i.runtime.bank import PromptBank
 
-        bank = PromptBank.load(m.path(m.bank))
+        bank = PromptBank.from_pack(m)
     return {"schema_version": m.schema_version, "resolution": m.resolution, "nz": m.nz,
             "conditioning": m.conditioning, "architecture": m.model.get("architecture", "dfgan-edge"),
             "files": files, "bank_prompts": len(bank) if bank else 0, "encoder": m.encoder is not None,

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_t2i._io import sha256_file
 from edge_t2i.errors import PackError
 from edge_t2i.runtime import noise as noise_kinds
 
@@ -29,6 +28,7 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DIM = 4096            # largest sane declared dimension (noise size, embedding size, image side)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 PRECISIONS = ("fp32", "fp16", "int8")
+OUTPUT_RANGE = (-1.0, 1.0)  # the image's values (tanh); backends.base.IOSpec checks every output against it
 CONDITIONINGS = ("sentence", "none")  # z + sentence embedding -> image; z alone -> image (unconditional)
 RECORDS = ("calibration", "gate", "kept_in_float", "qdq_nodes", "export", "training", "source", "bank_source",
            "tools", "host", "stage_seconds")  # what the conversion measured: shown, never acted on
@@ -157,7 +157,7 @@ class Manifest:
             "schema_version": self.schema_version, "format": PACK_FORMAT, "created": self.created,
             "model": self.model, "conditioning": self.conditioning,
             "io": {"inputs": [t.as_dict() for t in self.inputs], "outputs": [t.as_dict() for t in self.outputs]},
-            "output_range": [-1.0, 1.0], "models": dict(self.models), "cpu_variants": variants,
+            "output_range": list(OUTPUT_RANGE), "models": dict(self.models), "cpu_variants": variants,
             "engines": [asdict(e) for e in self.engines], "bank": self.bank, "encoder": self.encoder,
             "noise": {"name": self.noise, "spec": "docs/pack-spec.md#noise"},
             "int8_coverage": self.coverage.as_dict() if self.coverage else None,
@@ -266,6 +266,9 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         raise PackError(f"manifest io: the shapes must be z [batch, {nz}]"
                         + (f", embedding [batch, {embedding_dim}]" if embedding_dim else "")
                         + f" -> image [batch, 3, {resolution}, {resolution}] float32, as model says")
+    if raw.get("output_range", list(OUTPUT_RANGE)) != list(OUTPUT_RANGE):
+        raise PackError(f"manifest output_range: a generator's image is in {list(OUTPUT_RANGE)} (tanh), got "
+                        f"{str(raw.get('output_range'))[:40]}")
     created = raw.get("created", "")
     gate = raw.get("gate")
     if gate is not None and not isinstance(gate, dict):
@@ -375,33 +378,41 @@ def is_pack(path: Path) -> bool:
 
 
 def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
+    """The typed manifest of the pack in folder `pack_dir`: the one parser every command uses.
+
+    Any JSON at all (any type in any field, any size, nesting or number) gives a PackError, one line.
+    Raises: PackError (not a folder, no manifest, a manifest that is a link, FIFO or device, larger than
+    MAX_MANIFEST_BYTES, not JSON, or not a valid manifest)."""
+    from edge_t2i.runtime.packfile import read_plain
+
     if not isinstance(pack_dir, (str, os.PathLike)):
         raise PackError(f"a pack is a folder path, got {type(pack_dir).__name__}")
     root = Path(pack_dir)
-    if root.is_file():
-        raise PackError(f"{root} is a file: a pack is a folder with {MANIFEST}")
-    if not root.is_dir():
-        raise PackError(f"pack {root} not found (expected a folder with {MANIFEST})")
-    path = root / MANIFEST
-    if not path.is_file():
-        raise PackError(f"{root} is not a pack: {MANIFEST} not found")
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise PackError(f"{path} is larger than {MAX_MANIFEST_BYTES} bytes: not a manifest")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        if root.is_file():
+            raise PackError(f"{root} is a file: a pack is a folder with {MANIFEST}")
+        if not root.is_dir():
+            raise PackError(f"pack {root} not found (expected a folder with {MANIFEST})")
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not read
+        raise PackError(f"pack {str(root)[:200]!r} cannot be read ({exc})") from None
+    path = root / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        raise PackError(f"{root} is not a pack: {MANIFEST} not found")
+    data = read_plain(path, MAX_MANIFEST_BYTES, str(path))
+    try:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
         raise PackError(f"{path} is not valid JSON ({str(exc)[:200]})") from None
     except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
         raise PackError(f"{path} nests too deeply to be a manifest") from None
-    return parse_manifest(root, raw)
+    try:
+        return parse_manifest(root, raw)
+    except PackError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
+        # parse_manifest checks every field's type; this is the backstop for a case it does not foresee
+        raise PackError(f"{path} is not a valid manifest ({type(exc).__name__}: {str(exc)[:160]})") from None
 
 
-def verify_file(manifest: Manifest, name: str) -> Path:
-    """The path of a pack file, after checking it exists and matches its sha256."""
-    path = manifest.path(name)
-    if not path.is_file():
-        raise PackError(f"pack file {name} is missing from {manifest.root}")
-    if sha256_file(path) != manifest.files[name]:
-        raise PackError(f"pack file {name} does not match its sha256 in the manifest "
-                        "(altered or corrupt): re-run edge-t2i convert")
-    return path
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")

@@ -21,7 +21,7 @@ from edge_t2i.errors import BackendError, InputError, PackError
 from edge_t2i.imaging import to_uint8
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.bank import PromptBank, TextEncoder, UnknownPolicy, check_policy
-from edge_t2i.runtime.manifest import Manifest, read_manifest, verify_file
+from edge_t2i.runtime.manifest import Manifest, read_manifest
 from edge_t2i.runtime.noise import PORTABLE, check_seeds, noise
 from edge_t2i.runtime.select import BACKEND_CHOICES, Candidate, Route, Trial, check_names, choose, input_dims, io_spec
 
@@ -243,15 +243,13 @@ class Pipeline:
             return call(feeds), backend
 
     def _images(self, feeds: dict[str, np.ndarray], bgr: bool, raw: bool) -> np.ndarray:
-        """`generate`'s last step, on feeds it checked itself: the engine's run, the output's name, dtype and shape
-        against the manifest, and uint8 pixels, with the NaN/inf check on the converted copy rather than a pass of
-        its own over the engine's output (written by the engine's threads: the first read is the costly one)."""
+        """`generate`'s last step, on feeds it checked itself: the engine's run, the output's name, dtype, shape and
+        range against the manifest (backends.base.IOSpec), and uint8 pixels."""
         if raw:
             return self.infer(feeds)
         out, backend = self._call(feeds, checked=False)
         batch, spec = len(feeds["z"]), backend.io or io_spec(self.manifest)
-        image = spec.check_outputs(out, batch, backend.describe(), finite=False)
-        return to_uint8(image, bgr, on_nonfinite=lambda: spec.check_outputs(out, batch, backend.describe()))
+        return to_uint8(spec.check_outputs(out, batch, backend.describe()), bgr)
 
     def _noise(self, seeds: list[int]) -> np.ndarray:
         """z of `seeds`; the last few seed lists are kept (a game re-creating an asset asks for the same)."""
@@ -333,23 +331,26 @@ class Pipeline:
 
 def load_bank(manifest: Manifest) -> PromptBank | None:
     """The pack's prompt bank (with its ONNX text encoder if the pack has one, loaded when a prompt
-    first needs it, so prompts in the bank work without the `encoder` extra), or None.
+    first needs it, so prompts in the bank work without the `encoder` extra), or None. Every file is read
+    and verified as runtime/packfile.py reads pack files, the encoder's when it is first used.
 
-    Raises: PackError (missing or altered file)."""
+    Raises: PackError (missing, altered or malformed file)."""
     if manifest.bank is None:
         return None
     encoder: TextEncoder | None = None
     if manifest.encoder is not None:
         from edge_t2i.runtime.encoder import LazyTextEncoder
+        from edge_t2i.runtime.packfile import read_model
 
-        encoder = LazyTextEncoder(verify_file(manifest, manifest.encoder["model"]),
-                                  verify_file(manifest, manifest.encoder["tokenizer"]))
-        if "reader" in manifest.encoder:
+        files = manifest.encoder
+        encoder = LazyTextEncoder(manifest, files["model"], files["tokenizer"])
+        if "reader" in files:
             from edge_t2i.runtime.reader import PhraseReadingEncoder
 
-            words = manifest.raw.get("model", {}).get("phrase_reader")
-            encoder = PhraseReadingEncoder(encoder, verify_file(manifest, manifest.encoder["reader"]), words)
-    return PromptBank.load(verify_file(manifest, manifest.bank), encoder)
+            words = manifest.model.get("phrase_reader")
+            encoder = PhraseReadingEncoder(encoder, lambda: read_model(manifest, files["reader"]), words,
+                                           label=f"pack file {files['reader']}")
+    return PromptBank.from_pack(manifest, encoder)
 
 
 def load(pack_dir: str | os.PathLike[str], backend: str = "auto", precision: str = "auto", threads: int = 0,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edge_t2i.data.prompts import phrase_windows, window_bags
+from edge_t2i.data.prompts import check_prompt, phrase_windows, window_bags
 from edge_t2i.errors import PackError
 
 __all__ = ["PhraseReadingEncoder", "phrase_windows"]
@@ -35,12 +35,15 @@ class PhraseReadingEncoder:
 
     Raises (from `encode`): PackError (unreadable reader, wrong dimensions), what `encoder` raises."""
 
-    def __init__(self, encoder, reader_path: str | os.PathLike[str], max_words: int, threads: int = 1):  # noqa: ANN001
+    def __init__(self, encoder, reader: str | os.PathLike[str] | bytes | Callable[[], bytes],  # noqa: ANN001
+                 max_words: int, threads: int = 1, label: str = "the phrase reader"):
+        """`reader`: reader.onnx as a path, its bytes, or a function returning its bytes, called on first use (the
+        runtime passes one that reads and verifies the pack file then: runtime/packfile.py)."""
         if not isinstance(max_words, int) or isinstance(max_words, bool) or not 1 <= max_words <= 16:
             raise PackError(f"the phrase reader's window must be 1..16 words, got {max_words!r}")
         self.encoder, self.max_words = encoder, max_words
         self.name = f"{getattr(encoder, 'name', 'text encoder')} + phrase reader"
-        self._path, self._threads = reader_path, threads
+        self._source, self._threads, self.label = reader, threads, label
         self._session = None
         self._lock = threading.Lock()
 
@@ -52,21 +55,30 @@ class PhraseReadingEncoder:
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = self._threads
                 so.log_severity_level = 3
+                source = self._source() if callable(self._source) else self._source
                 try:
-                    self._session = ort.InferenceSession(str(self._path), sess_options=so,
-                                                         providers=["CPUExecutionProvider"])
-                except Exception as exc:
-                    raise PackError(f"phrase reader {self._path} is unreadable ({exc})") from exc
+                    self._session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
+                                                         sess_options=so, providers=["CPUExecutionProvider"])
+                except Exception as exc:  # ORT's own types, MemoryError
+                    raise PackError(f"{self.label} cannot be loaded by ONNX Runtime "
+                                    f"({str(exc).strip()[:200] or type(exc).__name__})") from exc
         return self._session
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        for text in texts:
+            check_prompt(text)  # bounds the windows: MAX_PROMPT_WORDS words
         unique, bags = window_bags(list(texts), self.max_words)
         vectors = np.asarray(self.encoder.encode(unique), np.float32)
         session = self._reader()
         out = []
         for bag in bags:
             try:
-                out.append(session.run(["embedding"], {"windows": vectors[bag]})[0][0])
-            except Exception as exc:
-                raise PackError(f"the phrase reader failed on {len(bag)} windows of {vectors.shape[1]}-d ({exc})") from exc
+                row = session.run(["embedding"], {"windows": vectors[bag]})[0]
+            except Exception as exc:  # ORT's own types, MemoryError
+                raise PackError(f"{self.label} failed on {len(bag)} windows of {vectors.shape[1]}-d "
+                                f"({str(exc).strip()[:200] or type(exc).__name__})") from exc
+            if not isinstance(row, np.ndarray) or row.shape != (1, vectors.shape[1]) or not np.isfinite(row).all():
+                raise PackError(f"{self.label} returned {getattr(row, 'shape', type(row).__name__)}, expected finite "
+                                f"float32 [1, {vectors.shape[1]}]")
+            out.append(row[0])
         return np.stack(out).astype(np.float32) if out else np.zeros((0, vectors.shape[1]), np.float32)

@@ -23,7 +23,8 @@ from edge_t2i.errors import BackendError, EdgeT2IError, MissingExtraError, PackE
 from edge_t2i.runtime import backends, cpu
 from edge_t2i.runtime.backends.base import Backend, IOSpec
 from edge_t2i.runtime.backends.openvino import cpu_default_precision
-from edge_t2i.runtime.manifest import PRECISIONS, Manifest, verify_file
+from edge_t2i.runtime.manifest import PRECISIONS, Manifest
+from edge_t2i.runtime.packfile import read_model
 from edge_t2i.runtime.tuning import TuneCache, key, measure_rate, pack_digest
 from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference, thresholds
 
@@ -183,20 +184,22 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
     Raises: BackendError (it cannot load here), MissingExtraError, PackError (file missing or altered)."""
     if not cand.available or cand.file is None:
         raise BackendError(f"cannot use {cand.name}: {cand.reason}")
-    path = verify_file(manifest, cand.file)
+    data = read_model(manifest, cand.file)  # runs from these verified bytes, never re-opened by path
     if cand.engine == "tensorrt":
         entry = next(e for e in manifest.engines if e.file == cand.file)
-        b = backends.create("tensorrt", engine_path=path, precision=cand.precision, input_dims=input_dims(manifest),
+        b = backends.create("tensorrt", engine=data, label=cand.file, precision=cand.precision,
+                            input_dims=input_dims(manifest),
                             output_shape=(3, manifest.resolution, manifest.resolution), max_batch=entry.max_batch)
     elif cand.engine.startswith("onnxruntime"):
-        b = backends.create("onnxruntime", model_path=path, precision=cand.precision,
+        b = backends.create("onnxruntime", model=data, label=cand.file, precision=cand.precision,
                             device="cuda" if cand.engine.endswith("cuda") else "cpu", threads=threads)
     else:
         device = {"openvino": "CPU", "openvino-gpu": "GPU", "openvino-npu": "NPU"}[cand.engine]
         hint = {"fp32": "f32", "bf16": "bf16"}.get(cand.precision) if device == "CPU" else None
         if hint == "bf16" and cpu_default_precision() == "bf16":
             hint = None  # the CPU computes bf16 by default: compile as a program calling OpenVINO directly would
-        b = backends.create("openvino", model_path=path, precision=cand.precision, device=device, threads=threads,
+        b = backends.create("openvino", model=data, label=cand.file, precision=cand.precision, device=device,
+                            threads=threads,
                             precision_hint=hint, cache_key=manifest.files[cand.file] + (hint or cand.precision))
     b.io = io_spec(manifest)
     return b

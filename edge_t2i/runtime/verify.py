@@ -28,8 +28,10 @@ import numpy as np
 from edge_t2i import _io
 from edge_t2i.errors import PackError
 from edge_t2i.imaging import to_uint8
-from edge_t2i.runtime.manifest import PRECISIONS, Manifest, verify_file
+from edge_t2i.runtime.backends.base import IOSpec
+from edge_t2i.runtime.manifest import PRECISIONS, Manifest
 from edge_t2i.runtime.noise import noise
+from edge_t2i.runtime.packfile import read_model, read_verified
 
 REFERENCE_COUNT = 16
 REFERENCE_FORMAT = "edge-t2i reference v1"
@@ -48,7 +50,7 @@ class Reference:
     min_ssim: float
     source: str                    # where the images came from, for people
     expected: dict[str, tuple[float, float]]  # precision -> (PSNR dB, SSIM) of the gated engine on this set
-    model_files: dict[str, Path] | None = None  # to measure `expected` here where the pack does not say
+    model_files: dict[str, bytes] | None = None  # verified models, to measure `expected` where the pack does not say
 
     def thresholds(self, precision: str) -> tuple[float, float]:
         """(min PSNR dB, min SSIM) an engine of `precision` must reach (see the module docstring). bf16 (the FP32
@@ -58,8 +60,10 @@ class Reference:
         if precision not in self.expected and self.model_files and precision in self.model_files:
             from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-            with OnnxRuntimeBackend(self.model_files[precision], threads=0) as gated:
-                images = to_uint8(gated.run(self.feeds)["image"])
+            with OnnxRuntimeBackend(self.model_files[precision], threads=0, label=f"the {precision} model") as gated:
+                h, w = self.images.shape[1:3]
+                gated.io = IOSpec({n: int(a.shape[1]) for n, a in self.feeds.items()}, (3, h, w))
+                images = to_uint8(gated.infer(self.feeds)["image"])
             self.expected[precision] = (psnr_db(self.images, images), ssim(self.images, images))
         if precision not in self.expected:  # nothing measured for it: the gate's own thresholds
             return self.min_psnr_db, self.min_ssim
@@ -144,31 +148,30 @@ def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None
         from edge_t2i.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
         feeds = reference_feeds(manifest, bank_embeddings)
-        model = verify_file(manifest, manifest.models["fp32"]) if "fp32" in manifest.models else None
-        if model is None:
+        if "fp32" not in manifest.models:
             raise PackError("the pack has no FP32 model and no reference set: nothing to check an engine against")
-        with OnnxRuntimeBackend(model, threads=0) as fp32:
-            images = to_uint8(fp32.run(feeds)["image"])
-        models = {p: manifest.path(f) for p, f in manifest.models.items() if p != "fp32"}
-        for p in models:
-            verify_file(manifest, manifest.models[p])
-        return Reference(feeds, images, min_psnr, min_ssim, f"{model.name} rendered here by ONNX Runtime",
+        name = manifest.models["fp32"]
+        with OnnxRuntimeBackend(read_model(manifest, name), threads=0, label=name) as fp32:
+            fp32.io = IOSpec({n: int(a.shape[1]) for n, a in feeds.items()}, (3, manifest.resolution, manifest.resolution))
+            images = to_uint8(fp32.infer(feeds)["image"])
+        models = {p: read_model(manifest, f) for p, f in manifest.models.items() if p != "fp32"}
+        return Reference(feeds, images, min_psnr, min_ssim, f"{name} rendered here by ONNX Runtime",
                          {"fp32": (100.0, 1.0)}, models)
-    path = verify_file(manifest, manifest.reference)
+    name = manifest.reference
     try:
-        tensors, meta = _io.read_safetensors(path)
-    except (OSError, ValueError) as exc:
-        raise PackError(f"reference set {path.name} is unreadable ({str(exc)[:200]})") from exc
+        tensors, meta = _io.parse_safetensors(read_verified(manifest, name))
+    except ValueError as exc:
+        raise PackError(f"reference set {name} is unreadable ({str(exc)[:200]})") from exc
     names = [t.name for t in manifest.inputs]
     image = tensors.get("image")
     want = (manifest.resolution, manifest.resolution, 3)
     if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or image is None
             or image.dtype != np.uint8 or image.ndim != 4 or image.shape[1:] != want
             or any(tensors[n].shape != (len(image), t.shape[1]) for n, t in zip(names, manifest.inputs))):
-        raise PackError(f"reference set {path.name} does not match the manifest (inputs {names} -> image "
+        raise PackError(f"reference set {name} does not match the manifest (inputs {names} -> image "
                         f"uint8 [N, {', '.join(map(str, want))}])")
     feeds = {n: np.ascontiguousarray(tensors[n], np.float32) for n in names}
-    return Reference(feeds, np.asarray(image), min_psnr, min_ssim, path.name, {"fp32": (100.0, 1.0), **_expected(meta)})
+    return Reference(feeds, np.asarray(image), min_psnr, min_ssim, name, {"fp32": (100.0, 1.0), **_expected(meta)})
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:

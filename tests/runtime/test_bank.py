@@ -161,19 +161,19 @@ def test_safetensors_bank_without_encoder_name_says_unknown(tmp_path):
 
 
 @pytest.mark.parametrize("embeddings,meta,msg", [
-    (None, {}, "'embeddings' must be a 2-D tensor of the declared dim 2"),
-    (np.ones(2, np.float16), {}, "'embeddings' must be a 2-D tensor"),
-    (np.ones((2, 2, 1), np.float32), {}, "'embeddings' must be a 2-D tensor"),
-    (np.ones((2, 3), np.float16), {}, "declared dim 2"),
-    (np.ones((2, 2), np.float16), {"dim": "3"}, "declared dim 3"),
-    (np.ones((2, 2), np.float16), {"dim": None}, "declared dim None"),
-    (np.ones((3, 2), np.float16), {}, "2 texts but embeddings of shape"),
+    (None, {}, "must hold one 2-D tensor 'embeddings'"),
+    (np.ones(2, np.float16), {}, "must hold one 2-D tensor 'embeddings'"),
+    (np.ones((2, 2, 1), np.float32), {}, "must hold one 2-D tensor 'embeddings'"),
+    (np.ones((2, 3), np.float16), {}, r"2 prompts, embeddings \[2, 3\] and dim 2 must agree"),
+    (np.ones((2, 2), np.float16), {"dim": "3"}, "and dim 3 must agree"),
+    (np.ones((2, 2), np.float16), {"dim": None}, "and dim None must agree"),
+    (np.ones((3, 2), np.float16), {}, r"2 prompts, embeddings \[3, 2\]"),
     (np.full((2, 2), np.nan, np.float32), {}, "NaN or inf"),
     (np.ones((2, 2), np.float16), {"format": "edge-t2i bank v2"}, "format 'edge-t2i bank v2' .* re-convert the pack"),
     (np.ones((2, 2), np.float16), {"format": None}, "format None"),
     (np.ones((2, 2), np.float16), {"normalization": "lower-v0"}, "normalization 'lower-v0'"),
     (np.ones((2, 2), np.float16), {"normalization": None}, "normalization None"),
-    (np.ones((2, 2), np.float16), {"prompts": None}, "'prompts' must be a JSON list of strings"),
+    (np.ones((2, 2), np.float16), {"prompts": None}, "'prompts' must be a JSON list of prompts"),
     (np.ones((2, 2), np.float16), {"prompts": '{"a": 1}'}, "'prompts' must be a JSON list"),
     (np.ones((2, 2), np.float16), {"prompts": '["a", 2]'}, "'prompts' must be a JSON list"),
     (np.ones((2, 2), np.float16), {"prompts": "[a, b]"}, "unreadable"),
@@ -239,7 +239,7 @@ def test_bank_size_limit(tmp_path):
     assert len(ok) == n
     big = write_safetensors(tmp_path / "big.safetensors", np.ones((n + 1, 1), np.float16), dim="1",
                             prompts=json.dumps([""] * (n + 1)))
-    with pytest.raises(PackError, match="'prompts' must be"):
+    with pytest.raises(PackError, match="at most 1000000 prompts"):
         PromptBank.load(big)
     at = write_safetensors(tmp_path / "max.safetensors", np.ones((n, 1), np.float16), dim="1",
                            prompts=json.dumps([""] * n))

@@ -155,7 +155,8 @@ def test_an_altered_engine_file_is_refused_even_when_it_fits(engine_pack, monkey
     from edge_t2i.errors import PackError
 
     pack = shutil.copytree(engine_pack, tmp_path / "pack")
-    (pack / ENGINE).write_bytes(b"FAKEPLAN but another one")
+    (pack / ENGINE).write_bytes(b"FAKEPLAN but another one"[:(pack / ENGINE).stat().st_size].ljust(
+        (pack / ENGINE).stat().st_size, b"!"))  # the declared size, other bytes
     here(monkeypatch, *BUILT_FOR)
     monkeypatch.setenv("EDGE_T2I_CACHE", str(tmp_path / "cache"))  # no verdict of the intact file to go by
     with pytest.raises(PackError, match="sha256"):

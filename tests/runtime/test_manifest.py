@@ -17,9 +17,9 @@ from edge_t2i.runtime.manifest import (
     parse_manifest,
     read_manifest,
     safe_name,
-    verify_file,
 )
 from edge_t2i.runtime.noise import LEGACY, PORTABLE
+from edge_t2i.runtime.packfile import read_verified
 
 ROOT = Path("/pack")
 ENGINE = "generator.int8.trt10.0.sm89.plan"
@@ -107,7 +107,7 @@ def test_builder_matches_a_real_pack(pack_dir):
     m = read_manifest(pack_dir)
     assert m.files == {n: e["sha256"] for n, e in real["files"].items()}
     for name in [*m.models.values(), m.bank]:
-        assert verify_file(m, name) == pack_dir / name
+        assert read_verified(m, name) == (pack_dir / name).read_bytes()
 
 
 # ---- file names ---------------------------------------------------------------------------------
@@ -354,16 +354,19 @@ def test_read_and_verify(tmp_path):
     raw = write_pack(tmp_path, PACK_FILES)
     m = read_manifest(tmp_path)
     assert m.root == tmp_path and m.raw == raw and m.bank == BANK and is_pack(tmp_path)
-    assert verify_file(m, BANK) == tmp_path / BANK
-    (tmp_path / BANK).write_bytes(b"bank!")
+    assert read_verified(m, BANK) == b"bank"
+    (tmp_path / BANK).write_bytes(b"banc")
     with pytest.raises(PackError, match="pack file bank.safetensors does not match its sha256"):
-        verify_file(m, BANK)
+        read_verified(m, BANK)
+    (tmp_path / BANK).write_bytes(b"bank!")
+    with pytest.raises(PackError, match="pack file bank.safetensors is 5 bytes, the manifest declares 4"):
+        read_verified(m, BANK)
     (tmp_path / BANK).unlink()
-    with pytest.raises(PackError, match=f"pack file bank.safetensors is missing from {tmp_path}"):
-        verify_file(m, BANK)
+    with pytest.raises(PackError, match=f"pack file bank.safetensors is missing \\(not found at {tmp_path}"):
+        read_verified(m, BANK)
     (tmp_path / BANK).mkdir()
-    with pytest.raises(PackError, match="is missing"):
-        verify_file(m, BANK)
+    with pytest.raises(PackError, match="is not a regular file"):
+        read_verified(m, BANK)
 
 
 def test_read_missing_or_not_a_pack(tmp_path):
@@ -377,7 +380,7 @@ def test_read_missing_or_not_a_pack(tmp_path):
     with pytest.raises(PackError, match="is not a pack: manifest.json not found"):
         read_manifest(tmp_path)
     (tmp_path / MANIFEST).mkdir()
-    with pytest.raises(PackError, match="is not a pack"):
+    with pytest.raises(PackError, match="manifest.json is not a regular file"):
         read_manifest(tmp_path)
 
 
@@ -395,7 +398,7 @@ def test_manifest_size_limit_is_exactly_4_mib(tmp_path):
     (tmp_path / MANIFEST).write_text(text + " " * (limit - len(text)))
     assert read_manifest(tmp_path).bank == BANK and is_pack(tmp_path)
     (tmp_path / MANIFEST).write_text(text + " " * (limit + 1 - len(text)))
-    with pytest.raises(PackError, match=f"is larger than {limit} bytes: not a manifest"):
+    with pytest.raises(PackError, match=f"is {limit + 1} bytes, more than {limit}"):
         read_manifest(tmp_path)
     assert is_pack(tmp_path) is False
 

@@ -173,6 +173,14 @@ def pack_copy(pack_dir, tmp_path):
 def test_altered_or_missing_file_is_refused(pack_copy):
     with open(pack_copy / "generator.fp32.onnx", "ab") as fh:
         fh.write(b"\0")
+    with pytest.raises(PackError, match="bytes, the manifest declares"):  # refused from its size alone
+        load(pack_copy, precision="fp32")
+    with open(pack_copy / "generator.fp32.onnx", "r+b") as fh:  # the declared size again, one byte changed
+        fh.truncate(fh.seek(0, 2) - 1)
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 1]))
     with pytest.raises(PackError, match="sha256"):  # whatever the cache says of the intact pack's engines
         load(pack_copy, precision="fp32")
     (pack_copy / "bank.safetensors").unlink()

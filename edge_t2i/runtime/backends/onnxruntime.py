@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
 from edge_t2i.errors import BackendError
-from edge_t2i.runtime.backends.base import Backend, register, wrap_error
+from edge_t2i.runtime.backends.base import Backend, model_source, register, wrap_error
 
 log = logging.getLogger("edge_t2i.runtime")
 
@@ -58,13 +57,15 @@ def session_options(threads: int = 0, profile_prefix: str | None = None,
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "cpu",
+    def __init__(self, model: str | os.PathLike[str] | bytes, precision: str = "fp32", device: str = "cpu",
                  threads: int = 0, default_options: bool = False, profile_prefix: str | None = None,
-                 config: dict[str, str] | None = None):
+                 config: dict[str, str] | None = None, label: str | None = None):
+        """`model`: an ONNX file, or its bytes as runtime/packfile.py verified them (`label`: its file name).
+        Raises: BackendError (no CUDA provider; ONNX Runtime cannot load it, with the reason)."""
         import onnxruntime as ort
 
         self.precision = precision
-        self.model_path = Path(model_path)
+        source, self.label = model_source(model, label)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in available_providers():
@@ -73,9 +74,9 @@ class OnnxRuntimeBackend(Backend):
         self.device = device
         so = ort.SessionOptions() if default_options else session_options(threads, profile_prefix, config)
         try:
-            self.session = ort.InferenceSession(str(Path(model_path)), sess_options=so, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
-            raise BackendError(f"ONNX Runtime cannot load {model_path}: {str(exc).splitlines()[0][:300]}") from exc
+            self.session = ort.InferenceSession(source, sess_options=so, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidProtobuf/... types; MemoryError
+            raise wrap_error(exc, f"ONNX Runtime cannot load {self.label}") from exc
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
 
@@ -83,7 +84,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             return self._run(feeds)
         except Exception as exc:  # ORT raises its own RuntimeException/InvalidArgument/Fail types
-            raise wrap_error(exc, f"ONNX Runtime failed running {self.model_path.name}") from exc
+            raise wrap_error(exc, f"ONNX Runtime failed running {self.label}") from exc
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.device == "cuda":

@@ -13,13 +13,12 @@ the CPU, compiled models cached (CACHE_DIR). Sources: OpenVINO docs, "Low Precis
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from edge_t2i.errors import BackendError, MissingExtraError
 from edge_t2i.runtime import cache
-from edge_t2i.runtime.backends.base import Backend, register, wrap_error
+from edge_t2i.runtime.backends.base import Backend, model_source, register, wrap_error
 
 
 def import_openvino():  # noqa: ANN201 - returns the module
@@ -71,12 +70,13 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     thread_safe = False
 
-    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32", device: str = "CPU",
-                 threads: int = 0, precision_hint: str | None = None, pin: bool = True, cache_key: str = ""):
+    def __init__(self, model: str | os.PathLike[str] | bytes, precision: str = "fp32", device: str = "CPU",
+                 threads: int = 0, precision_hint: str | None = None, pin: bool = True, cache_key: str = "",
+                 label: str | None = None):
         ov = import_openvino()
         self.precision = precision
         self.device = device
-        self.model_path = Path(model_path)
+        source, self.label = model_source(model, label)
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
         if device == "CPU":
             config["ENABLE_CPU_PINNING"] = pin
@@ -91,11 +91,14 @@ class OpenVinoBackend(Backend):
             core = ov.Core()
             if cache_dir is not None:
                 core.set_property({"CACHE_DIR": str(cache_dir)})
-            self.compiled = core.compile_model(str(self.model_path), device, config)
+            # from memory: read_model parses the verified bytes (an ONNX model with external data is refused by
+            # OpenVINO, and before that by runtime/packfile.py); the cache is then keyed by the model's content
+            self.compiled = core.compile_model(core.read_model(source) if isinstance(source, bytes) else source,
+                                               device, config)
             self.request = self.compiled.create_infer_request()
             hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise wrap_error(exc, f"OpenVINO cannot compile {self.model_path.name} for {device}") from exc
+            raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {device}") from exc
         self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
         self._output = self.compiled.output(0)
         self.name = "openvino" if device == "CPU" else f"openvino-{device.lower()}"
@@ -107,7 +110,7 @@ class OpenVinoBackend(Backend):
         except Exception as exc:
             if isinstance(exc, BackendError):
                 raise
-            raise wrap_error(exc, f"OpenVINO failed running {self.model_path.name}") from exc
+            raise wrap_error(exc, f"OpenVINO failed running {self.label}") from exc
 
     def describe(self) -> str:
         return f"OpenVINO {self.device} ({self.precision} model, inference precision {self.hint})"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_t2i.errors import BackendError, MissingExtraError
-from edge_t2i.runtime.backends.base import Backend, register
+from edge_t2i.runtime.backends.base import Backend, model_source, register, wrap_error
 from edge_t2i.runtime.manifest import EngineEntry
 
 log = logging.getLogger("edge_t2i.runtime")
@@ -138,9 +138,9 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     thread_safe = False  # one execution context and stream: the Generator serialises calls
 
-    def __init__(self, engine_path: str | os.PathLike[str], precision: str = "int8",
+    def __init__(self, engine: str | os.PathLike[str] | bytes, precision: str = "int8",
                  input_dims: dict[str, int] | None = None, output_shape: tuple[int, int, int] | None = None,
-                 max_batch: int = 1, use_cuda_graph: bool = True):
+                 max_batch: int = 1, use_cuda_graph: bool = True, label: str | None = None):
         trt = import_tensorrt()
         self.cudart = import_cudart()
         self.precision = precision
@@ -149,16 +149,21 @@ class TensorRTBackend(Backend):
         self.output_shape = output_shape
         self.use_cuda_graph = use_cuda_graph
         self._lock = threading.Lock()
-        data = Path(engine_path).read_bytes()
+        data, engine_path = model_source(engine, label)  # bytes verified by runtime/packfile.py, or a file path
+        if isinstance(data, str):
+            data = Path(data).read_bytes()
         if not data:
             raise BackendError(f"engine {engine_path} is empty (0 bytes): rebuild it with edge-t2i convert --engine")
         self.logger: trt_types.ILogger = trt.Logger(trt.Logger.WARNING)
         self.runtime: trt_types.Runtime = trt.Runtime(self.logger)
-        engine: trt_types.ICudaEngine | None = self.runtime.deserialize_cuda_engine(data)
-        if engine is None:
+        try:
+            deserialized: trt_types.ICudaEngine | None = self.runtime.deserialize_cuda_engine(data)
+        except Exception as exc:  # TensorRT raises on some malformed plans rather than returning None
+            raise wrap_error(exc, f"TensorRT cannot deserialize {engine_path}") from exc
+        if deserialized is None:
             raise BackendError(f"TensorRT {trt.__version__} cannot deserialize {engine_path} "
                                "(built by another TensorRT version or for another GPU?)")
-        self.engine: trt_types.ICudaEngine = engine
+        self.engine: trt_types.ICudaEngine = deserialized
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
