@@ -425,7 +425,6 @@ def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int]
             raise InputError(did_you_mean(n, known, "benchmark configuration"))
     if not batches or min(batches) < 1 or max(batches) > 256:
         raise InputError("--batch takes sizes between 1 and 256, e.g. 1,4,16")
-    peaks, macs = _peaks_and_macs(manifest, threads, show)
     configs, skipped = build_configs(pack, manifest, names, threads, checkpoint)
     for s in skipped:
         show(f"  skip {s['config']:<14} {s['reason']}")
@@ -433,6 +432,8 @@ def run_bench(pack: str | os.PathLike[str], names: list[str], batches: list[int]
         raise BackendError("no requested configuration can run here")
     try:
         skipped += measure(configs, manifest, batches, seconds, warmup, show)
+        # after: a pack whose engines fail their checks is refused in a second, not after the peaks' ten
+        peaks, macs = _peaks_and_macs(manifest, threads, show)
         rows = rows_from(configs, macs, peaks)
         against_raw, int8 = verdict(rows)
         result = {"machine": machine_info(), "pack": str(pack), "peak_gmacs": peaks, "macs_per_image": macs,

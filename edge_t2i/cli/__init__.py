@@ -113,8 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EdgeT2IError, OSError) as exc:
         if a.debug:
             raise
-        message = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        message = " ".join((describe_os_error(exc) if isinstance(exc, OSError) else str(exc)).split())
+        if len(message) > 1000:  # one line a person can read, whatever a library or a crafted file put in it
+            message = message[:900] + " ... " + message[-90:]
         print(f"edge-t2i: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:  # an allocation the command could not make (a huge pack file, a batch past the RAM)
+        if a.debug:
+            raise
+        print("edge-t2i: error: out of memory: the command needed more memory than this machine (or its limit) "
+              "allows; try a smaller --batch, or see README 'Safety' for the runtime's memory bounds", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from edge_t2i.cli.common import add_prompt_args, claim_image_output, prompts_and_seeds, threads_arg, write_images
+from edge_t2i.errors import PackError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,14 +81,13 @@ def cmd_info(a: argparse.Namespace) -> None:
     info = pack_info(a.pack)
     if a.json:
         print(json.dumps(info, indent=2))
+        refuse_unusable(info)
         return
     kind = {"none": "unconditional (seeds alone)", "sentence": "prompt-conditioned"}[info["conditioning"]]
     print(f"pack {Path(a.pack)}: schema {info['schema_version']}, {info['architecture']}, {kind}, "
           f"{info['resolution']} px, nz {info['nz']}")
     for name, f in info["files"].items():
-        state = "sha256 ok" if f["ok"] else "sha256 MISMATCH" if f["exists"] else "MISSING"
-        print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  {state}")
-    broken = [name for name, f in info["files"].items() if not f["ok"]]
+        print(f"  {name:<34} {f['bytes'] / 1e6:8.2f} MB  {'ok' if f['ok'] else f['problem']}")
     encoder = ("yes, with the phrase reader" if info.get("phrase_reader") else "yes") if info["encoder"] else "no"
     if info["conditioning"] != "none":
         print(f"  bank: {info['bank_prompts']} prompts; encoder: {encoder}")
@@ -95,17 +95,40 @@ def cmd_info(a: argparse.Namespace) -> None:
         from edge_t2i.runtime.manifest import Int8Coverage
 
         print(f"  INT8 coverage: {Int8Coverage(**info['int8_coverage']).describe()}")
-    if broken:
-        print(f"  the runtime refuses this pack: {', '.join(broken)} altered or missing (re-run edge-t2i convert)")
     if info.get("gate"):
-        g = info["gate"]
-        if g.get("kind") == "fidelity":  # the gate without an oracle (convert/fidelity.py)
-            detail = f"SSIM {g['ssim']:.4f}, decided by {str(g.get('decided_by')).upper()}"
-        else:
-            detail = f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}"
-        print(f"  gate: {'PASS' if g['passed'] else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}")
+        print(f"  gate: {describe_gate(info['gate'])}")
     print("  engines here (runtime/select.py order; the device check renders the pack's reference images):")
     print_engines(info["engines"])
+    refuse_unusable(info)
+
+
+def refuse_unusable(info: dict) -> None:
+    """PackError (exit 2) for a pack the runtime would refuse: a file fails its checks, or no engine here runs it."""
+    broken = [(name, f["problem"]) for name, f in info["files"].items() if not f["ok"]]
+    if broken:
+        raise PackError(f"the runtime refuses this pack: {broken[0][1]}"
+                        + (f" (and {len(broken) - 1} more file(s))" if len(broken) > 1 else ""))
+    usable = [r for r in info["engines"] if r["available"] and not r["error"] and (r["check"] or {}).get("passed", True)]
+    if not usable:
+        tried = [r for r in info["engines"] if r["available"]]
+        if not tried:
+            raise PackError("no engine here can run this pack (see the list above)")
+        first = tried[0]
+        why = first["error"] or (first["check"] or {}).get("reason", "")
+        raise PackError(f"no engine here runs this pack: {first['candidate']}: {why}")
+
+
+def describe_gate(g: object) -> str:
+    """One line of the gate record a pack carries: shown, never acted on, so any JSON there is shown as best it can
+    be (a crafted record must not stop `info`)."""
+    try:
+        if g.get("kind") == "fidelity":  # type: ignore[attr-defined]  # the gate without an oracle (convert/fidelity.py)
+            detail = f"SSIM {g['ssim']:.4f}, decided by {str(g.get('decided_by')).upper()}"  # type: ignore[index]
+        else:
+            detail = f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}"  # type: ignore[index]
+        return f"{'PASS' if g['passed'] is True else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}"  # type: ignore[index]
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        return f"(a record this version cannot read: {json.dumps(g)[:80]})"
 
 
 def print_engines(rows: list[dict], chosen: dict[str, str] | None = None) -> None:

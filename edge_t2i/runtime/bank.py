@@ -28,6 +28,7 @@ UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
 MAX_BANK_DIM = 4096
+MAX_BANK_VALUES = 512 * MAX_BANK_ENTRIES  # prompts x dimensions: 10^6 prompts of up to 512-d (2 GB as float32)
 RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
 BANK_FORMAT = "edge-t2i bank v1"
 # The last remedy of every "not in the bank" error: where prompts enter a bank.
@@ -125,14 +126,10 @@ class PromptBank:
         if manifest.bank is None:
             raise PackError("this pack has no prompt bank")
         with open_file(manifest, manifest.bank) as f:
-            bank = cls._read(f, manifest.bank, encoder)
-        if bank.dim != manifest.embedding_dim:
-            raise PackError(f"bank {manifest.bank} holds {bank.dim}-d embeddings, the generator takes "
-                            f"{manifest.embedding_dim}-d: the bank is not this pack's")
-        return bank
+            return cls._read(f, manifest.bank, encoder, manifest.embedding_dim)
 
     @classmethod
-    def _read(cls, f: PackFile, where: str, encoder: TextEncoder | None) -> PromptBank:
+    def _read(cls, f: PackFile, where: str, encoder: TextEncoder | None, dim: int | None = None) -> PromptBank:
         head = f.read(2)
         if head == b"PK":  # a zip: the .npz of schema-1 packs, small by their age
             data = head + f.read(f.size)
@@ -160,9 +157,13 @@ class PromptBank:
                                                     for t in prompts):
             raise PackError(f"bank {where}: metadata 'prompts' must be a JSON list of prompts")
         if not 1 <= shape[0] <= MAX_BANK_ENTRIES or shape[0] != len(prompts) or str(shape[1]) != meta.get("dim") \
-                or not 1 <= shape[1] <= MAX_BANK_DIM:
+                or not 1 <= shape[1] <= MAX_BANK_DIM or shape[0] * shape[1] > MAX_BANK_VALUES:
             raise PackError(f"bank {where}: {len(prompts)} prompts, embeddings {list(shape)} and dim "
-                            f"{str(meta.get('dim'))[:20]} must agree (at most {MAX_BANK_ENTRIES} prompts)")
+                            f"{str(meta.get('dim'))[:20]} must agree (at most {MAX_BANK_ENTRIES} prompts, "
+                            f"{MAX_BANK_VALUES} values)")
+        if dim is not None and shape[1] != dim:  # checked before a byte of the data is read
+            raise PackError(f"bank {where} holds {shape[1]}-d embeddings, the generator takes {dim}-d: the bank is "
+                            "not this pack's")
         emb = np.empty(shape, np.float32)
         rows = max(1, (8 << 20) // (shape[1] * dtype.itemsize))  # streamed 8 MB at a time into float32
         block = np.empty((min(rows, shape[0]), shape[1]), dtype)

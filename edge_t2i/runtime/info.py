@@ -46,7 +46,7 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
 
         bank = PromptBank.from_pack(m)
     return {"schema_version": m.schema_version, "resolution": m.resolution, "nz": m.nz,
-            "conditioning": m.conditioning, "architecture": m.model.get("architecture", "dfgan-edge"),
+            "conditioning": m.conditioning, "architecture": str(m.model.get("architecture", "dfgan-edge"))[:40],
             "files": files, "bank_prompts": len(bank) if bank else 0, "encoder": m.encoder is not None,
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "int8_coverage": m.coverage.as_dict() if m.coverage else None,

@@ -407,8 +407,9 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
         raise PackError(f"{path} nests too deeply to be a manifest") from None
     try:
         return parse_manifest(root, raw)
-    except PackError:
-        raise
+    except PackError as exc:  # values of the file quoted in the message: kept to one short line
+        text = " ".join(str(exc).split())
+        raise PackError(text if len(text) <= 300 else text[:240] + " ... " + text[-50:]) from None
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
         # parse_manifest checks every field's type; this is the backstop for a case it does not foresee
         raise PackError(f"{path} is not a valid manifest ({type(exc).__name__}: {str(exc)[:160]})") from None

@@ -57,10 +57,12 @@ class PackFile:
             st = os.fstat(self.fd)
             if not stat.S_ISREG(st.st_mode):
                 raise PackError(f"{what} is not a regular file (a folder, FIFO or device): a pack holds plain files")
-            limit = size or MAX_PACK_FILE_BYTES
-            if st.st_size != size and (size or st.st_size > limit):
-                raise PackError(f"{what} is {st.st_size} bytes, the manifest declares "
-                                f"{size if size else f'none (at most {limit})'}: altered, or not this pack's file")
+            if size > MAX_PACK_FILE_BYTES or (not size and st.st_size > MAX_PACK_FILE_BYTES):
+                raise PackError(f"{what} is declared or found larger than {MAX_PACK_FILE_BYTES} bytes, the most a "
+                                "pack file may hold (ONNX's protobuf limit)")
+            if size and st.st_size != size:
+                raise PackError(f"{what} is {st.st_size} bytes, the manifest declares {size}: altered, or not "
+                                "this pack's file")
             if hasattr(os, "set_blocking"):
                 os.set_blocking(self.fd, True)
         except BaseException:
