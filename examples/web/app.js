@@ -32,6 +32,7 @@ const MIX2 = 0x94D049BB133111EBn;
 const LN2 = 0.6931471805599453;              // the double nearest ln 2
 const LN_TERMS = 20;                         // terms of the atanh series in portableLn
 const NOISE_NAME = "splitmix64-polar-v1";
+const MAX_PROMPT_CHARS = 1000;               // as the Python runtime (edge_t2i/data/prompts.py check_prompt)
 
 /** A seed (BigInt, safe-integer Number, or decimal string) as a BigInt in 0..2^64-1; RangeError otherwise. */
 function toSeed(seed) {
@@ -367,6 +368,9 @@ async function generate(promptText, seed, precision = "int8") {
     if (promptText !== null) throw new Error("this pack's generator is unconditional: it takes no prompt");
     return toUint8(await infer(precision, new Float32Array(0), [toSeed(seed)]), 0, pack.spec.resolution,
                    pack.spec.resolution);
+  }
+  if (typeof promptText !== "string" || promptText.length > MAX_PROMPT_CHARS) {
+    throw new Error(`a prompt is a string of at most ${MAX_PROMPT_CHARS} characters`);
   }
   const i = pack.bank.index.get(normalizePrompt(promptText));
   if (i === undefined) throw new Error(`prompt ${JSON.stringify(promptText)} is not in the bank`);

@@ -2,7 +2,8 @@
 
 Standard library only. Serves
   /            the page (index.html, app.js, style.css of this folder),
-  /pack/NAME   the pack's manifest.json and the files its manifest lists (nothing else of the folder),
+  /pack/NAME   the pack's manifest.json and the files its manifest lists (nothing else of the folder), each
+               checked at start (a regular file of its declared size and sha256) and served from memory,
   /ort/NAME    onnxruntime-web's dist files (`npm ci` in this folder installs them into node_modules),
 with no directory listings and no paths: a NAME with a slash, "..", or anything not on those lists is a 404.
 It sends the cross-origin isolation headers (COOP/COEP), so the page may run ONNX Runtime's WebAssembly
@@ -12,8 +13,11 @@ on several threads (browsers allow that on https and on localhost/127.0.0.1).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
+import stat
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,21 +37,42 @@ TYPES = {
 }
 
 
-def read_pack(pack: Path) -> set[str]:
-    """The names /pack/ serves: manifest.json and every file the manifest lists. Raises SystemExit if
-    the folder is not a pack."""
+def read_pack(pack: Path) -> dict[str, bytes]:
+    """What /pack/ serves, read once at start and served from memory: manifest.json and every file the manifest
+    lists, each a regular file in the folder (no link, FIFO or device) whose size and sha256 match the manifest's,
+    as the Python runtime checks them (edge_t2i/runtime/packfile.py), so the page runs only verified bytes.
+    Raises SystemExit (one line) for anything else."""
+    def read(name: str, limit: int) -> bytes:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(pack / name, flags)
+        except OSError as exc:
+            raise SystemExit(f"{pack}/{name}: {exc.strerror} (a pack's files are regular files, not links)") from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                raise SystemExit(f"{pack}/{name} is not a regular file of at most {limit} bytes")
+            return fh.read(limit + 1)
+
     try:
-        manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"{pack} is not a pack: cannot read manifest.json ({exc})") from exc
-    files = manifest.get("files")
+        manifest = json.loads(read("manifest.json", 4 << 20).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise SystemExit(f"{pack} is not a pack: manifest.json is not JSON ({str(exc)[:100]})") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict):
         raise SystemExit(f"{pack}/manifest.json has no 'files'")
-    names = {n for n in files if isinstance(n, str) and PLAIN_NAME.match(n) and (pack / n).is_file()}
-    return names | {"manifest.json"}
+    served = {"manifest.json": read("manifest.json", 4 << 20)}
+    for name, entry in files.items():
+        if not (isinstance(name, str) and PLAIN_NAME.match(name) and isinstance(entry, dict)):
+            raise SystemExit(f"{pack}/manifest.json lists {str(name)[:60]!r}, not a plain file name with a sha256")
+        data = read(name, 2**31 - 1)
+        if len(data) != entry.get("bytes", len(data)) or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise SystemExit(f"{pack}/{name} does not match its size and sha256 in the manifest (altered): not served")
+        served[name] = data
+    return served
 
 
-def resolve(path: str, pack: Path, pack_names: set[str]) -> Path | None:
+def resolve(path: str, pack: Path, pack_names: dict[str, bytes]) -> Path | None:
     """The file a request path stands for, or None (404)."""
     parts = unquote(urlsplit(path).path).split("/")[1:]
     if len(parts) == 1 and parts[0] in PAGE:
@@ -62,7 +87,7 @@ def resolve(path: str, pack: Path, pack_names: set[str]) -> Path | None:
     return None
 
 
-def make_handler(pack: Path, pack_names: set[str]) -> type[BaseHTTPRequestHandler]:
+def make_handler(pack: Path, pack_names: dict[str, bytes]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "edge-t2i-web"
 
@@ -77,8 +102,8 @@ def make_handler(pack: Path, pack_names: set[str]) -> type[BaseHTTPRequestHandle
             if file is None:
                 self.send_error(HTTPStatus.NOT_FOUND)
                 return
-            try:
-                data = file.read_bytes()
+            try:  # a pack file from memory (verified at start), the page and onnxruntime-web from disk
+                data = pack_names[file.name] if file.parent == pack else file.read_bytes()
             except OSError:
                 self.send_error(HTTPStatus.NOT_FOUND)
                 return

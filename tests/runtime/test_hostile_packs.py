@@ -492,3 +492,26 @@ def test_a_large_bank_loads_within_its_memory_figure(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     count, grown_mb = proc.stdout.split()
     assert int(count) == n and float(grown_mb) < 1.5 * n * dim * 4 / 2**20, proc.stdout  # < 440 MB
+
+
+def test_an_allocation_failure_is_one_error(pack_dir, tmp_path, capsys, monkeypatch):
+    """numpy or an engine that cannot allocate: BackendError from the API, one line and exit 2 from the CLI."""
+    with load(pack_dir, backend="onnxruntime", precision="fp32", tune=False) as gen:
+        session = gen.backend.session
+
+        class Exhausted:
+            def run(self, *args, **kwargs):
+                raise MemoryError("std::bad_alloc")
+
+            def __getattr__(self, name):
+                return getattr(session, name)
+        gen.backend.session = Exhausted()
+        with pytest.raises(BackendError, match="ONNX Runtime failed running generator.fp32.onnx: std::bad_alloc"):
+            gen.generate(PROMPT)
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+    monkeypatch.setattr("edge_t2i.runtime.pipeline.PromptBank.from_pack", exhausted)
+    assert main(["generate", str(pack_dir), "--prompt", PROMPT, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edge-t2i: error: out of memory"), err

@@ -368,3 +368,18 @@ def test_batch_over_the_profile_and_bad_plans_are_refused(fakes, plan, tmp_path)
     with pytest.raises(BackendError, match="has inputs"):
         TensorRTBackend(plan, "int8", {"z": NZ, "text": DIM}, OUT)
     assert not cudart.streams and not cudart.device  # a refused engine leaves no CUDA stream or memory behind
+
+
+def test_tensorrt_exceptions_become_backend_errors(fakes, plan, monkeypatch):
+    """TensorRT raises (rather than returning None) on some malformed plans: one BackendError, not its traceback;
+    from bytes as the runtime passes them (verified by runtime/packfile.py), named by the pack file."""
+    from edge_t2i.runtime.backends.tensorrt import TensorRTBackend
+
+    trt, cudart = fakes
+
+    def raising(self, data):
+        raise RuntimeError("[TRT] [E] 1: [runtime.cpp::parsePlan::314] Error Code 1: Serialization failed")
+    monkeypatch.setattr(trt.Runtime, "deserialize_cuda_engine", raising)
+    with pytest.raises(BackendError, match="TensorRT cannot deserialize g.plan: .* Serialization failed"):
+        TensorRTBackend(plan.read_bytes(), "int8", INPUT_DIMS, OUT, label="g.plan")
+    assert not cudart.streams and not cudart.device

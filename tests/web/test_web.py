@@ -8,6 +8,7 @@ Skipped, with the reason, where Chromium, chromedriver, selenium or examples/web
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import struct
 import urllib.error
@@ -265,3 +266,31 @@ def test_the_page_draws_an_unconditional_pack_from_seeds_alone(unconditional_pac
                 js = call(driver, "Array.from(await window.edgeT2I.generate(null, args[0], 'int8'))", str(seed))
                 py = pipe.generate(seeds=[seed])[0]
                 assert np.abs(np.array(js, np.int16).reshape(py.shape) - py.astype(np.int16)).max() <= MAX_PIXEL_DIFF
+
+
+def test_serve_refuses_packs_whose_files_are_not_what_the_manifest_hashed(pack_dir, tmp_path):
+    """The page runs what the server hands it: only regular files of the declared size and sha256 (as the runtime)."""
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("edge_t2i_web_serve", WEB / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    assert set(serve.read_pack(pack_dir)) == {"manifest.json", *json.loads((pack_dir / "manifest.json").read_text())["files"]}
+    linked = Path(shutil.copytree(pack_dir, tmp_path / "linked"))
+    shutil.move(linked / "bank.safetensors", tmp_path / "bank.safetensors")
+    (linked / "bank.safetensors").symlink_to(tmp_path / "bank.safetensors")
+    with pytest.raises(SystemExit, match="bank.safetensors: Too many levels of symbolic links"):
+        serve.read_pack(linked)
+    altered = Path(shutil.copytree(pack_dir, tmp_path / "altered"))
+    data = bytearray((altered / "bank.safetensors").read_bytes())
+    data[-1] ^= 1
+    (altered / "bank.safetensors").write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match="does not match its size and sha256"):
+        serve.read_pack(altered)
+
+
+def test_the_page_refuses_prompts_over_the_runtimes_limit(page):
+    result = page.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.edgeT2I.generate('a'.repeat(1001), 0).then(() => done('drew'), (e) => done(String(e)));")
+    assert "at most 1000 characters" in result
