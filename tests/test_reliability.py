@@ -115,8 +115,8 @@ def test_bank_reader_on_a_valid_bank_with_one_part_changed(tmp_path, real_bank, 
         elif change == "remove":
             del tensors["embeddings"]
         else:
-            tensors["extra"] = data.draw(_tensor_values(tensors["embeddings"]), label="tensor")
-            harmless = True
+            tensors["extra"] = data.draw(_tensor_values(tensors["embeddings"]), label="tensor")  # refused: a bank
+            # holds one tensor (docs/pack-spec.md), so its data can be streamed and sized from the header alone
     p = tmp_path / "bank.safetensors"
     _io.write_safetensors(p, tensors, meta)
     if part == "bytes":

@@ -380,9 +380,10 @@ def test_info_reports_a_real_load(pack_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(pack_dir, broken)
     for name in ("generator.int8.onnx", "generator.int8.u8s8.onnx"):  # whichever this CPU would run
-        (broken / name).write_bytes(b"not onnx")
+        size = (broken / name).stat().st_size
+        (broken / name).write_bytes(b"not onnx".ljust(size, b"!"))  # the declared size, other bytes
     rows = {r["candidate"]: r for r in pack_info(broken)["engines"]}
-    assert "sha256" in rows["onnxruntime-int8"]["error"]
+    assert "does not match its sha256" in rows["onnxruntime-int8"]["error"]
 
 
 # ---- the API and missing extras ------------------------------------------------------------

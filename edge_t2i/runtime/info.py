@@ -10,17 +10,18 @@ from edge_t2i.runtime.packfile import check_file
 from edge_t2i.runtime.select import TUNE_BATCHES, Chooser, Trial, candidates
 
 
-def engine_rows(m, intact: dict[str, bool], bank: object = None, threads: int = 0) -> list[dict]:  # noqa: ANN001
+def engine_rows(m, problems: dict[str, str], bank: object = None, threads: int = 0) -> list[dict]:  # noqa: ANN001
     """One row per candidate (select.candidates order) of Manifest `m`: whether it runs here, its device check (run
     now where the cache has none) and its measured images/s (cached only: `edge-t2i tune` measures). `intact`:
-    file -> whether it matches its sha256 (a cached verdict is of the intact file: an altered one is refused);
+    file -> why it fails the runtime's file checks, '' if it passes (runtime/packfile.py; a cached verdict is of the
+    intact file: an altered one is refused);
     `bank`: the intact bank's embeddings, or None."""
     chooser = Chooser(m, threads, bank, show=lambda _: None)
     rows = []
     try:
         for t in [Trial(c) for c in candidates(m)]:
-            if t.candidate.available and t.candidate.file and not intact.get(t.candidate.file, False):
-                t.error = f"{t.candidate.file} fails the runtime's file checks: the runtime refuses it"
+            if t.candidate.available and t.candidate.file and problems.get(t.candidate.file, "missing"):
+                t.error = f"the runtime refuses it: {problems.get(t.candidate.file, 'missing')}"
             elif t.candidate.available:
                 try:
                     chooser.check(t)
@@ -51,5 +52,5 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "int8_coverage": m.coverage.as_dict() if m.coverage else None,
             "gate": m.gate or None, "kept_in_float": m.records.get("kept_in_float", []),
-            "engines": engine_rows(m, {name: f["ok"] for name, f in files.items()},
+            "engines": engine_rows(m, {name: f["problem"] for name, f in files.items()},
                                    None if bank is None else bank.embeddings)}

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_t2i.errors import PackError
+from edge_t2i.errors import EdgeT2IError, PackError
 from edge_t2i.runtime import noise as noise_kinds
 
 SCHEMA_VERSION = 3  # 3: conditioning (sentence | none) and INT8 coverage; 2: portable bank and noise; 1, 2 still read
@@ -237,7 +237,7 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     model = raw.get("model")
     if not isinstance(model, dict):
         raise PackError("manifest model: expected an object")
-    files, sizes = _parse_files(raw.get("files"))
+    files, sizes = _parse_files(raw.get("files"), sizes_required=version >= 3)
     conditioning = raw.get("conditioning", "sentence")
     if conditioning not in CONDITIONINGS:
         raise PackError(f"manifest conditioning: expected one of {', '.join(CONDITIONINGS)}, got {str(conditioning)[:40]!r}"
@@ -261,14 +261,11 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         raise PackError("manifest: an unconditional generator (conditioning none) has no bank or text encoder")
     embedding_dim = _int(model.get("cond_dim"), "model.cond_dim") if conditioning == "sentence" else 0
     resolution, nz = _int(model.get("resolution"), "model.resolution"), _int(model.get("nz"), "model.nz")
-    inputs, outputs = _parse_io(raw.get("io"), conditioning)
+    inputs, outputs = _parse_io(raw.get("io"), conditioning, raw.get("output_range", list(OUTPUT_RANGE)))
     if (inputs, outputs) != standard_io(resolution, nz, embedding_dim):
         raise PackError(f"manifest io: the shapes must be z [batch, {nz}]"
                         + (f", embedding [batch, {embedding_dim}]" if embedding_dim else "")
                         + f" -> image [batch, 3, {resolution}, {resolution}] float32, as model says")
-    if raw.get("output_range", list(OUTPUT_RANGE)) != list(OUTPUT_RANGE):
-        raise PackError(f"manifest output_range: a generator's image is in {list(OUTPUT_RANGE)} (tanh), got "
-                        f"{str(raw.get('output_range'))[:40]}")
     created = raw.get("created", "")
     gate = raw.get("gate")
     if gate is not None and not isinstance(gate, dict):
@@ -286,7 +283,11 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
     )
 
 
-def _parse_io(io: object, conditioning: str) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def _parse_io(io: object, conditioning: str,
+              output_range: object) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    if output_range != list(OUTPUT_RANGE):
+        raise PackError(f"manifest output_range: a generator's image is in {list(OUTPUT_RANGE)} (tanh), got "
+                        f"{str(output_range)[:40]}")
     if not isinstance(io, dict):
         raise PackError("manifest io: expected an object with inputs and outputs")
     for key in ("inputs", "outputs"):
@@ -337,8 +338,8 @@ def _parse_coverage(raw: object) -> Int8Coverage | None:
     return Int8Coverage(float(fraction), layers_int8, layers, macs_int8, macs)
 
 
-def _parse_files(raw: object) -> tuple[dict[str, str], dict[str, int]]:
-    """(name -> sha256, name -> bytes; 0 where a pack does not say)."""
+def _parse_files(raw: object, sizes_required: bool = True) -> tuple[dict[str, str], dict[str, int]]:
+    """(name -> sha256, name -> bytes; 0 where a pack of schema 1 or 2 does not say: schema 3 must)."""
     if not isinstance(raw, dict) or not raw:
         raise PackError("manifest files: expected an object of file name -> {sha256}")
     files, sizes = {}, {}
@@ -347,8 +348,9 @@ def _parse_files(raw: object) -> tuple[dict[str, str], dict[str, int]]:
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise PackError(f"manifest files[{name!r}]: expected a sha256 hex digest")
         files[safe_name(name, "files")] = digest
-        size = entry.get("bytes", 0)
-        sizes[name] = _int(size, f"files[{name!r}].bytes", 0, 2**62)
+        if sizes_required and "bytes" not in entry:
+            raise PackError(f"manifest files[{name!r}]: no 'bytes' (a schema-3 pack declares every file's size)")
+        sizes[name] = _int(entry.get("bytes", 0), f"files[{name!r}].bytes", 0, 2**62)
     return files, sizes
 
 
@@ -367,12 +369,10 @@ PACK_FORMAT = "edge-t2i pack"
 
 
 def is_pack(path: Path) -> bool:
-    """Whether folder `path` holds a pack this tool wrote (a manifest.json of its format)."""
+    """Whether folder `path` holds a pack this tool wrote (a manifest.json of its format): never raises."""
     try:
-        if (path / MANIFEST).stat().st_size > MAX_MANIFEST_BYTES:
-            return False
-        raw = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = _load_json(path / MANIFEST)
+    except (EdgeT2IError, OSError):
         return False
     return isinstance(raw, dict) and raw.get("format") == PACK_FORMAT
 
@@ -383,8 +383,6 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
     Any JSON at all (any type in any field, any size, nesting or number) gives a PackError, one line.
     Raises: PackError (not a folder, no manifest, a manifest that is a link, FIFO or device, larger than
     MAX_MANIFEST_BYTES, not JSON, or not a valid manifest)."""
-    from edge_t2i.runtime.packfile import read_plain
-
     if not isinstance(pack_dir, (str, os.PathLike)):
         raise PackError(f"a pack is a folder path, got {type(pack_dir).__name__}")
     root = Path(pack_dir)
@@ -398,13 +396,7 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
     path = root / MANIFEST
     if not path.exists() and not path.is_symlink():
         raise PackError(f"{root} is not a pack: {MANIFEST} not found")
-    data = read_plain(path, MAX_MANIFEST_BYTES, str(path))
-    try:
-        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
-        raise PackError(f"{path} is not valid JSON ({str(exc)[:200]})") from None
-    except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
-        raise PackError(f"{path} nests too deeply to be a manifest") from None
+    raw = _load_json(path)
     try:
         return parse_manifest(root, raw)
     except PackError as exc:  # values of the file quoted in the message: kept to one short line
@@ -413,6 +405,20 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
         # parse_manifest checks every field's type; this is the backstop for a case it does not foresee
         raise PackError(f"{path} is not a valid manifest ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def _load_json(path: Path) -> object:
+    """The JSON value of manifest file `path`, read as a pack file is (regular, at most MAX_MANIFEST_BYTES).
+    Raises PackError (not such a file, not UTF-8 JSON, nested too deeply, NaN/Infinity, huge integers)."""
+    from edge_t2i.runtime.packfile import read_plain
+
+    data = read_plain(path, MAX_MANIFEST_BYTES, str(path))
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
+        raise PackError(f"{path} is not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
+        raise PackError(f"{path} nests too deeply to be a manifest") from None
 
 
 def _no_constant(name: str) -> object:

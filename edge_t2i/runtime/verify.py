@@ -34,6 +34,7 @@ from edge_t2i.runtime.noise import noise
 from edge_t2i.runtime.packfile import read_model, read_verified
 
 REFERENCE_COUNT = 16
+MAX_REFERENCE = 64  # images a pack's reference set may hold: the device check renders them all
 REFERENCE_FORMAT = "edge-t2i reference v1"
 DEFAULT_MIN_PSNR_DB = 30.0   # convert/gate.py GateConfig and convert/fidelity.py FidelityConfig defaults
 DEFAULT_MIN_SSIM = 0.90
@@ -167,9 +168,10 @@ def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None
     want = (manifest.resolution, manifest.resolution, 3)
     if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or image is None
             or image.dtype != np.uint8 or image.ndim != 4 or image.shape[1:] != want
+            or not 1 <= len(image) <= MAX_REFERENCE
             or any(tensors[n].shape != (len(image), t.shape[1]) for n, t in zip(names, manifest.inputs))):
         raise PackError(f"reference set {name} does not match the manifest (inputs {names} -> image "
-                        f"uint8 [N, {', '.join(map(str, want))}])")
+                        f"uint8 [N, {', '.join(map(str, want))}], N from 1 to {MAX_REFERENCE})")
     feeds = {n: np.ascontiguousarray(tensors[n], np.float32) for n in names}
     return Reference(feeds, np.asarray(image), min_psnr, min_ssim, name, {"fp32": (100.0, 1.0), **_expected(meta)})
 

@@ -515,3 +515,39 @@ def test_an_allocation_failure_is_one_error(pack_dir, tmp_path, capsys, monkeypa
     assert main(["generate", str(pack_dir), "--prompt", PROMPT, "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("edge-t2i: error: out of memory"), err
+
+
+def test_is_pack_never_raises_on_a_crafted_manifest(tmp_path):
+    """`convert --out DIR` asks whether DIR holds our pack: a crafted manifest there is simply not one."""
+    from edge_t2i.runtime.manifest import is_pack
+
+    for text in ["[" * 100_000, '{"format": "edge-t2i pack", "a": ' + "1" * 5000 + "}", "\xff", '{"a": NaN}']:
+        (tmp_path / "manifest.json").write_text(text, errors="surrogateescape") if text != "\xff" else \
+            (tmp_path / "manifest.json").write_bytes(b"\xff")
+        assert is_pack(tmp_path) is False
+    (tmp_path / "manifest.json").unlink()
+    os.mkfifo(tmp_path / "manifest.json")
+    assert is_pack(tmp_path) is False  # and no hang
+
+
+def test_a_schema_3_pack_declares_every_size(hostile, tmp_path, capsys):
+    pack = hostile()
+    m = json.loads((pack / "manifest.json").read_text())
+    del m["files"]["bank.safetensors"]["bytes"]
+    (pack / "manifest.json").write_text(json.dumps(m))
+    refused_by_every_command(pack, tmp_path, capsys, "no 'bytes'")
+
+
+def test_a_reference_set_of_too_many_images_is_refused(pack_dir, hostile, tmp_path):
+    from edge_t2i.runtime.verify import REFERENCE_FORMAT
+
+    m = json.loads((pack_dir / "manifest.json").read_text())
+    nz, dim, res = m["model"]["nz"], m["model"]["cond_dim"], m["model"]["resolution"]
+    n = 65
+    _io.write_safetensors(tmp_path / "ref.safetensors",
+                          {"z": np.zeros((n, nz), np.float32), "embedding": np.zeros((n, dim), np.float32),
+                           "image": np.zeros((n, res, res, 3), np.uint8)}, {"format": REFERENCE_FORMAT, "expected": "{}"})
+    pack = hostile({"reference.safetensors": (tmp_path / "ref.safetensors").read_bytes()},
+                   change=lambda mm: mm.update(reference="reference.safetensors"))
+    with pytest.raises(PackError, match=r"does not match the manifest \(inputs \['z', 'embedding'\] -> image uint8 \[N"):
+        load(pack)

@@ -275,7 +275,7 @@ def test_every_referenced_file_needs_a_digest(name):
 
 
 def test_unreferenced_files_are_allowed():
-    m = parse(changed(lambda m: m["files"].update({"report.md": {"sha256": "f" * 64}})))
+    m = parse(changed(lambda m: m["files"].update({"report.md": {"sha256": "f" * 64, "bytes": 3}})))
     assert m.files["report.md"] == "f" * 64 and m.files["calibration.npz"] == digest("calibration.npz")
 
 
