@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge_t2i import _io
 from edge_t2i.errors import ConvertError, require
+from edge_t2i.progress import third_party_quiet
 
 ENCODER_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -42,14 +43,15 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmpdir:
         fp32 = Path(tmpdir) / "encoder.fp32.onnx"
         try:
-            torch.onnx.export(Hidden(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
-                              input_names=["input_ids", "attention_mask", "token_type_ids"],
-                              output_names=["last_hidden_state"], opset_version=opset, dynamo=False,
-                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
-                                            ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")})
+            with third_party_quiet():
+                torch.onnx.export(Hidden(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
+                                  input_names=["input_ids", "attention_mask", "token_type_ids"],
+                                  output_names=["last_hidden_state"], opset_version=opset, dynamo=False,
+                                  dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
+                                                ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")})
         except Exception as exc:
             raise ConvertError(f"text encoder export failed: {exc}") from exc
-        with _io.atomic_path(out_dir / ENCODER_FILE) as tmp:
+        with _io.atomic_path(out_dir / ENCODER_FILE) as tmp, third_party_quiet():
             quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul", "Gemm", "Gather"])
     shutil.copyfile(text.model_dir() / "tokenizer.json", out_dir / TOKENIZER_FILE)
@@ -81,8 +83,10 @@ def export_phrase_reader(checkpoint_dir: Path, out_dir: Path, opset: int = 17) -
     windows = torch.nn.functional.normalize(torch.randn(7, g.config.cond_dim, generator=torch.Generator().manual_seed(0)), dim=1)
     with _io.atomic_path(out_dir / READER_FILE) as tmp:
         try:
-            torch.onnx.export(Reader().eval(), (windows,), str(tmp), input_names=["windows"], output_names=["embedding"],
-                              dynamic_axes={"windows": {0: "windows"}}, opset_version=opset, dynamo=False)
+            with third_party_quiet():
+                torch.onnx.export(Reader().eval(), (windows,), str(tmp), input_names=["windows"],
+                                  output_names=["embedding"], dynamic_axes={"windows": {0: "windows"}},
+                                  opset_version=opset, dynamo=False)
         except Exception as exc:
             raise ConvertError(f"phrase reader export failed: {exc}") from exc
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])

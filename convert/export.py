@@ -11,7 +11,6 @@ the output `image` float32 [B, 3, R, R] in [-1, 1], with a dynamic batch dimensi
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from edge_t2i import _io
 from edge_t2i.errors import ConvertError, require
+from edge_t2i.progress import third_party_quiet
 
 DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -79,8 +79,7 @@ def export_module(model, out: str | os.PathLike[str], nz: int, cond_dim: int, op
             torch.randn(parity_batch, cond_dim, generator=torch.Generator().manual_seed(seed + 1)), dim=1)
     with _io.atomic_path(out) as tmp:
         try:
-            with warnings.catch_warnings():  # Affine reads the (static) feature side as ints on purpose
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            with third_party_quiet():  # e.g. TracerWarning: Affine reads the (static) feature side as ints on purpose
                 names = ["z"] if emb is None else ["z", "embedding"]
                 torch.onnx.export(
                     model, (z,) if emb is None else (z, emb), str(tmp), input_names=names, output_names=["image"],

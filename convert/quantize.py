@@ -25,6 +25,7 @@ import numpy as np
 from edge_t2i import _io
 from edge_t2i.calib import CalibrationData
 from edge_t2i.errors import ConvertError, MissingExtraError, did_you_mean
+from edge_t2i.progress import third_party_quiet
 
 log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -135,12 +136,13 @@ def quantize_int8(fp32_onnx: str | os.PathLike[str], calibration: CalibrationDat
     with tempfile.TemporaryDirectory() as tmpdir:
         pre = Path(tmpdir) / "pre.onnx"
         try:
-            quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
+            with third_party_quiet():
+                quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
         except Exception:  # pre-processing is an optimisation: quantize the original if it fails
             pre = Path(fp32_onnx)
         with _io.atomic_path(out) as tmp:
             try:
-                with contextlib.redirect_stdout(io.StringIO()) as chatter:  # the calibrator prints progress
+                with contextlib.redirect_stdout(io.StringIO()) as chatter, third_party_quiet():  # calibrator prints
                     quantize_static(
                         str(pre), str(tmp), _Reader(calibration), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(config.op_types), per_channel=True, reduce_range=False,
