@@ -58,6 +58,22 @@ def _read_only(folder: Path) -> bool:
         return False
 
 
+def _as_given(path: PathLike) -> Path:
+    """Absolute and `~` expanded, links NOT resolved: `PACK/x.png` is inside the pack by name even when it is a
+    link to a file elsewhere (a crafted pack's link must not lead a write outside)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def _inside_an_input(out: PathLike, target: Path, inputs: tuple[PathLike, ...]) -> Path | None:
+    """The input that `out` (as given, or `target`, resolved) is, or is inside; None if neither."""
+    for item in inputs:
+        for place, source in ((target, _resolved(item)), (_as_given(out), _as_given(item)),
+                              (_as_given(out), _resolved(item))):
+            if place == source or source in place.parents:
+                return source
+    return None
+
+
 def _check_overlap(target: Path, inputs: tuple[PathLike, ...], what: str) -> None:
     for name, place in (("the current folder", Path.cwd()), ("your home folder", Path.home())):
         place = place.resolve()
@@ -80,6 +96,9 @@ def claim_output_dir(out: PathLike, kind: str, is_ours: Callable[[Path], bool], 
     Raises: OutputError (one line naming the path and the reason)."""
     target = _resolved(out)
     _check_overlap(target, inputs, what)
+    source = _inside_an_input(out, target, inputs)
+    if source is not None:
+        raise OutputError(f"{what} {_as_given(out)} is or is inside the input {source}: pick a folder outside it")
     if target.exists():
         if not target.is_dir():
             raise OutputError(f"{what} {target} exists and is not a folder")
@@ -105,10 +124,9 @@ def claim_output_file(out: PathLike, inputs: tuple[PathLike, ...] = (), what: st
     if target.exists() and not target.is_file():
         raise OutputError(f"{what} {target} exists and is not a regular file (a device or a pipe): "
                           "give a file name")
-    for item in inputs:
-        source = _resolved(item)
-        if target == source or source in target.parents:
-            raise OutputError(f"{what} {target} is or is inside the input {source}: pick a path outside it")
+    source = _inside_an_input(out, target, inputs)
+    if source is not None:
+        raise OutputError(f"{what} {_as_given(out)} is or is inside the input {source}: pick a path outside it")
     marker = next((m for m in ARTIFACT_MARKERS if all((target.parent / f).is_file() for f in m)), None)
     if marker is not None and not (marker == ("manifest.json",) and not _holds_pack(target.parent)):
         raise OutputError(f"{what} {target} is inside {target.parent}, which holds {' + '.join(marker)}: a pack, "

@@ -63,3 +63,11 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...], what: str) -> 
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     hint = f" did you mean '{close[0]}'?" if close else ""
     return f"unknown {what} '{name}';{hint} valid: {', '.join(choices)}"
+
+
+def printable(text: str, limit: int = 1000) -> str:
+    """`text` as one line a terminal shows as written: control characters (escape sequences, newlines, tabs),
+    surrogates and other unprintable code points as backslash escapes, runs of spaces kept; cut to `limit`
+    characters with its end kept. For anything a pack or a library put in a message."""
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    return shown if len(shown) <= limit else shown[:limit - 100] + " ... " + shown[-95:]

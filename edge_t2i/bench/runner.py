@@ -45,6 +45,7 @@ from edge_t2i.bench.stats import percentiles_ms
 from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.backends.base import wrap_error
+from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
 from edge_t2i.runtime.manifest import Manifest, read_manifest
 from edge_t2i.runtime.packfile import read_model
 from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
@@ -165,7 +166,7 @@ def raw_configs(manifest: Manifest, threads: int) -> tuple[list[Config], list[di
 def _raw_ort(model: bytes, name: str, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
+    so = quiet_sessions(ort.SessionOptions())  # default options but the log level: errors come back as one line
     if threads:
         so.intra_op_num_threads = threads
     try:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from edge_t2i.cli import bench, convert, data, eval, runtime, train
 from edge_t2i.cli.common import EXIT_USER_ERROR, Parser, describe_os_error, parse_seeds
-from edge_t2i.errors import EdgeT2IError
+from edge_t2i.errors import EdgeT2IError, printable
 
 STAGES = (data, eval, train, convert, runtime, bench)  # in pipeline order: their commands, in --help order
 __all__ = ["build_parser", "main", "parse_seeds"]
@@ -113,9 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EdgeT2IError, OSError) as exc:
         if a.debug:
             raise
-        message = " ".join((describe_os_error(exc) if isinstance(exc, OSError) else str(exc)).split())
-        if len(message) > 1000:  # one line a person can read, whatever a library or a crafted file put in it
-            message = message[:900] + " ... " + message[-90:]
+        # one line a person can read, whatever a library or a crafted file put in it (escapes, newlines, length)
+        message = printable(" ".join((describe_os_error(exc) if isinstance(exc, OSError) else str(exc)).split()))
         print(f"edge-t2i: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except MemoryError:  # an allocation the command could not make (a huge pack file, a batch past the RAM)

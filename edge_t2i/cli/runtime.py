@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge_t2i.cli.common import add_prompt_args, claim_image_output, prompts_and_seeds, threads_arg, write_images
-from edge_t2i.errors import PackError
+from edge_t2i.errors import PackError, printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
         ran = {min(batch, len(seeds))} | ({len(seeds) % batch} - {0})  # the batch sizes of the calls above
         routes = [next(c for top, c in gen.choices if b <= top) for b in sorted(ran)]
         engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for c in routes))
-        print(f"wrote {len(images)} image(s) to {out} with {engines} ({gen.choice.reason})")
+        print(f"wrote {len(images)} image(s) to {out} with {engines} ({routes[0].reason})")
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -126,9 +126,9 @@ def describe_gate(g: object) -> str:
             detail = f"SSIM {g['ssim']:.4f}, decided by {str(g.get('decided_by')).upper()}"  # type: ignore[index]
         else:
             detail = f"all FP32 {g['fp32']['all']:.1%} / INT8 {g['int8']['all']:.1%}"  # type: ignore[index]
-        return f"{'PASS' if g['passed'] is True else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}"  # type: ignore[index]
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
-        return f"(a record this version cannot read: {json.dumps(g)[:80]})"
+        return printable(f"{'PASS' if g['passed'] is True else 'FAIL'}  PSNR {g['psnr_db']:.1f} dB  {detail}")  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - any record at all (10**400 overflows a float format)
+        return f"(a record this version cannot read: {printable(json.dumps(g, ensure_ascii=True), 80)})"
 
 
 def print_engines(rows: list[dict], chosen: dict[str, str] | None = None) -> None:
@@ -142,6 +142,7 @@ def print_engines(rows: list[dict], chosen: dict[str, str] | None = None) -> Non
             rates = ", ".join(f"b{b} {v:.0f}/s" for b, v in r["images_per_s"].items()) or "not timed (edge-t2i tune)"
             state = "yes "
             why = f"{r['reason']}; PSNR {check['psnr_db']:.1f} dB SSIM {check['ssim']:.4f}; {rates}" if check else r["reason"]
+        why = printable(why, 300)  # an engine's message may quote a crafted model's names
         mark = f"  <- {chosen[r['candidate']]}" if chosen and r["candidate"] in chosen else ""
         print(f"    {r['candidate']:<24} {state} {why}{mark}")
 

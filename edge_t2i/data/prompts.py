@@ -40,7 +40,7 @@ def check_prompt(text: object) -> str:
     if len(text) > MAX_PROMPT_CHARS:
         raise InputError(f"a prompt is at most {MAX_PROMPT_CHARS} characters, got {len(text)}: "
                          f"{text[:40]!r}...")
-    words = len(text.split())
+    words = len(prompt_words(text))  # as the phrase reader splits them (NFKC can make one character many words)
     if words > MAX_PROMPT_WORDS:
         raise InputError(f"a prompt is at most {MAX_PROMPT_WORDS} words, got {words}: {text[:40]!r}...")
     return text
@@ -83,12 +83,18 @@ def read_prompts(path: str | os.PathLike[str], allow_duplicates: bool = False) -
     return prompts
 
 
+def prompt_words(text: str) -> list[str]:
+    """The words of a prompt as the phrase reader reads them: `normalize_prompt`, then characters other than a-z,
+    0-9, apostrophes and hyphens split words."""
+    return re.sub(r"[^a-z0-9'\-]+", " ", normalize_prompt(text)).split()
+
+
 def phrase_windows(text: str, max_words: int) -> list[str]:
     """Every run of 1..`max_words` consecutive words of `text` (after `normalize_prompt`: NFKC, zero-width
     characters removed, case folded; then characters other than a-z, 0-9, apostrophes and hyphens split
     words), shortest first; [""] for a text with no words. Raises InputError if `text` is not a str.
     The windows a phrase reader reads (runtime/reader.py; docs/pack-spec.md spells the same rule)."""
-    words = re.sub(r"[^a-z0-9'\-]+", " ", normalize_prompt(text)).split()
+    words = prompt_words(text)
     out = [" ".join(words[i:i + n]) for n in range(1, max_words + 1) for i in range(len(words) - n + 1)]
     return out or [""]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 from edge_t2i import _io
-from edge_t2i.data.prompts import MAX_PROMPT_CHARS, check_prompt, normalize_prompt
+from edge_t2i.data.prompts import MAX_PROMPT_CHARS, MAX_PROMPT_WORDS, check_prompt, normalize_prompt
 from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
 MAX_BANK_DIM = 4096
+MAX_NPZ_BYTES = 256 << 20  # a legacy (schema 1) bank.npz: its file and a quarter of what it may unpack to
 MAX_BANK_VALUES = 512 * MAX_BANK_ENTRIES  # prompts x dimensions: 10^6 prompts of up to 512-d (2 GB as float32)
 RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
 BANK_FORMAT = "edge-t2i bank v1"
@@ -88,11 +89,17 @@ class PromptBank:
         # squared norms by einsum: no [N, dim] temporary (a bank of 10^6 384-d rows is 1.5 GB as float32)
         squares = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
         if not np.isfinite(squares).all():
-            raise PackError("bank: embeddings contain NaN or inf")
+            raise PackError("bank: embeddings contain NaN, inf, or values too large to be a sentence embedding")
         self._norms = np.maximum(np.sqrt(squares), 1e-12)
         self.encoder_name = encoder_name
         self.encoder = encoder
-        self._index = {normalize_prompt(t): i for i, t in enumerate(self.texts)}
+        self._index = {}
+        for i, t in enumerate(self.texts):
+            key = normalize_prompt(t)
+            if len(key) > 4 * MAX_PROMPT_CHARS or key.count(" ") >= MAX_PROMPT_WORDS:
+                raise PackError(f"bank prompt {i + 1} is over {MAX_PROMPT_WORDS} words or {4 * MAX_PROMPT_CHARS} "
+                                "characters once normalized: not a prompt")
+            self._index[key] = i
         self._raw_hits: dict[str, int] = {}
 
     @property
@@ -126,15 +133,21 @@ class PromptBank:
         if manifest.bank is None:
             raise PackError("this pack has no prompt bank")
         with open_file(manifest, manifest.bank) as f:
-            return cls._read(f, manifest.bank, encoder, manifest.embedding_dim)
+            return cls._read(f, manifest.bank, encoder, manifest.embedding_dim, legacy=manifest.schema_version < 2)
 
     @classmethod
-    def _read(cls, f: PackFile, where: str, encoder: TextEncoder | None, dim: int | None = None) -> PromptBank:
+    def _read(cls, f: PackFile, where: str, encoder: TextEncoder | None, dim: int | None = None,
+              legacy: bool | None = None) -> PromptBank:
+        """`legacy`: whether a .npz may be read (None: either format; a pack of schema 1 only)."""
         head = f.read(2)
         if head == b"PK":  # a zip: the .npz of schema-1 packs, small by their age
+            if legacy is False:
+                raise PackError(f"bank {where} is a zip (.npz), which only packs of schema 1 hold: re-convert it")
+            if f.size > MAX_NPZ_BYTES:
+                raise PackError(f"bank {where}: a legacy .npz bank is at most {MAX_NPZ_BYTES} bytes")
             data = head + f.read(f.size)
             f.finish()
-            return cls._load_npz(io.BytesIO(data), where, encoder)
+            return cls._load_npz(io.BytesIO(data), where, encoder, dim)
         try:
             size = int.from_bytes(head + f.read(6), "little")
             if f.size < 8 or not 2 <= size <= min(_io.MAX_SAFETENSORS_HEADER, f.size - 8):
@@ -175,8 +188,12 @@ class PromptBank:
         return cls(prompts, emb, str(meta.get("encoder", "unknown"))[:200], encoder)
 
     @classmethod
-    def _load_npz(cls, source: io.BytesIO, where: str, encoder: TextEncoder | None) -> PromptBank:
+    def _load_npz(cls, source: io.BytesIO, where: str, encoder: TextEncoder | None, dim: int | None = None) -> PromptBank:
         try:
+            with zipfile.ZipFile(source) as z:  # a zip bomb is refused from its members' declared sizes
+                if sum(i.file_size for i in z.infolist()) > 4 * MAX_NPZ_BYTES:
+                    raise PackError(f"bank {where}: its arrays unpack to more than {4 * MAX_NPZ_BYTES} bytes")
+            source.seek(0)
             with np.load(source, allow_pickle=False) as f:
                 texts, emb = f["texts"], f["embeddings"]
                 name = str(f["encoder"]) if "encoder" in f.files else "unknown"
@@ -186,6 +203,9 @@ class PromptBank:
             raise PackError(f"bank {where}: 'texts' must be a 1-D array of strings")
         if emb.dtype not in (np.float16, np.float32) or emb.ndim != 2:
             raise PackError(f"bank {where}: 'embeddings' must be a 2-D float16/float32 array")
+        if dim is not None and emb.shape[1] != dim:
+            raise PackError(f"bank {where} holds {emb.shape[1]}-d embeddings, the generator takes {dim}-d: the bank "
+                            "is not this pack's")
         return cls(texts.tolist(), emb.astype(np.float32), name, encoder)
 
     def save(self, path: str | os.PathLike[str], dtype: type = np.float16) -> Path:
@@ -218,9 +238,7 @@ class PromptBank:
                 return Match(self.texts[i], 1.0, True, i)
             vec = self._encode_one(query)
         else:
-            vec = np.asarray(query, np.float32)
-            if vec.shape != (self.dim,):
-                raise InputError(f"embedding must have shape ({self.dim},), got {vec.shape}")
+            vec = self._vector(query)
         sims = self.embeddings @ (vec / max(float(np.linalg.norm(vec)), 1e-12))
         sims /= self._norms
         i = int(np.argmax(sims))
@@ -257,9 +275,19 @@ class PromptBank:
         for end in (a, b):
             if not isinstance(end, (str, np.ndarray)):
                 raise InputError(f"blend takes prompts or embeddings [{self.dim}], got {type(end).__name__}")
-        ea = self.lookup(a, policy) if isinstance(a, str) else np.asarray(a, np.float32)
-        eb = self.lookup(b, policy) if isinstance(b, str) else np.asarray(b, np.float32)
+        ea = self.lookup(a, policy) if isinstance(a, str) else self._vector(a)
+        eb = self.lookup(b, policy) if isinstance(b, str) else self._vector(b)
         return slerp(ea, eb, float(t))
+
+    def _vector(self, x: object) -> np.ndarray:
+        """float32 [dim] of a caller's embedding. Raises InputError (not finite float numbers of this size)."""
+        try:
+            vec = np.asarray(x, np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"an embedding must be {self.dim} float numbers ({exc})") from None
+        if vec.shape != (self.dim,) or not np.isfinite(vec).all():
+            raise InputError(f"an embedding must be {self.dim} finite float numbers, got shape {list(vec.shape)}")
+        return vec
 
     # ---- helpers -----------------------------------------------------------------
     def _encode_one(self, prompt: str) -> np.ndarray:

@@ -39,17 +39,20 @@ class OnnxTextEncoder:
             raise MissingExtraError(f"encoding new prompts needs 'tokenizers': pip install 'edge-t2i[encoder]' ({exc})") from exc
         import onnxruntime as ort
 
+        from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
+
         self.label = label
         try:
             self.tokenizer = (Tokenizer.from_str(tokenizer.decode("utf-8")) if isinstance(tokenizer, bytes)
                               else Tokenizer.from_file(str(tokenizer)))
             self.tokenizer.enable_truncation(MAX_TOKENS)
             self.tokenizer.enable_padding()
-        except Exception as exc:  # tokenizers raises Exception for a malformed file; UnicodeDecodeError
+        except BaseException as exc:  # tokenizers: Exception for a malformed file, a Rust panic (PanicException,
+            _reraise_control(exc)      # a BaseException) for some; UnicodeDecodeError
             raise PackError(f"the tokenizer of {label} is unreadable ({_first_line(exc)})") from exc
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
-        so.log_severity_level = 3
+        quiet_sessions(so)
         try:
             self.session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=so,
                                                 providers=["CPUExecutionProvider"])
@@ -68,9 +71,11 @@ class OnnxTextEncoder:
             if "token_type_ids" in self.input_names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = self.session.run(None, feeds)[0]  # [B, T, 384]
-        except Exception as exc:  # ORT's own exception types, tokenizers' Exception, MemoryError
+        except BaseException as exc:  # ORT's own types, MemoryError; tokenizers' Exception or Rust panic (a crafted
+            _reraise_control(exc)      # pre-tokenizer regex past Oniguruma's retry limit panics)
             raise PackError(f"{self.label} failed on {len(texts)} text(s) ({_first_line(exc)})") from exc
-        if not isinstance(hidden, np.ndarray) or hidden.ndim != 3 or hidden.shape[:2] != ids.shape:
+        if not isinstance(hidden, np.ndarray) or hidden.dtype.kind != "f" or hidden.ndim != 3 \
+                or hidden.shape[:2] != ids.shape:
             raise PackError(f"{self.label} returned {getattr(hidden, 'shape', type(hidden).__name__)}, "
                             f"expected [texts, tokens, dim] for {list(ids.shape)} tokens")
         m = mask[..., None].astype(np.float32)
@@ -79,6 +84,12 @@ class OnnxTextEncoder:
         if not np.isfinite(out).all():
             raise PackError(f"{self.label} produced NaN or inf: its weights are broken")
         return out
+
+
+def _reraise_control(exc: BaseException) -> None:
+    """Ctrl-C, SIGTERM (the CLI's Terminated) and exit pass through; anything else a library raised is the pack's."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from edge_t2i.errors import printable
 from edge_t2i.runtime.manifest import read_manifest
 from edge_t2i.runtime.packfile import check_file
 from edge_t2i.runtime.select import TUNE_BATCHES, Chooser, Trial, candidates
@@ -47,7 +48,7 @@ def pack_info(pack_dir: str | os.PathLike[str]) -> dict:
 
         bank = PromptBank.from_pack(m)
     return {"schema_version": m.schema_version, "resolution": m.resolution, "nz": m.nz,
-            "conditioning": m.conditioning, "architecture": str(m.model.get("architecture", "dfgan-edge"))[:40],
+            "conditioning": m.conditioning, "architecture": printable(str(m.model.get("architecture", "dfgan-edge")), 40),
             "files": files, "bank_prompts": len(bank) if bank else 0, "encoder": m.encoder is not None,
             "phrase_reader": bool(m.encoder and "reader" in m.encoder),
             "int8_coverage": m.coverage.as_dict() if m.coverage else None,

@@ -19,12 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_t2i.errors import EdgeT2IError, PackError
+from edge_t2i.errors import EdgeT2IError, PackError, printable
 from edge_t2i.runtime import noise as noise_kinds
 
 SCHEMA_VERSION = 3  # 3: conditioning (sentence | none) and INT8 coverage; 2: portable bank and noise; 1, 2 still read
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32            # how deeply manifest.json may nest (a real one: 5)
 MAX_DIM = 4096            # largest sane declared dimension (noise size, embedding size, image side)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -399,9 +400,8 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
     raw = _load_json(path)
     try:
         return parse_manifest(root, raw)
-    except PackError as exc:  # values of the file quoted in the message: kept to one short line
-        text = " ".join(str(exc).split())
-        raise PackError(text if len(text) <= 300 else text[:240] + " ... " + text[-50:]) from None
+    except PackError as exc:  # values of the file quoted in the message: one short printable line
+        raise PackError(printable(" ".join(str(exc).split()), 300)) from None
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
         # parse_manifest checks every field's type; this is the backstop for a case it does not foresee
         raise PackError(f"{path} is not a valid manifest ({type(exc).__name__}: {str(exc)[:160]})") from None
@@ -414,11 +414,27 @@ def _load_json(path: Path) -> object:
 
     data = read_plain(path, MAX_MANIFEST_BYTES, str(path))
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
         raise PackError(f"{path} is not valid JSON ({str(exc)[:200]})") from None
     except RecursionError:  # json nests on the C stack: a crafted "[[[[..." ends here
         raise PackError(f"{path} nests too deeply to be a manifest") from None
+    if _depth(raw) > MAX_DEPTH:  # what json.loads accepts, json.dumps (the pack digest) may not: refuse it here
+        raise PackError(f"{path} nests deeper than {MAX_DEPTH} levels: not a manifest")
+    return raw
+
+
+def _depth(value: object) -> int:
+    """How deeply JSON `value` nests (a scalar: 0), found without recursion."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _no_constant(name: str) -> object:

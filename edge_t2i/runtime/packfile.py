@@ -173,15 +173,17 @@ def check_file(manifest: Manifest, name: str) -> str:
 
 
 # ---- external data in an ONNX protobuf --------------------------------------------------------------------------
-# onnx.proto3 field numbers of the messages that can hold a tensor, and of TensorProto's external data:
-# ModelProto.graph 7, .functions 25; GraphProto.node 1, .initializer 5, .sparse_initializer 15;
-# NodeProto.attribute 5; FunctionProto.node 7; AttributeProto.t 5, .g 6, .tensors 10, .graphs 11,
-# .sparse_tensor 22, .sparse_tensors 23; SparseTensorProto.values 1, .indices 2; TensorProto.name 8,
-# .external_data 13 (StringStringEntryProto key 1, value 2), .data_location 14 (EXTERNAL = 1).
+# onnx.proto3 field numbers of every message that can hold a TensorProto, and of TensorProto's external data:
+# ModelProto.graph 7, .training_info 20, .functions 25; TrainingInfoProto.initialization 1, .algorithm 2;
+# GraphProto.node 1, .initializer 5, .sparse_initializer 15; NodeProto.attribute 5; FunctionProto.node 7,
+# .attribute_proto 11 (attribute defaults); AttributeProto.t 5, .g 6, .tensors 10, .graphs 11, .sparse_tensor 22,
+# .sparse_tensors 23; SparseTensorProto.values 1, .indices 2; TensorProto.name 8, .external_data 13
+# (StringStringEntryProto key 1, value 2), .data_location 14 (EXTERNAL = 1).
 _CHILDREN = {
-    "model": {7: "graph", 25: "function"},
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},
     "graph": {1: "node", 5: "tensor", 15: "sparse"},
-    "function": {7: "node"},
+    "function": {7: "node", 11: "attribute"},
     "node": {5: "attribute"},
     "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
     "sparse": {1: "tensor", 2: "tensor"},

@@ -7,6 +7,7 @@ every backend and a game can re-create an asset from its seed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -185,7 +186,11 @@ class Pipeline:
             return [int(seeds)] * batch
         if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
             raise InputError(f"seeds must be an integer or a sequence of integers, got {type(seeds).__name__}")
-        seed_list = list(seeds)  # type: ignore[arg-type]  # a bool seed is refused by noise()
+        if hasattr(seeds, "__len__") and len(seeds) > MAX_BATCH:  # type: ignore[arg-type]  # before listing them
+            raise InputError(f"{len(seeds)} seeds: at most {MAX_BATCH} a call")  # type: ignore[arg-type]
+        seed_list = list(itertools.islice(seeds, MAX_BATCH + 1))  # type: ignore[call-overload]  # bools: noise()
+        if len(seed_list) > MAX_BATCH:
+            raise InputError(f"more than {MAX_BATCH} seeds: at most {MAX_BATCH} a call")
         if len(seed_list) == 1:
             return seed_list * batch
         if len(seed_list) != batch and batch != 1:
@@ -207,7 +212,13 @@ class Pipeline:
             raise InputError("nothing to generate: batch size 0")
         if not all(isinstance(p, str) for p in items):
             raise InputError("pass prompts as strings or embeddings as a float array [B, dim]")
+        self._check_batch(len(items))  # before any prompt is looked up or encoded
         return self.embeddings_for(items, unknown)
+
+    def _check_batch(self, batch: int) -> None:
+        """InputError for a batch over what one call takes here (MAX_BATCH, or a TensorRT profile's end)."""
+        if batch > self.max_batch:
+            raise InputError(f"batch {batch} exceeds the limit of {self.max_batch} for {self.backend.describe()}")
 
     def _check(self, arr: np.ndarray, name: str, shape: tuple[int, int], trusted: bool = False) -> np.ndarray:
         """`arr` as contiguous float32 of `shape` within the batch limit; `trusted` (z made here from seeds, bank
@@ -216,10 +227,11 @@ class Pipeline:
             raise InputError(f"{name} must have shape [{shape[0]}, {shape[1]}], got {list(arr.shape)}")
         if arr.shape[0] == 0:
             raise InputError("nothing to generate: batch size 0")
-        limit = self.max_batch
-        if arr.shape[0] > limit:
-            raise InputError(f"batch {arr.shape[0]} exceeds the limit of {limit} for {self.backend.describe()}")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        self._check_batch(arr.shape[0])
+        try:
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        except (TypeError, ValueError) as exc:  # strings, objects, complex numbers
+            raise InputError(f"{name} must be float numbers, got {arr.dtype}") from exc
         if not trusted and not np.isfinite(arr).all():
             raise InputError(f"{name} contains NaN or inf")
         return arr
@@ -228,6 +240,10 @@ class Pipeline:
         """The generator's float32 [B, 3, R, R] for raw inputs {"z": [B, nz](, "embedding": [B, dim])}, on the
         engine that runs batch B here, checked against the manifest (runtime/backends/base.py IOSpec).
         Raises: InputError, PackError (output differs from the manifest), BackendError."""
+        if not isinstance(feeds, dict) or not all(isinstance(v, np.ndarray) for v in feeds.values()):
+            raise InputError(f"infer takes a dict of float32 arrays {{'z': [B, {self.nz}], ...}}, got "
+                             f"{type(feeds).__name__}")
+        self._check_batch(max((len(v) if v.ndim else 0 for v in feeds.values()), default=0))
         return self._call(feeds, checked=True)[0]["image"]
 
     def _call(self, feeds: dict[str, np.ndarray], checked: bool) -> tuple[dict[str, np.ndarray], backends.Backend]:
@@ -271,6 +287,8 @@ class Pipeline:
         """Run each batch size once so the first frame is not the slow one; returns seconds."""
         t0 = time.perf_counter()
         for b in batches:
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= self.max_batch:
+                raise InputError(f"warm_up takes batch sizes 1..{self.max_batch}, got {b!r}")
             self.infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
         return time.perf_counter() - t0
 

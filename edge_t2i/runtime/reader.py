@@ -52,9 +52,11 @@ class PhraseReadingEncoder:
             if self._session is None:
                 import onnxruntime as ort
 
+                from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
+
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = self._threads
-                so.log_severity_level = 3
+                quiet_sessions(so)
                 source = self._source() if callable(self._source) else self._source
                 try:
                     self._session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
@@ -77,7 +79,8 @@ class PhraseReadingEncoder:
             except Exception as exc:  # ORT's own types, MemoryError
                 raise PackError(f"{self.label} failed on {len(bag)} windows of {vectors.shape[1]}-d "
                                 f"({str(exc).strip()[:200] or type(exc).__name__})") from exc
-            if not isinstance(row, np.ndarray) or row.shape != (1, vectors.shape[1]) or not np.isfinite(row).all():
+            if not isinstance(row, np.ndarray) or row.dtype.kind != "f" or row.shape != (1, vectors.shape[1]) \
+                    or not np.isfinite(row).all():
                 raise PackError(f"{self.label} returned {getattr(row, 'shape', type(row).__name__)}, expected finite "
                                 f"float32 [1, {vectors.shape[1]}]")
             out.append(row[0])

@@ -64,10 +64,11 @@ def io_spec(manifest: Manifest) -> IOSpec:
 def check_names(backend: str, precision: str) -> None:
     """Raises BackendError naming the closest valid name for an unknown backend or precision (names are lower case:
     pass `backend.lower()` to accept "OpenVINO")."""
-    if backend not in BACKEND_CHOICES:
-        raise BackendError(did_you_mean(backend, BACKEND_CHOICES, "backend"))
-    if precision not in PRECISION_CHOICES:
-        raise BackendError(did_you_mean(precision, PRECISION_CHOICES, "precision"))
+    for value, choices, what in ((backend, BACKEND_CHOICES, "backend"), (precision, PRECISION_CHOICES, "precision")):
+        if not isinstance(value, str):
+            raise BackendError(f"{what} must be a name, one of {', '.join(choices)}; got {type(value).__name__}")
+        if value not in choices:
+            raise BackendError(did_you_mean(value, choices, what))
 
 
 def candidates(manifest: Manifest, backend: str = "auto", precision: str = "auto") -> list[Candidate]:

@@ -103,8 +103,8 @@ def test_bank_basics(bank):
     (["a", "b"], np.zeros((3, 4), np.float32), "2 texts but embeddings of shape"),
     (["a", "b"], np.zeros((2, 4, 1), np.float32), "2 texts"),
     (["a"], np.zeros(4, np.float32), "1 texts"),
-    (["a", "b"], np.array([[0.0, 1.0], [np.nan, 0.0]], np.float32), "NaN or inf"),
-    (["a", "b"], np.array([[0.0, 1.0], [np.inf, 0.0]], np.float32), "NaN or inf"),
+    (["a", "b"], np.array([[0.0, 1.0], [np.nan, 0.0]], np.float32), "NaN, inf"),
+    (["a", "b"], np.array([[0.0, 1.0], [np.inf, 0.0]], np.float32), "NaN, inf"),
 ])
 def test_malformed_banks_are_refused(texts, emb, msg):
     with pytest.raises(PackError, match=msg):
@@ -168,7 +168,7 @@ def test_safetensors_bank_without_encoder_name_says_unknown(tmp_path):
     (np.ones((2, 2), np.float16), {"dim": "3"}, "and dim 3 must agree"),
     (np.ones((2, 2), np.float16), {"dim": None}, "and dim None must agree"),
     (np.ones((3, 2), np.float16), {}, r"2 prompts, embeddings \[3, 2\]"),
-    (np.full((2, 2), np.nan, np.float32), {}, "NaN or inf"),
+    (np.full((2, 2), np.nan, np.float32), {}, "NaN, inf"),
     (np.ones((2, 2), np.float16), {"format": "edge-t2i bank v2"}, "format 'edge-t2i bank v2' .* re-convert the pack"),
     (np.ones((2, 2), np.float16), {"format": None}, "format None"),
     (np.ones((2, 2), np.float16), {"normalization": "lower-v0"}, "normalization 'lower-v0'"),
@@ -262,7 +262,7 @@ def test_nearest_to_an_embedding_is_by_cosine(bank):
     short = bank.nearest(np.array([0.1, 0.0, 1.0]) * 0.01)  # a short query: still the cosine
     assert short.index == 2 and short.similarity == pytest.approx(1 / math.sqrt(1.01))
     assert bank.nearest(np.array([-1.0, 0.0, 0.0])).index != 0  # the least similar is never picked
-    with pytest.raises(InputError, match=r"embedding must have shape \(3,\)"):
+    with pytest.raises(InputError, match="an embedding must be 3 finite float numbers"):
         bank.nearest(np.zeros(4))
 
 

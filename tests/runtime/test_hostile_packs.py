@@ -551,3 +551,140 @@ def test_a_reference_set_of_too_many_images_is_refused(pack_dir, hostile, tmp_pa
                    change=lambda mm: mm.update(reference="reference.safetensors"))
     with pytest.raises(PackError, match=r"does not match the manifest \(inputs \['z', 'embedding'\] -> image uint8 \[N"):
         load(pack)
+
+
+# ---- found by trying to break the above ---------------------------------------------------------------------------
+def test_external_data_in_a_function_attribute_default_is_found():
+    """A Constant inside a local function takes its tensor from the function's attribute default, stored outside:
+    ONNX Runtime loaded it from the current folder. The scan reads FunctionProto.attribute_proto too."""
+    from edge_t2i.runtime.packfile import external_data_locations
+
+    t = TensorProto(name="wdef", data_type=TensorProto.FLOAT, dims=[4, 4], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", "weights.bin"), ("offset", "0"), ("length", "64")):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    const = helper.make_node("Constant", [], ["w"])
+    const.attribute.append(onnx.AttributeProto(name="value", ref_attr_name="W", type=onnx.AttributeProto.TENSOR))
+    f = helper.make_function("custom", "F", ["x"], ["y"], [const, helper.make_node("MatMul", ["x", "w"], ["y"])],
+                             [helper.make_opsetid("", 17)], attributes=[])
+    f.attribute_proto.append(onnx.AttributeProto(name="W", type=onnx.AttributeProto.TENSOR, t=t))
+    graph = helper.make_graph([helper.make_node("F", ["z"], ["image"], domain="custom")], "g",
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("custom", 1)],
+                              ir_version=9, functions=[f])
+    assert external_data_locations(model.SerializeToString()) == {"wdef"}
+
+
+def test_a_legacy_npz_bank_is_not_a_zip_bomb(hostile, tmp_path, capsys):
+    """A 2 MB zip of zeros unpacking to 2 GiB once took 60 s and 18.5 GB; schema-3 packs hold no .npz at all."""
+    import zipfile
+
+    big = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("embeddings.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (1, 1 << 29)})
+            for _ in range(64):
+                fh.write(bytes(1 << 25))
+        z.writestr("texts.npy", b"")
+    pack = hostile({"bank.safetensors": big.read_bytes()})
+    start = time.perf_counter()
+    refused_by_every_command(pack, tmp_path, capsys, "a zip (.npz), which only packs of schema 1 hold",
+                             which=("generate", "info"))
+    assert time.perf_counter() - start < 20
+    from edge_t2i.runtime.bank import PromptBank
+
+    with pytest.raises(PackError, match="unpack to more than"):
+        PromptBank.load(big)
+
+
+def test_a_tokenizer_that_panics_is_a_pack_error(hostile, pack_dir, tmp_path, capsys):
+    """A pre-tokenizer regex past Oniguruma's retry limit makes the Rust tokenizer panic: PanicException is a
+    BaseException, which `except Exception` let through as a 289-line backtrace."""
+    pytest.importorskip("tokenizers")
+    tok = json.loads(real_tokenizer())
+    tok["pre_tokenizer"] = {"type": "Split", "pattern": {"Regex": "^([a-z ]+)+[0-9]"}, "behavior": "Isolated",
+                            "invert": False}
+    dim = json.loads((pack_dir / "manifest.json").read_text())["model"]["cond_dim"]
+    pack = encoder_pack(hostile, tiny_encoder(dim), json.dumps(tok).encode())
+    prompt = "a large yellow triangle somewhere in the bottom right corner"
+    assert main(["generate", str(pack), "--prompt", prompt, "--unknown", "encode", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pack file encoder.onnx failed on 1 text(s)" in err[0], err
+
+
+def test_an_out_path_through_a_link_in_the_pack_is_refused(hostile, tmp_path, capsys):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("the user's")
+    pack = hostile()
+    (pack / "preview.png").symlink_to(precious)
+    assert main(["generate", str(pack), "--prompt", PROMPT, "--out", str(pack / "preview.png")]) == 2
+    assert "is or is inside the input" in capsys.readouterr().err
+    assert precious.read_text() == "the user's"
+
+
+def test_words_are_counted_as_the_phrase_reader_splits_them(pack_dir):
+    """'⒜' is one character and, after NFKC, the word '(a)': 1,000 of them were ~4,000 windows, 57 s, 7.4 GB."""
+    from edge_t2i.data.prompts import check_prompt
+
+    with pytest.raises(InputError, match="at most 64 words"):
+        check_prompt("⒜" * 100)
+    with pytest.raises(InputError, match="at most 64 words"):
+        check_prompt("a." * 100)
+    assert check_prompt("a large red star, top-left") == "a large red star, top-left"
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m.update(gate={"kind": "oracle", "passed": True, "psnr_db": 10**400, "fp32": {"all": .5},
+                             "int8": {"all": .5}}),
+    lambda m: m["model"].update(architecture="\ud800"),
+    lambda m: m["model"].update(architecture="\x1b]0;pwned\x07\nline two"),
+    lambda m: m.update(training=json.loads("[" * 900 + "]" * 900)),
+    lambda m: m.update(int8_coverage={"macs_fraction": "\x1b[2K\x1b[1Gwrote 8 image(s) OK"}),
+])
+def test_records_that_broke_info_and_generate(hostile, tmp_path, capfd, change):
+    """Found by a breaker: a float that overflows, a lone surrogate, terminal escapes, 900 levels of nesting."""
+    pack = hostile(change=change)
+    for args in (["info", str(pack)], ["generate", str(pack), "--prompt", PROMPT, "--out", str(tmp_path / "x.png")]):
+        rc = main(args)
+        out, err = capfd.readouterr()
+        assert rc in (0, 2) and "Traceback" not in err, (args[0], err[-500:])
+        assert "\x1b" not in out + err and "\ud800" not in out + err
+        assert rc == 0 or len(err.strip().splitlines()) == 1, err
+
+
+def test_onnx_runtime_adds_no_lines_of_its_own(hostile, pack_dir, tmp_path):
+    """ONNX Runtime logs a failing kernel itself, in colour, on stderr: the runtime's sessions log fatal errors only,
+    so a crafted model's failure is the one `edge-t2i: error:` line (seen in a real process: in-process tests
+    capture Python's stderr, not the C++ library's)."""
+    pack = with_model(hostile, pack_dir, "huge")
+    proc = subprocess.run([sys.executable, "-m", "edge_t2i", "generate", str(pack), "--prompt", PROMPT, "--out",
+                           str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "EDGE_T2I_TUNE": "0"})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("edge-t2i: error:"), proc.stderr[-2000:]
+
+
+def test_hostile_api_arguments_are_input_or_backend_errors(pack_dir):
+    for bad in (None, 1, float("nan"), np.array(["onnxruntime"])):
+        with pytest.raises(BackendError, match="must be a name"):
+            load(pack_dir, backend=bad)
+        with pytest.raises(BackendError, match="must be a name"):
+            load(pack_dir, precision=bad)
+    with load(pack_dir, precision="fp32", tune=False) as gen:
+        start = time.perf_counter()
+        with pytest.raises(InputError, match="at most 256 a call"):
+            gen.generate(PROMPT, seeds=range(10**12))
+        with pytest.raises(InputError, match="exceeds the limit of 256"):
+            gen.generate([PROMPT] * 10**6)
+        assert time.perf_counter() - start < 2
+        with pytest.raises(InputError, match="infer takes a dict"):
+            gen.infer(None)
+        with pytest.raises(InputError, match="exceeds the limit"):
+            gen.infer({"z": np.zeros((10**4, gen.nz), np.float32)})
+        with pytest.raises(InputError, match="warm_up takes batch sizes"):
+            gen.warm_up([10**6])
+        with pytest.raises(InputError, match="finite float numbers|float numbers"):
+            gen.bank.nearest(np.array(["a"] * gen.bank.dim))
+        with pytest.raises(InputError, match="finite float numbers"):
+            gen.bank.blend(PROMPT, np.zeros(3), 0.5)

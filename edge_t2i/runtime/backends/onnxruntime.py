@@ -32,6 +32,21 @@ def default_threads() -> int:
 DEFAULT_CONFIG = {"session.intra_op.spin_duration_us": "500"}
 
 
+def log_severity() -> int:
+    """ONNX Runtime's log level for the runtime's sessions: 4 (fatal only; its errors reach the caller as one
+    BackendError, not as extra coloured lines on stderr), 2 (warnings) with `edge-t2i --verbose`."""
+    return 2 if logging.getLogger("edge_t2i").isEnabledFor(logging.DEBUG) else 4
+
+
+def quiet_sessions(options):  # noqa: ANN001, ANN201 - an onnxruntime.SessionOptions
+    """`options` with the runtime's log level (`log_severity`); also ONNX Runtime's default logger's."""
+    import onnxruntime as ort
+
+    options.log_severity_level = log_severity()
+    ort.set_default_logger_severity(log_severity())
+    return options
+
+
 def session_options(threads: int = 0, profile_prefix: str | None = None,
                     config: dict[str, str] | None = None):  # noqa: ANN201
     """ONNX Runtime session options of the runtime: all graph optimizations, sequential execution, `threads`
@@ -44,7 +59,7 @@ def session_options(threads: int = 0, profile_prefix: str | None = None,
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = threads or default_threads()
     so.inter_op_num_threads = 1
-    so.log_severity_level = 3
+    quiet_sessions(so)
     for key, value in {**DEFAULT_CONFIG, **(config or {})}.items():
         so.add_session_config_entry(key, value)
     if profile_prefix:
@@ -72,7 +87,7 @@ class OnnxRuntimeBackend(Backend):
                 raise BackendError("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu)")
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         self.device = device
-        so = ort.SessionOptions() if default_options else session_options(threads, profile_prefix, config)
+        so = quiet_sessions(ort.SessionOptions()) if default_options else session_options(threads, profile_prefix, config)
         try:
             self.session = ort.InferenceSession(source, sess_options=so, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidProtobuf/... types; MemoryError
