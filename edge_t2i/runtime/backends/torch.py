@@ -42,5 +42,7 @@ class TorchBackend(Backend):
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
-            out = self.fn(self.torch.from_numpy(feeds["z"]), self.torch.from_numpy(feeds["embedding"]))
+            # the runtime hands read-only arrays (a cached z, a bank row): torch wants writable ones, so copy if so
+            z, emb = (x if x.flags.writeable else x.copy() for x in (feeds["z"], feeds["embedding"]))
+            out = self.fn(self.torch.from_numpy(z), self.torch.from_numpy(emb))
         return {"image": out.numpy()}
