@@ -73,6 +73,21 @@ def cmd_generate(a: argparse.Namespace) -> None:
         routes = [next(c for top, c in gen.choices if b <= top) for b in sorted(ran)]
         engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for c in routes))
         print(f"wrote {len(images)} image(s) to {out} with {engines} ({routes[0].reason})")
+        if conditional and not as_folder and gen.bank is not None and prompts[0] not in gen.bank:
+            tell_reading(gen.explain(prompts[0]))
+
+
+def tell_reading(r: dict) -> None:
+    """On stderr: what a prompt not in the bank was read as, and the words no bank prompt uses."""
+    fixes = ", ".join(f"{a} -> {b}" for a, b in r["corrected"].items())
+    near = r["nearest"]
+    closest = f"; closest bank prompt: {near['prompt']!r} ({near['similarity']:.2f})" if near else ""
+    print(printable(f"read {r['prompt']!r} as {r['read_as']!r}" + (f" (typos corrected: {fixes})" if fixes else "")
+                    + closest), file=sys.stderr)
+    if r["unknown_words"]:
+        print(printable(f"warning: no bank prompt uses {', '.join(repr(w) for w in r['unknown_words'][:8])}: the "
+                        "encoder reads such words as best it can, and this generator may not know them"),
+              file=sys.stderr)
 
 
 def cmd_info(a: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge_t2i import _io
 from edge_t2i.data.prompts import MAX_PROMPT_CHARS, MAX_PROMPT_WORDS, check_prompt, normalize_prompt
+from edge_t2i.data.spelling import Reading, read, vocabulary
 from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class PromptBank:
                                 "characters once normalized: not a prompt")
             self._index[key] = i
         self._raw_hits: dict[str, int] = {}
+        self._known: frozenset[str] | None = None
 
     @property
     def dim(self) -> int:
@@ -290,7 +292,37 @@ class PromptBank:
         return vec
 
     # ---- helpers -----------------------------------------------------------------
+    @property
+    def known_words(self) -> frozenset[str]:
+        """The words of the bank's prompts (of its first 200,000): what `reading` corrects typos against."""
+        if self._known is None:
+            self._known = vocabulary(self._index)
+        return self._known
+
+    def reading(self, prompt: str) -> Reading:
+        """How `prompt` is read before it is encoded: one-letter typos of the bank's words corrected
+        (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt)."""
+        check_prompt(prompt)
+        return read(prompt, self.known_words)
+
+    def explain(self, prompt: str) -> dict:
+        """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets),
+        "corrected" {typed: used}, "unknown_words" [...], "nearest": {"prompt", "similarity"} or None (the bank
+        prompt closest to what was read: with the phrase reader, the caption it chose)}.
+        Raises: InputError; what the encoder raises (MissingExtraError, PackError)."""
+        if prompt in self:
+            return {"prompt": prompt, "in_bank": True, "read_as": prompt, "corrected": {}, "unknown_words": [],
+                    "nearest": {"prompt": self.texts[self._index[normalize_prompt(prompt)]], "similarity": 1.0}}
+        r = self.reading(prompt)
+        match = self.closest(prompt)
+        return {"prompt": prompt, "in_bank": False, "read_as": r.text if r.corrected else prompt,
+                "corrected": dict(r.corrected), "unknown_words": list(r.unknown),
+                "nearest": None if match is None else {"prompt": match.prompt, "similarity": round(match.similarity, 4)}}
+
     def _encode_one(self, prompt: str) -> np.ndarray:
+        if self.encoder is not None:
+            r = self.reading(prompt)
+            prompt = r.text if r.corrected else prompt  # unchanged unless a typo was corrected
         if self.encoder is None:
             raise InputError(f"prompt {prompt!r} is not in the bank and the pack has no text encoder (it was converted "
                              "with --no-encoder, or from your own encoder's bank): pass an embedding instead, "
@@ -307,7 +339,8 @@ class PromptBank:
         check_prompt(prompt)
         if self.encoder is not None or prompt in self:
             return self.nearest(prompt)
-        words = set(normalize_prompt(prompt).split())
+        fixes = read(prompt, self.known_words).corrected  # typos of the bank's words, corrected
+        words = {fixes.get(w, w) for w in normalize_prompt(prompt).split()}
         scores = [len(words & set(k.split())) / (len(words | set(k.split())) or 1) for k in self._index]
         best = int(np.argmax(scores))
         if scores[best] == 0:

@@ -125,6 +125,17 @@ class Pipeline:
         policy = check_policy(unknown or ("encode" if self.bank.encoder is not None else "error"))
         return np.stack([self.bank.lookup(p, policy) for p in prompts])
 
+    def explain(self, prompt: str) -> dict:
+        """What this pack makes of `prompt` (runtime/bank.py `PromptBank.explain`): whether it is in the bank, the
+        text the encoder gets (one-letter typos of the bank's words corrected), the words no bank prompt uses, and
+        the bank prompt nearest to what was read. Raises: InputError (not a prompt; an unconditional pack),
+        PackError (no bank), what the encoder raises."""
+        if not self.conditional:
+            raise InputError("this pack's generator is unconditional: it reads no prompts")
+        if self.bank is None:
+            raise PackError("this pack has no prompt bank: it reads embeddings, not prompts")
+        return self.bank.explain(prompt)
+
     def generate(self, prompts_or_embeddings: str | Sequence[str] | np.ndarray | None = None,
                  seeds: Sequence[int] | int | None = None, z: np.ndarray | None = None, bgr: bool = False,
                  unknown: UnknownPolicy | None = None, raw: bool = False) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""How often a prompt with a one-letter typo is drawn right, with and without the runtime's typo correction.
+
+For N captions of the pack's bank (the shapes pack: "a large red star in the center"), one attribute word of at
+least four letters (colour, shape, size or position) gets one random edit (a letter deleted, inserted, replaced,
+or two neighbours swapped) that makes it no word of the bank, e.g. "yelloow", "sqaure", "lrage", "centre" is not
+made (only edits that leave the vocabulary). Each typo'd prompt is drawn through the pack's text encoder (and
+phrase reader) at one seed, with the correction (data/spelling.py) and with it turned off, and the attribute
+oracle judges the image against the caption without the typo. The clean captions, drawn from the bank, give the
+ceiling.
+
+    python benchmarks/typos.py build/shapes64 --prompts 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import edge_t2i  # noqa: E402
+from edge_t2i.data import vocab  # noqa: E402
+from edge_t2i.data.spelling import MIN_LETTERS  # noqa: E402
+from edge_t2i.eval.oracle import score_images  # noqa: E402
+
+ATTRIBUTE_WORDS = {*vocab.COLORS, *vocab.SHAPES, *vocab.SIZES, *(w for p in vocab.POSITIONS for w in p.split("-"))}
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def typo(word: str, rng: np.random.Generator, known: frozenset[str]) -> str | None:
+    """One random Damerau edit of `word` that is no known word; None if 50 tries find none."""
+    for _ in range(50):
+        i = int(rng.integers(len(word)))
+        kind = rng.choice(["delete", "insert", "replace", "swap"])
+        if kind == "delete":
+            out = word[:i] + word[i + 1:]
+        elif kind == "insert":
+            out = word[:i] + str(rng.choice(list(LETTERS))) + word[i:]
+        elif kind == "replace":
+            out = word[:i] + str(rng.choice([c for c in LETTERS if c != word[i]])) + word[i + 1:]
+        else:
+            if i + 1 >= len(word) or word[i] == word[i + 1]:
+                continue
+            out = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        if out not in known and out != word:
+            return out
+    return None
+
+
+def draw(gen, prompts: list[str], seeds: list[int], correct: bool) -> np.ndarray:  # noqa: ANN001
+    known = gen.bank._known  # noqa: SLF001 - the benchmark switches the correction off by emptying the vocabulary
+    gen.bank._known = None if correct else frozenset()  # noqa: SLF001
+    try:
+        emb = np.stack([gen.bank.lookup(p, "encode") for p in prompts])
+    finally:
+        gen.bank._known = known  # noqa: SLF001
+    return np.concatenate([gen.generate(emb[i:i + 64], seeds=seeds[i:i + 64]) for i in range(0, len(prompts), 64)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pack")
+    ap.add_argument("--prompts", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write the figures here")
+    a = ap.parse_args()
+    gen = edge_t2i.load(a.pack)
+    rng = np.random.default_rng(a.seed)
+    known = gen.bank.known_words
+    clean, typod, edits = [], [], []
+    for i in rng.permutation(len(gen.bank))[: a.prompts * 2]:
+        caption = gen.bank.texts[int(i)]
+        words = caption.split()
+        spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
+        if not spots:
+            continue
+        j = int(rng.choice(spots))
+        bad = typo(words[j], rng, known)
+        if bad is None:
+            continue
+        clean.append(caption)
+        typod.append(" ".join([*words[:j], bad, *words[j + 1:]]))
+        edits.append(f"{words[j]} -> {bad}")
+        if len(clean) == a.prompts:
+            break
+    seeds = [10_000 + k for k in range(len(clean))]
+    rows = [{"text": c} for c in clean]
+    result = {"pack": a.pack, "prompts": len(clean), "examples": edits[:10]}
+    for name, prompts, correct in (("clean captions (bank)", clean, True), ("typos, corrected", typod, True),
+                                   ("typos, not corrected", typod, False)):
+        scores = score_images(draw(gen, prompts, seeds, correct), rows)
+        result[name] = scores.as_dict()
+        print(f"{name:<26} {scores.summary()}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""One-letter typos of the words a pack knows are read as those words (data/spelling.py, PromptBank.explain)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_t2i.data.spelling import one_edit, read, vocabulary
+from edge_t2i.runtime.bank import PromptBank
+
+KNOWN = vocabulary(["a large yellow square in the top-left", "a small red star in the center",
+                    "a large pink cross at the bottom"])
+
+
+@pytest.mark.parametrize("typed,meant", [("yelloow", "yellow"), ("sqaure", "square"), ("lrage", "large"),
+                                         ("cneter", "center"), ("yelow", "yellow"), ("crss", "cross"),
+                                         ("smal", "small"), ("botom", "bottom"), ("starr", "star")])
+def test_one_edit_typos_of_known_words_are_corrected(typed, meant):
+    r = read(f"a {typed} thing", KNOWN)
+    assert r.corrected == {typed: meant} and meant in r.text.split() and r.unknown == ("thing",)
+
+
+@pytest.mark.parametrize("typed", ["red", "bed", "dragon", "yellowish", "pinkish", "top", "12345"])
+def test_short_far_or_unknown_words_stay(typed):
+    r = read(typed, KNOWN)
+    assert r.corrected == {} and r.text == typed
+
+
+def test_ambiguous_typos_stay_as_typed():
+    known = vocabulary(["a cart", "a card"])
+    assert read("a carx", known).corrected == {} and read("a carx", known).unknown == ("carx",)
+
+
+def test_one_edit_is_damerau():
+    edits = one_edit("ab")
+    assert {"a", "b", "ba", "abc", "xab", "ac"} <= edits and "ab" not in edits
+
+
+def test_a_bank_explains_what_it_read_and_encodes_the_corrected_text():
+    class Recording:
+        name = "recording"
+        texts: list[str] = []
+
+        def encode(self, texts):
+            Recording.texts += texts
+            return np.ones((len(texts), 3), np.float32) / np.sqrt(3)
+    texts = ["a large yellow square in the top-left", "a small red star in the center"]
+    bank = PromptBank(texts, np.eye(3, dtype=np.float32)[:2], "test", Recording())
+    bank.lookup("a large yelloow square in the top-left", "encode")
+    assert Recording.texts[-1] == "a large yellow square in the top-left"
+    bank.lookup("a large yellow square, top-left please", "encode")  # nothing corrected: the text as typed
+    assert Recording.texts[-1] == "a large yellow square, top-left please"
+    e = bank.explain("a smal red dragon")
+    assert e["in_bank"] is False and e["corrected"] == {"smal": "small"} and e["unknown_words"] == ["dragon"]
+    assert e["read_as"] == "a small red dragon" and e["nearest"]["prompt"] in texts
+    assert bank.explain(texts[1])["in_bank"] is True
+
+
+def test_generate_says_what_it_read(pack_dir, tmp_path, capsys):
+    from edge_t2i.cli import main
+    from tests.conftest import BANK_PROMPTS
+
+    typed = BANK_PROMPTS[1].replace("large", "lrage") + " with a dragon"
+    assert main(["generate", str(pack_dir), "--prompt", typed, "--unknown", "nearest", "--seeds", "0",
+                 "--out", str(tmp_path / "x.png")]) == 0
+    err = capsys.readouterr().err
+    assert "(typos corrected: lrage -> large)" in err and f"closest bank prompt: {BANK_PROMPTS[1]!r}" in err
+    assert "warning: no bank prompt uses 'with', 'dragon'" in err
