@@ -16,7 +16,7 @@ import warnings as _warnings
 # uses its own stub. Both only where the caller has not imported them already.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 if "openvino" not in _sys.modules and _os.environ.get("EDGE_T2I_OPENVINO_TELEMETRY") != "1":
-    _sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[assignment]
+    _sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 from edge_t2i.errors import EdgeT2IError
 from edge_t2i.runtime import AsyncPipeline, Pipeline, PromptBank, load

@@ -24,7 +24,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_t2i.errors import PackError
 
@@ -86,7 +86,7 @@ class PackFile:
         self._done += len(data)
         return data
 
-    def readinto(self, buffer: memoryview) -> None:
+    def readinto(self, buffer: Any) -> None:  # noqa: ANN401 - any writable buffer (bytearray, a NumPy array)
         """Fill `buffer` (a writable bytes-like object) whole, hashing it; PackError if the file ends first."""
         view = memoryview(buffer).cast("B")
         got = 0

@@ -199,7 +199,7 @@ class Pipeline:
             raise InputError(f"seeds must be an integer or a sequence of integers, got {type(seeds).__name__}")
         if hasattr(seeds, "__len__") and len(seeds) > MAX_BATCH:  # type: ignore[arg-type]  # before listing them
             raise InputError(f"{len(seeds)} seeds: at most {MAX_BATCH} a call")  # type: ignore[arg-type]
-        seed_list = list(itertools.islice(seeds, MAX_BATCH + 1))  # type: ignore[call-overload]  # bools: noise()
+        seed_list = list(itertools.islice(seeds, MAX_BATCH + 1))  # type: ignore[arg-type,call-overload]  # bools: noise()
         if len(seed_list) > MAX_BATCH:
             raise InputError(f"more than {MAX_BATCH} seeds: at most {MAX_BATCH} a call")
         if len(seed_list) == 1:

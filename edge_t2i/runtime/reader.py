@@ -36,7 +36,7 @@ class PhraseReadingEncoder:
     Raises (from `encode`): PackError (unreadable reader, wrong dimensions), what `encoder` raises."""
 
     def __init__(self, encoder, reader: str | os.PathLike[str] | bytes | Callable[[], bytes],  # noqa: ANN001
-                 max_words: int, threads: int = 1, label: str = "the phrase reader"):
+                 max_words: object, threads: int = 1, label: str = "the phrase reader"):
         """`reader`: reader.onnx as a path, its bytes, or a function returning its bytes, called on first use (the
         runtime passes one that reads and verifies the pack file then: runtime/packfile.py)."""
         if not isinstance(max_words, int) or isinstance(max_words, bool) or not 1 <= max_words <= 16:
