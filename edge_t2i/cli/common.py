@@ -134,12 +134,12 @@ def claim_image_output(a: argparse.Namespace, as_folder: bool, inputs: tuple = (
 
 
 def write_images(a: argparse.Namespace, images, prompts: list[str], seeds: list[int], as_folder: bool,  # noqa: ANN001
-                 inputs: tuple = ()):  # noqa: ANN201
+                 inputs: tuple = (), extra: list[dict] | None = None):  # noqa: ANN201
     """An imagefolder (one PNG per prompt) or a grid PNG of uint8 [N, H, W, 3] images; returns the path."""
     from edge_t2i.data.imagefolder import write_imagefolder
     from edge_t2i.imaging import save_grid
 
     if as_folder:
         inputs = (*inputs, *([a.prompts_file] if a.prompts_file else []))
-        return write_imagefolder(a.out, images, prompts, seeds, force=a.force, inputs=inputs)
+        return write_imagefolder(a.out, images, prompts, seeds, force=a.force, inputs=inputs, extra=extra)
     return save_grid(a.out, images, 8)

@@ -68,13 +68,26 @@ def cmd_generate(a: argparse.Namespace) -> None:
         batch = min(64, gen.max_batch)  # what the backend can run (a TensorRT profile may end lower)
         images = np.concatenate([gen.generate(None if inputs is None else inputs[i:i + batch], seeds=seeds[i:i + batch])
                                  for i in range(0, len(seeds), batch)])
-        out = write_images(a, images, prompts or [""] * len(seeds), seeds, as_folder, inputs=(a.pack,))
+        extra = readings(gen, prompts, a.unknown) if as_folder and conditional else None
+        out = write_images(a, images, prompts or [""] * len(seeds), seeds, as_folder, inputs=(a.pack,), extra=extra)
         ran = {min(batch, len(seeds))} | ({len(seeds) % batch} - {0})  # the batch sizes of the calls above
         routes = [next(c for top, c in gen.choices if b <= top) for b in sorted(ran)]
         engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for c in routes))
         print(f"wrote {len(images)} image(s) to {out} with {engines} ({routes[0].reason})")
         if conditional and not as_folder and gen.bank is not None and prompts[0] not in gen.bank:
             tell_reading(gen.explain(prompts[0]))
+
+
+def readings(gen, prompts: list[str], unknown: str | None) -> list[dict]:  # noqa: ANN001
+    """metadata.jsonl's record of how each prompt was read: "read_as" (the bank prompt itself, the corrected text
+    the encoder got, or with --unknown nearest the bank prompt used), "corrected" and "unknown_words" where any."""
+    out = []
+    for p in prompts:
+        r = gen.explain(p)
+        used = r["nearest"]["prompt"] if (unknown == "nearest" and r["nearest"]) else r["read_as"]
+        out.append({"read_as": used, **({"corrected": r["corrected"]} if r["corrected"] else {}),
+                    **({"unknown_words": r["unknown_words"]} if r["unknown_words"] else {})})
+    return out
 
 
 def tell_reading(r: dict) -> None:

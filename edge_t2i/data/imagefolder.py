@@ -169,9 +169,11 @@ def make_shapes_dataset(out: str | os.PathLike[str], count: int, seed: int = 0, 
 
 
 def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: list[str],
-                      seeds: list[int], force: bool = False, inputs: tuple = ()) -> Path:
+                      seeds: list[int], force: bool = False, inputs: tuple = (),
+                      extra: list[dict] | None = None) -> Path:
     """Generated uint8 [N, H, W, 3] images as an imagefolder: one PNG per prompt plus metadata.jsonl
-    (file_name, text, seed) and dataset_info.json, written atomically, so `edge-t2i eval` can score it.
+    (file_name, text, seed, and the keys of `extra[i]`, e.g. what the prompt was read as) and dataset_info.json,
+    written atomically, so `edge-t2i eval` can score it.
 
     Raises: OutputError if `out` holds files this tool did not write (without `force`)."""
     _io.claim_output_dir(out, "folder of generated images", is_our_generated_images, inputs, force)
@@ -180,7 +182,7 @@ def write_imagefolder(out: str | os.PathLike[str], images: np.ndarray, prompts: 
         for i, (img, text, seed) in enumerate(zip(images, prompts, seeds, strict=True)):
             name = f"{i:05d}.png"
             (tmp / name).write_bytes(encode_image(name, img))  # the folder is the atomic unit
-            rows.append({"file_name": name, "text": text, "seed": seed})
+            rows.append({"file_name": name, "text": text, "seed": seed, **(extra[i] if extra else {})})
         write_records(tmp, rows)
         _io.write_json(tmp / INFO, {"generator": GENERATED_GENERATOR, "count": len(rows)})
     return Path(out)

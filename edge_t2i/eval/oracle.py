@@ -209,6 +209,7 @@ class Scores:
     all: float
     background: float | None
     count: int
+    judged: int = -1  # images whose caption names all four attributes, or names one the image gets wrong
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -216,7 +217,9 @@ class Scores:
     def summary(self) -> str:
         bg = f"  background {self.background:.1%}" if self.background is not None else ""
         return (f"color {self.color:.1%}  shape {self.shape:.1%}  size {self.size:.1%}  "
-                f"position {self.position:.1%}  all {self.all:.1%}{bg}  (n={self.count})")
+                f"position {self.position:.1%}  all {self.all:.1%}{bg}  (n={self.count}"
+                + (f"; all four judged on {self.judged}: the other captions leave an attribute unnamed or unread)"
+                   if 0 <= self.judged < self.count else ")"))
 
 
 SCORED = (*vocab.ATTRIBUTES, "background")
@@ -224,12 +227,14 @@ SCORED = (*vocab.ATTRIBUTES, "background")
 
 def verdicts(judgements: Iterable[Judgement], expected: Iterable[dict[str, str | None]]) -> dict[str, np.ndarray]:
     """Per image: int8 [N] for each attribute (1 right, 0 wrong, -1 not named by the caption) and
-    "all" (1 when every named attribute but the background is right). What `score` averages, and what
-    the quality gate pairs image by image."""
+    "all" (1 when all four attributes but the background are right, 0 when one is wrong, -1 when the caption
+    leaves one unnamed or unread: unknown, never counted as right). What `score` averages, and what the quality
+    gate pairs image by image."""
     rows = []
     for j, exp in zip(judgements, expected, strict=True):
         row = {a: -1 if exp.get(a) is None else int(getattr(j, a) == exp.get(a)) for a in SCORED}
-        row["all"] = int(all(row[a] != 0 for a in vocab.ATTRIBUTES))
+        four = [row[a] for a in vocab.ATTRIBUTES]
+        row["all"] = 0 if 0 in four else (-1 if -1 in four else 1)
         rows.append(row)
     if not rows:
         raise DataError("nothing to score: no images")
@@ -237,8 +242,9 @@ def verdicts(judgements: Iterable[Judgement], expected: Iterable[dict[str, str |
 
 
 def score(judgements: Iterable[Judgement], expected: Iterable[dict[str, str | None]]) -> Scores:
-    """Compare judgements with intended attributes. An attribute the caption does not
-    name is not scored (it counts as correct for `all`). Raises DataError if there are no images."""
+    """Compare judgements with intended attributes. An attribute the caption does not name (or the caption parser
+    cannot read: "a crimson blob") is not scored; `all` is over the images whose captions name all four
+    (`judged` of `count`), plus those with a named attribute wrong. Raises DataError if there are no images."""
     v = verdicts(judgements, expected)
 
     def frac(attr: str) -> float:
@@ -246,8 +252,8 @@ def score(judgements: Iterable[Judgement], expected: Iterable[dict[str, str | No
         return float(v[attr][named].mean()) if named.any() else 0.0
 
     bg = frac("background") if (v["background"] >= 0).any() else None
-    return Scores(frac("color"), frac("shape"), frac("size"), frac("position"), float(v["all"].mean()), bg,
-                  len(v["all"]))
+    return Scores(frac("color"), frac("shape"), frac("size"), frac("position"), frac("all"), bg,
+                  len(v["all"]), int((v["all"] >= 0).sum()))
 
 
 def score_images(images: np.ndarray | Iterable[np.ndarray], rows: Iterable[dict]) -> Scores:

@@ -66,3 +66,18 @@ def test_generate_says_what_it_read(pack_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "(typos corrected: lrage -> large)" in err and f"closest bank prompt: {BANK_PROMPTS[1]!r}" in err
     assert "warning: no bank prompt uses 'with', 'dragon'" in err
+
+
+def test_metadata_records_the_prompt_as_typed_and_as_read(pack_dir, tmp_path):
+    import json
+
+    from edge_t2i.cli import main
+    from tests.conftest import BANK_PROMPTS
+
+    typed = BANK_PROMPTS[2].replace("green", "gren")
+    (tmp_path / "p.txt").write_text(f"{BANK_PROMPTS[0]}\n{typed}\n")
+    assert main(["generate", str(pack_dir), "--prompts-file", str(tmp_path / "p.txt"), "--unknown", "nearest",
+                 "--out", str(tmp_path / "out")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "metadata.jsonl").read_text().splitlines()]
+    assert rows[0]["text"] == rows[0]["read_as"] == BANK_PROMPTS[0] and "corrected" not in rows[0]
+    assert rows[1]["text"] == typed and rows[1]["read_as"] == BANK_PROMPTS[2] and rows[1]["corrected"] == {"gren": "green"}

@@ -99,3 +99,17 @@ def test_expected_attributes_from_caption_when_no_objects():
     exp = oracle.expected_attributes({"file_name": "x.png", "text": "a big crimson star at the upper left"})
     assert exp["shape"] == "star" and exp["color"] == "red" and exp["size"] == "large"
     assert exp["position"] == "top-left"
+
+
+def test_unread_attributes_are_unknown_never_right():
+    """Free text the caption parser cannot read ("a crimson blob") once counted as all-correct: an unnamed attribute
+    leaves the image out of `all` (unknown), and the count of images judged on all four is reported."""
+    from edge_t2i.eval.oracle import Judgement, expected_attributes, score
+
+    seen = Judgement("red", "star", "large", "center", "black")
+    rows = [{"text": "a large red star in the center"}, {"text": "a crimson blob somewhere"},
+            {"text": "a large blue star in the center"}, {"text": "a large red thing in the center"}]
+    s = score([seen] * 4, [expected_attributes(r) for r in rows])
+    assert s.count == 4 and s.judged == 2  # the first (right) and the third (colour wrong); two leave attributes open
+    assert s.all == 0.5 and s.color == 0.75 and s.shape == 1.0  # "crimson" reads as red; "thing" is no shape
+    assert "all four judged on 2" in s.summary()
