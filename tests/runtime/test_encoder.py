@@ -84,5 +84,9 @@ def test_pack_with_a_phrase_reader_reads_prompts_missing_from_the_bank(pack_dir,
         assert np.array_equal(g.generate(new, seeds=[3, 4]), g.generate(emb, seeds=[3, 4]))
         assert not np.allclose(emb, g.bank.encoder.encoder.encode(new))  # read, not the sentence embedding
     (pack / "reader.onnx").write_bytes(b"altered")
+    with pytest.raises(PackError, match="reader.onnx is 7 bytes, the manifest declares"):  # from its size alone
+        load(pack).generate(new[0], seeds=[1])
+    size = m["files"]["reader.onnx"]["bytes"]
+    (pack / "reader.onnx").write_bytes(b"x" * size)  # the declared size, other bytes
     with pytest.raises(PackError, match="sha256"):
         load(pack).generate(new[0], seeds=[1])
