@@ -66,9 +66,11 @@ def _as_given(path: PathLike) -> Path:
 
 def _inside_an_input(out: PathLike, target: Path, inputs: tuple[PathLike, ...]) -> Path | None:
     """The input that `out` (as given, or `target`, resolved) is, or is inside; None if neither."""
+    given = _as_given(out)
+    through = _resolved(given.parent) / given.name  # the folders resolved, the file itself not (it may be a link)
     for item in inputs:
-        for place, source in ((target, _resolved(item)), (_as_given(out), _as_given(item)),
-                              (_as_given(out), _resolved(item))):
+        for place, source in ((target, _resolved(item)), (given, _as_given(item)), (given, _resolved(item)),
+                              (through, _resolved(item))):
             if place == source or source in place.parents:
                 return source
     return None

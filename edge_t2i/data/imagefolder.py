@@ -30,10 +30,19 @@ MAX_RESOLUTION = 1024
 MAX_COUNT = 10_000_000
 
 
+def _encodable(name: str) -> bool:
+    """Whether `name` is a path the file system can take (no lone surrogates: OpenCV crashes on them)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _written_by(path: Path, generator: str) -> bool:
     try:
         info = json.loads((path / INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(info, dict) and info.get("generator") == generator
 
@@ -99,14 +108,16 @@ def read_imagefolder(root: str | os.PathLike[str]) -> ImageFolder:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{meta}:{n}: not valid JSON ({exc.msg})") from exc
+        except ValueError as exc:  # JSONDecodeError; an integer over Python's 4,300 digits
+            raise DataError(f"{meta}:{n}: not valid JSON ({str(exc)[:120]})") from None
+        except RecursionError:
+            raise DataError(f"{meta}:{n}: nests too deeply to be a metadata record") from None
         if not isinstance(row, dict) or not isinstance(row.get("file_name"), str) \
                 or not isinstance(row.get("text"), str):
             raise DataError(f"{meta}:{n}: each line needs string fields 'file_name' and 'text'")
         name = row["file_name"]
-        if os.path.isabs(name) or ".." in Path(name).parts:
-            raise DataError(f"{meta}:{n}: file_name must be a relative path inside the folder: {name!r}")
+        if os.path.isabs(name) or ".." in Path(name).parts or "\0" in name or not _encodable(name):
+            raise DataError(f"{meta}:{n}: file_name must be a relative path inside the folder: {name[:80]!r}")
         records.append(row)
     if not records:
         raise DataError(f"{meta} has no records")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from edge_t2i.data.prompts import prompt_words
 
 MIN_LETTERS = 4
+MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -56,7 +57,8 @@ def read(prompt: str, known: frozenset[str]) -> Reading:
             out.append(word)
             continue
         letters = word.replace("'", "").replace("-", "")
-        candidates = one_edit(word) & known if len(letters) >= MIN_LETTERS and letters.isalpha() else set()
+        fits = MIN_LETTERS <= len(letters) <= MAX_LETTERS and letters.isalpha()
+        candidates = one_edit(word) & known if fits else set()
         if len(candidates) == 1:
             fix = candidates.pop()
             corrected[word] = fix

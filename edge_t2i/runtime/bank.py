@@ -40,6 +40,8 @@ NORMALIZATION = "nfkc-strip-invisible-casefold-collapse-v1"  # edge_t2i.data.pro
 
 def check_policy(policy: object) -> UnknownPolicy:
     """`policy` if it is one of POLICIES; else InputError naming the closest valid one."""
+    if not isinstance(policy, str):
+        raise InputError(f"the unknown-prompt policy is one of {', '.join(POLICIES)}, got {type(policy).__name__}")
     if policy not in POLICIES:
         raise InputError(did_you_mean(str(policy), POLICIES, "unknown-prompt policy"))
     return policy  # type: ignore[return-value]
@@ -96,6 +98,8 @@ class PromptBank:
         self.encoder = encoder
         self._index = {}
         for i, t in enumerate(self.texts):
+            if len(t) > MAX_PROMPT_CHARS:  # before NFKC, which can make one character eighteen
+                raise PackError(f"bank prompt {i + 1} is longer than {MAX_PROMPT_CHARS} characters: not a prompt")
             key = normalize_prompt(t)
             if len(key) > 4 * MAX_PROMPT_CHARS or key.count(" ") >= MAX_PROMPT_WORDS:
                 raise PackError(f"bank prompt {i + 1} is over {MAX_PROMPT_WORDS} words or {4 * MAX_PROMPT_CHARS} "
@@ -201,7 +205,8 @@ class PromptBank:
                 name = str(f["encoder"]) if "encoder" in f.files else "unknown"
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise PackError(f"bank {where} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
-        if texts.dtype.kind != "U" or texts.ndim != 1 or len(texts) > MAX_BANK_ENTRIES:
+        if texts.dtype.kind != "U" or texts.ndim != 1 or len(texts) > MAX_BANK_ENTRIES \
+                or texts.dtype.itemsize > 4 * MAX_PROMPT_CHARS:
             raise PackError(f"bank {where}: 'texts' must be a 1-D array of strings")
         if emb.dtype not in (np.float16, np.float32) or emb.ndim != 2:
             raise PackError(f"bank {where}: 'embeddings' must be a 2-D float16/float32 array")
@@ -272,7 +277,7 @@ class PromptBank:
         """Spherical interpolation (slerp) from prompt/embedding `a` (t=0) to `b` (t=1): float32 [dim], unit length.
 
         Raises: InputError (t outside [0, 1], or a prompt `lookup` refuses under `policy`)."""
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not 0.0 <= float(t) <= 1.0:
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not 0 <= t <= 1:
             raise InputError(f"blend t must be a number in [0, 1], got {t!r}")
         for end in (a, b):
             if not isinstance(end, (str, np.ndarray)):

@@ -7,6 +7,7 @@ exactly as sentence-transformers does.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ class OnnxTextEncoder:
         from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
 
         self.label = label
+        if isinstance(tokenizer, bytes):
+            check_tokenizer(tokenizer, label)
         try:
             self.tokenizer = (Tokenizer.from_str(tokenizer.decode("utf-8")) if isinstance(tokenizer, bytes)
                               else Tokenizer.from_file(str(tokenizer)))
@@ -84,6 +87,26 @@ class OnnxTextEncoder:
         if not np.isfinite(out).all():
             raise PackError(f"{self.label} produced NaN or inf: its weights are broken")
         return out
+
+
+def check_tokenizer(data: bytes, label: str) -> None:
+    """PackError unless `data` is a tokenizer.json without regular expressions: a crafted pre-tokenizer pattern
+    can backtrack past Oniguruma's retry limit, and the Rust tokenizer then panics, printing its backtrace on
+    stderr before Python sees an exception. MiniLM's (BertNormalizer, BertPreTokenizer, WordPiece) has none."""
+    try:
+        spec = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise PackError(f"the tokenizer of {label} is not JSON ({str(exc)[:120]})") from None
+    todo = [spec]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if "Regex" in item:
+                raise PackError(f"the tokenizer of {label} uses a regular expression ({str(item['Regex'])[:40]!r}): "
+                                "the runtime takes WordPiece-style tokenizers without patterns")
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
 
 
 def _reraise_control(exc: BaseException) -> None:

@@ -149,14 +149,14 @@ def read_verified(manifest: Manifest, name: str) -> bytes:
 
 
 def read_model(manifest: Manifest, name: str) -> bytes:
-    """The verified bytes of ONNX model `name`, refused if any tensor keeps its data outside the file."""
+    """The verified bytes of ONNX model `name` (whatever its file name says), refused if any tensor keeps its data
+    outside the file."""
     data = read_verified(manifest, name)
-    if name.endswith(".onnx"):
-        outside = external_data_locations(data, name)
-        if outside:
-            raise PackError(f"pack file {name} keeps weights in external data ({', '.join(sorted(outside))[:120]}): "
-                            "the runtime runs only bytes the manifest hashed; export the model with its weights "
-                            "inside (ONNX files under 2 GB)")
+    outside = external_data_locations(data, name)
+    if outside:
+        raise PackError(f"pack file {name} keeps weights in external data ({', '.join(sorted(outside))[:120]}): "
+                        "the runtime runs only bytes the manifest hashed; export the model with its weights "
+                        "inside (ONNX files under 2 GB)")
     return data
 
 

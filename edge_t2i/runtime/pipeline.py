@@ -28,6 +28,7 @@ from edge_t2i.runtime.select import BACKEND_CHOICES, Candidate, Route, Trial, ch
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
+MAX_PROMPTS = 4096  # prompts one embeddings_for call looks up (a prompt file's worth: the CLI's seed limit)
 __all__ = ["BACKEND_CHOICES", "Choice", "Pipeline", "input_dims", "load", "load_bank", "render"]
 
 
@@ -122,7 +123,12 @@ class Pipeline:
             raise InputError("this pack's generator is unconditional: it takes no prompts, only seeds")
         if self.bank is None:
             raise PackError("this pack has no prompt bank: pass embeddings instead of prompts")
-        policy = check_policy(unknown or ("encode" if self.bank.encoder is not None else "error"))
+        if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or not prompts \
+                or not all(isinstance(p, str) for p in prompts):
+            raise InputError("embeddings_for takes a non-empty list of prompts (strings)")
+        if len(prompts) > MAX_PROMPTS:
+            raise InputError(f"{len(prompts)} prompts: embeddings_for takes at most {MAX_PROMPTS} a call")
+        policy = check_policy(("encode" if self.bank.encoder is not None else "error") if unknown is None else unknown)
         return np.stack([self.bank.lookup(p, policy) for p in prompts])
 
     def explain(self, prompt: str) -> dict:
@@ -151,6 +157,8 @@ class Pipeline:
         bad seeds, unknown prompt, a prompt for an unconditional pack or none for a conditional one),
         PackError (no bank), BackendError (inference failed).
         """
+        if not isinstance(bgr, bool) or not isinstance(raw, bool):
+            raise InputError(f"bgr and raw are True or False, got {type(bgr).__name__} and {type(raw).__name__}")
         if not self.conditional:
             return self._generate_unconditional(prompts_or_embeddings, seeds, z, bgr, raw)
         if prompts_or_embeddings is None:
@@ -296,10 +304,12 @@ class Pipeline:
 
     def warm_up(self, batches: Sequence[int] = (1,)) -> float:
         """Run each batch size once so the first frame is not the slow one; returns seconds."""
+        if isinstance(batches, (str, bytes)) or not isinstance(batches, (list, tuple, range)) or len(batches) > 16 \
+                or not all(not isinstance(b, bool) and isinstance(b, (int, np.integer)) and 1 <= b <= self.max_batch
+                           for b in batches):
+            raise InputError(f"warm_up takes up to 16 batch sizes in 1..{self.max_batch}, got {str(batches)[:60]}")
         t0 = time.perf_counter()
         for b in batches:
-            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= self.max_batch:
-                raise InputError(f"warm_up takes batch sizes 1..{self.max_batch}, got {b!r}")
             self.infer({name: np.zeros((b, size), np.float32) for name, size in input_dims(self.manifest).items()})
         return time.perf_counter() - t0
 

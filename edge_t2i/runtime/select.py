@@ -24,7 +24,7 @@ from edge_t2i.runtime import backends, cpu
 from edge_t2i.runtime.backends.base import Backend, IOSpec
 from edge_t2i.runtime.backends.openvino import cpu_default_precision
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest
-from edge_t2i.runtime.packfile import read_model
+from edge_t2i.runtime.packfile import read_model, read_verified
 from edge_t2i.runtime.tuning import TuneCache, key, measure_rate, pack_digest
 from edge_t2i.runtime.verify import Reference, Verdict, check_engine, load_reference, thresholds
 
@@ -185,7 +185,8 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
     Raises: BackendError (it cannot load here), MissingExtraError, PackError (file missing or altered)."""
     if not cand.available or cand.file is None:
         raise BackendError(f"cannot use {cand.name}: {cand.reason}")
-    data = read_model(manifest, cand.file)  # runs from these verified bytes, never re-opened by path
+    # runs from these verified bytes, never re-opened by path; an ONNX model is scanned for external data
+    data = read_verified(manifest, cand.file) if cand.engine == "tensorrt" else read_model(manifest, cand.file)
     if cand.engine == "tensorrt":
         entry = next(e for e in manifest.engines if e.file == cand.file)
         b = backends.create("tensorrt", engine=data, label=cand.file, precision=cand.precision,

@@ -81,3 +81,4 @@ def test_metadata_records_the_prompt_as_typed_and_as_read(pack_dir, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "out" / "metadata.jsonl").read_text().splitlines()]
     assert rows[0]["text"] == rows[0]["read_as"] == BANK_PROMPTS[0] and "corrected" not in rows[0]
     assert rows[1]["text"] == typed and rows[1]["read_as"] == BANK_PROMPTS[2] and rows[1]["corrected"] == {"gren": "green"}
+

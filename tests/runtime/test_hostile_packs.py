@@ -234,7 +234,7 @@ def tiny_encoder(dim: int) -> bytes:
 
 
 @pytest.mark.parametrize("part,needle", [("model", "cannot be loaded by ONNX Runtime"),
-                                         ("tokenizer", "tokenizer of pack file encoder.onnx is unreadable")])
+                                         ("tokenizer", "the tokenizer of pack file encoder.onnx is not JSON")])
 def test_an_encoder_or_tokenizer_of_random_bytes(hostile, pack_dir, tmp_path, capsys, part, needle):
     pytest.importorskip("tokenizers")
     dim = json.loads((pack_dir / "manifest.json").read_text())["model"]["cond_dim"]
@@ -610,7 +610,7 @@ def test_a_tokenizer_that_panics_is_a_pack_error(hostile, pack_dir, tmp_path, ca
     prompt = "a large yellow triangle somewhere in the bottom right corner"
     assert main(["generate", str(pack), "--prompt", prompt, "--unknown", "encode", "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pack file encoder.onnx failed on 1 text(s)" in err[0], err
+    assert len(err) == 1 and "uses a regular expression" in err[0], err  # refused before Rust can panic
 
 
 def test_an_out_path_through_a_link_in_the_pack_is_refused(hostile, tmp_path, capsys):
@@ -682,9 +682,52 @@ def test_hostile_api_arguments_are_input_or_backend_errors(pack_dir):
             gen.infer(None)
         with pytest.raises(InputError, match="exceeds the limit"):
             gen.infer({"z": np.zeros((10**4, gen.nz), np.float32)})
-        with pytest.raises(InputError, match="warm_up takes batch sizes"):
+        with pytest.raises(InputError, match="warm_up takes up to 16 batch sizes"):
             gen.warm_up([10**6])
         with pytest.raises(InputError, match="finite float numbers|float numbers"):
             gen.bank.nearest(np.array(["a"] * gen.bank.dim))
         with pytest.raises(InputError, match="finite float numbers"):
             gen.bank.blend(PROMPT, np.zeros(3), 0.5)
+
+
+def test_a_model_named_otherwise_is_still_scanned_for_external_data(hostile, pack_dir, tmp_path, capsys):
+    m = json.loads((pack_dir / "manifest.json").read_text())
+    model = onnx.load_from_string(generator_onnx(m))
+    onnx.save_model(model, tmp_path / "g.onnx", save_as_external_data=True, location="weights.bin", size_threshold=0)
+
+    def rename(mm: dict) -> None:
+        mm["files"]["generator.fp32.bin"] = mm["files"].pop(mm["models"]["fp32"])
+        mm["models"]["fp32"] = "generator.fp32.bin"
+    pack = hostile({"generator.fp32.bin": (tmp_path / "g.onnx").read_bytes()}, change=rename, only_fp32=True)
+    refused_by_every_command(pack, tmp_path, capsys, "keeps weights in external data", which=("generate",))
+
+
+def test_an_out_path_through_a_linked_folder_of_the_pack_is_refused(hostile, tmp_path, capsys):
+    precious = tmp_path / "precious.png"
+    precious.write_bytes(b"the user's")
+    pack = hostile()
+    (pack / "preview.png").symlink_to(precious)
+    (tmp_path / "packlink").symlink_to(pack)
+    assert main(["generate", str(pack), "--prompt", PROMPT, "--out", str(tmp_path / "packlink" / "preview.png")]) == 2
+    assert "is or is inside the input" in capsys.readouterr().err
+    assert precious.read_bytes() == b"the user's"
+
+
+def test_more_hostile_api_arguments(pack_dir):
+    with load(pack_dir, precision="fp32", tune=False) as gen:
+        for bad in (None, 5, range(1, 10**9), "1"):
+            with pytest.raises(InputError, match="warm_up takes up to 16 batch sizes"):
+                gen.warm_up(bad)
+        for kwargs in ({"bgr": np.array([1, 0])}, {"raw": np.array([1, 0])}, {"unknown": np.array([1, 0])}):
+            with pytest.raises(InputError):
+                gen.generate(PROMPT, **kwargs)
+        with pytest.raises(InputError, match="blend t must be a number in"):
+            gen.bank.blend(PROMPT, PROMPT, 10**400)
+        for bad in ([], None, "a prompt"):
+            with pytest.raises(InputError, match="embeddings_for takes a non-empty list"):
+                gen.embeddings_for(bad)
+    from edge_t2i.data.spelling import read
+
+    start = time.perf_counter()
+    assert read("\u3389" * 1000, frozenset({"kcal"})).corrected == {}  # NFKC: one 4,000-letter word, not a typo
+    assert time.perf_counter() - start < 1
