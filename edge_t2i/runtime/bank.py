@@ -29,6 +29,8 @@ UnknownPolicy = Literal["error", "nearest", "encode"]
 POLICIES = ("error", "nearest", "encode")
 MAX_BANK_ENTRIES = 1_000_000
 MAX_BANK_DIM = 4096
+HINT_SCAN_LIMIT = 50_000     # banks up to this many prompts suggest the closest one (by word overlap) in errors
+VOCABULARY_PROMPTS = 50_000  # the prompts whose words typos are corrected against
 MAX_NPZ_BYTES = 256 << 20  # a legacy (schema 1) bank.npz: its file and a quarter of what it may unpack to
 MAX_BANK_VALUES = 512 * MAX_BANK_ENTRIES  # prompts x dimensions: 10^6 prompts of up to 512-d (2 GB as float32)
 RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
@@ -299,9 +301,10 @@ class PromptBank:
     # ---- helpers -----------------------------------------------------------------
     @property
     def known_words(self) -> frozenset[str]:
-        """The words of the bank's prompts (of its first 200,000): what `reading` corrects typos against."""
+        """The words of the bank's prompts (of its first VOCABULARY_PROMPTS): what `reading` corrects typos against,
+        built on first use (0.5 s for 50,000 eight-word prompts)."""
         if self._known is None:
-            self._known = vocabulary(self._index)
+            self._known = vocabulary(self._index, VOCABULARY_PROMPTS)
         return self._known
 
     def reading(self, prompt: str) -> Reading:
@@ -354,6 +357,8 @@ class PromptBank:
         return Match(self.texts[i], float(scores[best]), False, i)
 
     def nearest_text_hint(self, prompt: str) -> str:
+        if self.encoder is None and len(self) > HINT_SCAN_LIMIT:  # a word-overlap scan of every prompt: too slow
+            return ""                                             # for an error message (1.4 s at 140k prompts)
         try:
             match = self.closest(prompt)
         except EdgeT2IError:  # no encoder extra installed: the suggestion is optional, the error is not
