@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge_t2i.cli.common import add_prompt_args, claim_image_output, prompts_and_seeds, threads_arg, write_images
-from edge_t2i.errors import PackError, printable
+from edge_t2i.errors import EdgeT2IError, PackError, printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +75,10 @@ def cmd_generate(a: argparse.Namespace) -> None:
         engines = " / ".join(dict.fromkeys(f"{c.backend} {c.precision}" for c in routes))
         print(f"wrote {len(images)} image(s) to {out} with {engines} ({routes[0].reason})")
         if conditional and not as_folder and gen.bank is not None and prompts[0] not in gen.bank:
-            tell_reading(gen.explain(prompts[0]))
+            try:
+                tell_reading(gen.explain(prompts[0]))
+            except EdgeT2IError as exc:  # the images are written: what was read is a courtesy
+                print(printable(f"(cannot say what the prompt was read as: {exc})"), file=sys.stderr)
 
 
 def readings(gen, prompts: list[str], unknown: str | None) -> list[dict]:  # noqa: ANN001
