@@ -8,7 +8,8 @@ phrase reader) at one seed, with the correction (data/spelling.py) and with it t
 oracle judges the image against the caption without the typo. The clean captions, drawn from the bank, give the
 ceiling.
 
-    python benchmarks/typos.py build/shapes64 --prompts 400
+    python benchmarks/typos.py build/shapes64 --prompts 400             # the bank's sentence pattern
+    python benchmarks/typos.py build/shapes64 --prompts 400 --heldout   # held-out phrasings (data/phrasings.py)
 """
 
 from __future__ import annotations
@@ -61,18 +62,10 @@ def draw(gen, prompts: list[str], seeds: list[int], correct: bool) -> np.ndarray
     return np.concatenate([gen.generate(emb[i:i + 64], seeds=seeds[i:i + 64]) for i in range(0, len(prompts), 64)])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("pack")
-    ap.add_argument("--prompts", type=int, default=400)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", help="write the figures here")
-    a = ap.parse_args()
-    gen = edge_t2i.load(a.pack)
-    rng = np.random.default_rng(a.seed)
-    known = gen.bank.known_words
+def captions(gen, n: int, rng: np.random.Generator, known: frozenset[str]):  # noqa: ANN001, ANN201
+    """(clean bank captions, typo'd ones, edits): the bank's own sentence pattern."""
     clean, typod, edits = [], [], []
-    for i in rng.permutation(len(gen.bank))[: a.prompts * 2]:
+    for i in rng.permutation(len(gen.bank))[: n * 2]:
         caption = gen.bank.texts[int(i)]
         words = caption.split()
         spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
@@ -85,13 +78,59 @@ def main() -> None:
         clean.append(caption)
         typod.append(" ".join([*words[:j], bad, *words[j + 1:]]))
         edits.append(f"{words[j]} -> {bad}")
-        if len(clean) == a.prompts:
+        if len(clean) == n:
             break
+    return clean, typod, edits, [{"text": c} for c in clean]
+
+
+def heldout(n: int, rng: np.random.Generator, known: frozenset[str]):  # noqa: ANN201
+    """(clean held-out phrasings, typo'd ones, edits, oracle rows): the templates and synonyms training never saw
+    (data/phrasings.py HELDOUT_*), a typo in one plain attribute word of each."""
+    from edge_t2i.data.phrasings import phrase
+
+    clean, typod, edits, rows = [], [], [], []
+    while len(clean) < n:
+        attrs = {"shape": str(rng.choice(vocab.SHAPES)), "color": str(rng.choice(vocab.COLORS)),
+                 "size": str(rng.choice(vocab.SIZES)), "position": str(rng.choice(vocab.POSITIONS))}
+        text = phrase(rng, attrs["shape"], attrs["color"], attrs["size"], attrs["position"], None, heldout=True)
+        words = text.split(" ")
+        spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
+        if not spots:
+            continue
+        j = int(rng.choice(spots))
+        bad = typo(words[j], rng, known)
+        if bad is None:
+            continue
+        clean.append(text)
+        typod.append(" ".join([*words[:j], bad, *words[j + 1:]]))
+        edits.append(f"{words[j]} -> {bad}")
+        rows.append({"objects": [attrs]})
+    return clean, typod, edits, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pack")
+    ap.add_argument("--prompts", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--heldout", action="store_true",
+                    help="held-out phrasings (templates and synonyms training never saw) instead of bank captions")
+    a = ap.parse_args()
+    gen = edge_t2i.load(a.pack)
+    rng = np.random.default_rng(a.seed)
+    known = gen.bank.known_words
+    if a.heldout:
+        clean, typod, edits, rows = heldout(a.prompts, rng, known)
+    else:
+        clean, typod, edits, rows = captions(gen, a.prompts, rng, known)
     seeds = [10_000 + k for k in range(len(clean))]
-    rows = [{"text": c} for c in clean]
-    result = {"pack": a.pack, "prompts": len(clean), "examples": edits[:10]}
-    for name, prompts, correct in (("clean captions (bank)", clean, True), ("typos, corrected", typod, True),
-                                   ("typos, not corrected", typod, False)):
+    result = {"pack": a.pack, "prompts": len(clean), "heldout": a.heldout, "examples": edits[:10]}
+    first = "clean phrasings (encoded)" if a.heldout else "clean captions (bank)"
+    configs = [(first, clean, True), ("typos, corrected", typod, True), ("typos, not corrected", typod, False)]
+    if a.heldout:  # what the correction does to phrasings without typos (their held-out synonyms among them)
+        configs.append(("clean, not corrected", clean, False))
+    for name, prompts, correct in configs:
         scores = score_images(draw(gen, prompts, seeds, correct), rows)
         result[name] = scores.as_dict()
         print(f"{name:<26} {scores.summary()}")

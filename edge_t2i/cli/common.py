@@ -13,7 +13,7 @@ from edge_t2i.errors import InputError
 
 EXIT_USER_ERROR = 2
 MAX_SEEDS = 4096
-MAX_SEED = 2**63 - 1  # numpy's SeedSequence takes any non-negative int; keep it to what C#/C++ can hold
+MAX_SEED = 2**64 - 1  # the pack spec's seeds are unsigned 64-bit (docs/pack-spec.md "noise")
 MAX_THREADS = 256
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")  # what OpenCV encodes by the file name
 
@@ -69,8 +69,10 @@ def parse_seeds(spec: str) -> list[int]:
         if m is None:
             raise InputError(f"bad seeds '{spec}': use e.g. 0-7 or 1,5,9")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if hi < lo or hi > MAX_SEED:
-            raise InputError(f"bad seeds '{spec}': a range goes from low to high, seeds up to {MAX_SEED}")
+        if hi > MAX_SEED:
+            raise InputError(f"bad seeds '{spec}': seeds go up to {MAX_SEED} (2^64 - 1)")
+        if hi < lo:
+            raise InputError(f"bad seeds '{spec}': a range goes from low to high")
         ranges.append((lo, hi))
     if sum(hi - lo + 1 for lo, hi in ranges) > MAX_SEEDS:
         raise InputError(f"bad seeds '{spec}': give between 1 and {MAX_SEEDS} seeds")

@@ -76,7 +76,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
         print(f"wrote {len(images)} image(s) to {out} with {engines} ({routes[0].reason})")
         if conditional and not as_folder and gen.bank is not None and prompts[0] not in gen.bank:
             try:
-                tell_reading(gen.explain(prompts[0]))
+                tell_reading(gen.explain(prompts[0]), took_nearest=a.unknown == "nearest")
             except EdgeT2IError as exc:  # the images are written: what was read is a courtesy
                 print(printable(f"(cannot say what the prompt was read as: {exc})"), file=sys.stderr)
 
@@ -93,16 +93,20 @@ def readings(gen, prompts: list[str], unknown: str | None) -> list[dict]:  # noq
     return out
 
 
-def tell_reading(r: dict) -> None:
-    """On stderr: what a prompt not in the bank was read as, and the words no bank prompt uses."""
+def tell_reading(r: dict, took_nearest: bool = False) -> None:
+    """On stderr: what a prompt not in the bank was read as and drawn as (`took_nearest`: --unknown nearest drew
+    the closest bank prompt), and the words no bank prompt uses."""
     fixes = ", ".join(f"{a} -> {b}" for a, b in r["corrected"].items())
     near = r["nearest"]
-    closest = f"; closest bank prompt: {near['prompt']!r} ({near['similarity']:.2f})" if near else ""
-    print(printable(f"read {r['prompt']!r} as {r['read_as']!r}" + (f" (typos corrected: {fixes})" if fixes else "")
-                    + closest), file=sys.stderr)
+    said = f"read {r['prompt']!r}" + (f" as {r['read_as']!r} (typos corrected: {fixes})" if fixes else "")
+    if near and (took_nearest or near["similarity"] >= 0.999):
+        said += f"; drawn as the bank prompt {near['prompt']!r}"
+    elif near:
+        said += f"; drawn as no bank prompt (the closest, {near['prompt']!r}, at cosine {near['similarity']:.2f})"
+    print(printable(said), file=sys.stderr)
     if r["unknown_words"]:
-        print(printable(f"warning: no bank prompt uses {', '.join(repr(w) for w in r['unknown_words'][:8])}: the "
-                        "encoder reads such words as best it can, and this generator may not know them"),
+        print(printable(f"note: no bank prompt uses {', '.join(repr(w) for w in r['unknown_words'][:8])}: the text "
+                        "encoder reads such words by meaning; the bank's words are the ones this pack was checked on"),
               file=sys.stderr)
 
 

@@ -314,9 +314,11 @@ class PromptBank:
         return read(prompt, self.known_words)
 
     def explain(self, prompt: str) -> dict:
-        """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets),
-        "corrected" {typed: used}, "unknown_words" [...], "nearest": {"prompt", "similarity"} or None (the bank
-        prompt closest to what was read: with the phrase reader, the caption it chose)}.
+        """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets: the
+        prompt with one-letter typos corrected), "corrected" {typed: used}, "unknown_words" [...] (words no bank
+        prompt uses: the encoder reads them by meaning), "nearest": {"prompt", "similarity"} or None (the bank
+        prompt closest to the embedding drawn: at similarity 1.0 the same image as that prompt's, as a phrase
+        reader gives for the captions it knows; lower, what was drawn is no bank prompt)}.
         Raises: InputError; what the encoder raises (MissingExtraError, PackError)."""
         if prompt in self:
             return {"prompt": prompt, "in_bank": True, "read_as": prompt, "corrected": {}, "unknown_words": [],

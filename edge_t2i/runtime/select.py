@@ -329,7 +329,8 @@ class Chooser:
             for t in fresh:
                 self.cache.entries.pop(self._key(t, "check"), None)
         if tune and any(self.cache.get(self._key(t, "check")) is None for t in fresh):
-            kept = "once: the result is cached" if self.cache.path is not None else "$EDGE_T2I_CACHE=off: not cached"
+            kept = ("measured again: edge-t2i tune" if force else "once: the result is cached") \
+                if self.cache.path is not None else "$EDGE_T2I_CACHE=off: not cached"
             self.show(f"tuning {len(fresh)} engines for this pack here ({kept})")
         for t in fresh:
             self.check(t)

@@ -64,8 +64,8 @@ def test_generate_says_what_it_read(pack_dir, tmp_path, capsys):
     assert main(["generate", str(pack_dir), "--prompt", typed, "--unknown", "nearest", "--seeds", "0",
                  "--out", str(tmp_path / "x.png")]) == 0
     err = capsys.readouterr().err
-    assert "(typos corrected: lrage -> large)" in err and f"closest bank prompt: {BANK_PROMPTS[1]!r}" in err
-    assert "warning: no bank prompt uses 'with', 'dragon'" in err
+    assert "(typos corrected: lrage -> large)" in err and f"drawn as the bank prompt {BANK_PROMPTS[1]!r}" in err
+    assert "note: no bank prompt uses 'with', 'dragon'" in err
 
 
 def test_metadata_records_the_prompt_as_typed_and_as_read(pack_dir, tmp_path):
