@@ -167,15 +167,15 @@ def cmd_convert(a: argparse.Namespace) -> None:
         if given:
             raise InputError(f"{given[0]} is for this project's MiniLM bank; with --bank-embeddings the prompts, "
                              "their calibration half and their gate half all come from that file")
+    from edge_t2i import _io
+    from edge_t2i.runtime.manifest import is_pack
+
+    inputs = (a.checkpoint, *([a.bank_embeddings] if a.bank_embeddings else []))
+    _io.claim_output_dir(a.out, "pack", is_pack, inputs, a.force)  # refused before anything is said or read
     print(f"converting {a.checkpoint} -> {a.out}", flush=True)
     if kind == "edge":
         manifest = convert_checkpoint(a.checkpoint, a.out, opts, force=a.force)
     else:
-        from edge_t2i import _io
-        from edge_t2i.runtime.manifest import is_pack
-
-        inputs = (a.checkpoint, *([a.bank_embeddings] if a.bank_embeddings else []))
-        _io.claim_output_dir(a.out, "pack", is_pack, inputs, a.force)  # before reading minutes of weights
         if kind == "dfgan":
             source = sources.dfgan_checkpoint(a.checkpoint, a.bank_embeddings, opts, a.resolution, a.ngf, a.nz,
                                               a.cond_dim)
