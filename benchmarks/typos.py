@@ -62,22 +62,27 @@ def draw(gen, prompts: list[str], seeds: list[int], correct: bool) -> np.ndarray
     return np.concatenate([gen.generate(emb[i:i + 64], seeds=seeds[i:i + 64]) for i in range(0, len(prompts), 64)])
 
 
+def with_typo(text: str, rng: np.random.Generator, known: frozenset[str]) -> tuple[str, str] | None:
+    """(`text` with a typo in one of its attribute words of MIN_LETTERS or more, "word -> typo"), or None."""
+    words = text.split(" ")
+    spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
+    if not spots:
+        return None
+    j = int(rng.choice(spots))
+    bad = typo(words[j], rng, known)
+    return None if bad is None else (" ".join([*words[:j], bad, *words[j + 1:]]), f"{words[j]} -> {bad}")
+
+
 def captions(gen, n: int, rng: np.random.Generator, known: frozenset[str]):  # noqa: ANN001, ANN201
-    """(clean bank captions, typo'd ones, edits): the bank's own sentence pattern."""
+    """(clean bank captions, typo'd ones, edits, oracle rows): the bank's own sentence pattern."""
     clean, typod, edits = [], [], []
     for i in rng.permutation(len(gen.bank))[: n * 2]:
         caption = gen.bank.texts[int(i)]
-        words = caption.split()
-        spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
-        if not spots:
-            continue
-        j = int(rng.choice(spots))
-        bad = typo(words[j], rng, known)
-        if bad is None:
-            continue
-        clean.append(caption)
-        typod.append(" ".join([*words[:j], bad, *words[j + 1:]]))
-        edits.append(f"{words[j]} -> {bad}")
+        made = with_typo(caption, rng, known)
+        if made is not None:
+            clean.append(caption)
+            typod.append(made[0])
+            edits.append(made[1])
         if len(clean) == n:
             break
     return clean, typod, edits, [{"text": c} for c in clean]
@@ -93,18 +98,12 @@ def heldout(n: int, rng: np.random.Generator, known: frozenset[str]):  # noqa: A
         attrs = {"shape": str(rng.choice(vocab.SHAPES)), "color": str(rng.choice(vocab.COLORS)),
                  "size": str(rng.choice(vocab.SIZES)), "position": str(rng.choice(vocab.POSITIONS))}
         text = phrase(rng, attrs["shape"], attrs["color"], attrs["size"], attrs["position"], None, heldout=True)
-        words = text.split(" ")
-        spots = [j for j, w in enumerate(words) if w in ATTRIBUTE_WORDS and len(w) >= MIN_LETTERS]
-        if not spots:
-            continue
-        j = int(rng.choice(spots))
-        bad = typo(words[j], rng, known)
-        if bad is None:
-            continue
-        clean.append(text)
-        typod.append(" ".join([*words[:j], bad, *words[j + 1:]]))
-        edits.append(f"{words[j]} -> {bad}")
-        rows.append({"objects": [attrs]})
+        made = with_typo(text, rng, known)
+        if made is not None:
+            clean.append(text)
+            typod.append(made[0])
+            edits.append(made[1])
+            rows.append({"objects": [attrs]})
     return clean, typod, edits, rows
 
 
