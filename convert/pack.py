@@ -26,6 +26,7 @@ from edge_t2i.convert.report import write_report
 from edge_t2i.convert.sources import Exported, Source, own_checkpoint
 from edge_t2i.errors import ConvertError, require
 from edge_t2i.runtime import cpu
+from edge_t2i.runtime.bank import PromptBank
 from edge_t2i.runtime.manifest import (
     PACK_FORMAT,
     CpuVariant,
@@ -67,6 +68,7 @@ class ConvertOptions:
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
     with_encoder: bool = True          # the text encoder (INT8 ONNX + tokenizer) for prompts not in the bank
+    lexicon: str = "auto"              # auto | colors | none | a JSON file: descriptive words (convert/lexicon.py)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,8 +116,13 @@ def preflight(options: ConvertOptions) -> None:
             gpu_identity()
         except (BackendError, MissingExtraError) as exc:
             raise ConvertError(f"--engine: cannot build a TensorRT engine here: {exc}") from exc
+    if options.lexicon in ("auto", "colors"):
+        require("matplotlib", "convert", "The colour lexicon (--lexicon none leaves it out)")
+    elif options.lexicon != "none":
+        from edge_t2i.convert.lexicon import read_lexicon
+
+        read_lexicon(options.lexicon)
     if options.quantizer == "modelopt" and options.precision == "int8":
-        from edge_t2i.errors import require
 
         require("modelopt.onnx.quantization", "modelopt", "--quantizer modelopt")
 
@@ -152,6 +159,7 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
         if folded:
             st.done("fold", f"{folded} BatchNormalization folded into the layer before each")
         if source.bank is not None:
+            source.bank = lexicon_stage(source.bank, options, source.gate_kind == "oracle", st)
             source.bank.save(tmp / BANK_FILE)
             st.done("bank", f"{len(source.bank)} prompts x {source.bank.dim} float16 ({source.bank.encoder_name}) -> "
                             f"{BANK_FILE}")
@@ -172,6 +180,17 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
     inputs = (checkpoint_dir, *(p for p in (options.prompts, options.calib_prompts, options.eval_prompts) if p))
     _io.claim_output_dir(out, "pack", is_pack, inputs, force)
     return convert(own_checkpoint(checkpoint_dir, options), out, options, quiet, force)
+
+
+def lexicon_stage(bank: PromptBank, options: ConvertOptions, shapes: bool, st: Stages) -> PromptBank:
+    """`bank` with the lexicon `options.lexicon` asks for (convert/lexicon.py), saved in the bank file."""
+    from edge_t2i.convert.lexicon import lexicon_for
+
+    lexicon, source = lexicon_for(options.lexicon, bank.texts, shapes)
+    if not lexicon:
+        return bank
+    st.done("lexicon", f"{len(lexicon)} descriptive words and phrases read as the bank's ({source})")
+    return PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon)
 
 
 def model_stages(tmp: Path, model: dict, source: Source, options: ConvertOptions,

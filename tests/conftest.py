@@ -82,3 +82,42 @@ def pack_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_dir: Path, pro
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def text_pack_dir(tmp_path_factory: pytest.TempPathFactory, pack_dir: Path) -> Path:
+    """The tiny pack with a text path: the INT8 text encoder and tokenizer, a phrase reader (random weights, windows
+    of 2 words) and a colour lexicon in its bank (convert/lexicon.py), its manifest's sha256s and sizes updated."""
+    import json
+    import shutil
+
+    import torch
+
+    from edge_t2i._io import sha256_file
+    from edge_t2i.convert.encoder import export_phrase_reader, export_text_encoder
+    from edge_t2i.convert.lexicon import color_lexicon
+    from edge_t2i.data.spelling import vocabulary
+    from edge_t2i.models.checkpoint import save_generator
+    from edge_t2i.models.config import ModelConfig
+    from edge_t2i.models.networks import NetG
+    from edge_t2i.runtime.bank import PromptBank
+
+    work = tmp_path_factory.mktemp("text-pack")
+    pack = shutil.copytree(pack_dir, work / "pack")
+    files = export_text_encoder(pack)
+    torch.manual_seed(0)
+    reader_g = NetG(ModelConfig(resolution=32, ngf=4, text_norm=True, text_adapter=(3, 2), phrase_reader=2))
+    with torch.no_grad():
+        reader_g.text_adapter.table.normal_()
+        for p in reader_g.phrase_reader.parameters():
+            p.normal_(0, 0.5)
+    files["reader"] = export_phrase_reader(save_generator(work / "reader-ckpt", reader_g.eval()), pack)
+    bank = PromptBank.load(pack / "bank.safetensors")
+    PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, color_lexicon(vocabulary(bank.texts))).save(
+        pack / "bank.safetensors")
+    m = json.loads((pack / "manifest.json").read_text())
+    m["encoder"], m["model"]["phrase_reader"] = files, 2
+    for name in (*files.values(), "bank.safetensors"):
+        m["files"][name] = {"sha256": sha256_file(pack / name), "bytes": (pack / name).stat().st_size}
+    (pack / "manifest.json").write_text(json.dumps(m))
+    return pack

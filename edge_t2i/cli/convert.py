@@ -62,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="leave out the text encoder (INT8 ONNX + tokenizer, ~23 MB): a minimal pack that knows only "
                         "its bank's prompts (default: included, so any sentence works)")
     p.add_argument("--with-encoder", dest="with_encoder", action="store_true", help=argparse.SUPPRESS)  # the old flag
+    p.add_argument("--lexicon", default="auto", metavar="auto|colors|none|FILE",
+                   help="descriptive words the runtime reads as the bank's words before encoding a prompt: colors maps "
+                        "~1,000 colour names (xkcd survey, CSS) to the bank's nearest colour word (\"crimson\" -> "
+                        "\"red\"); FILE is your own JSON {\"phrase\": \"bank words\"}; auto: colors for generators "
+                        "trained on shapes data, else none (default auto)")
     p.set_defaults(func=cmd_convert)
 
 
@@ -160,7 +165,7 @@ def cmd_convert(a: argparse.Namespace) -> None:
         quantize_ops=tuple(x.strip() for x in a.quantize_ops.split(",")) if a.quantize_ops else OPS_TO_QUANTIZE,
         gate_config=gate, fidelity_config=fidelity, gate_kind=a.gate_kind, quantize_output=a.quantize_output,
         allow_partial_int8=a.allow_partial_int8, engine=a.engine, max_batch=a.max_batch, opset=a.opset,
-        with_encoder=a.with_encoder)
+        with_encoder=a.with_encoder, lexicon=a.lexicon)
     if kind != "edge":
         given = [f for f, v in (("--prompts", a.prompts), ("--calib-prompts", a.calib_prompts),
                                 ("--eval-prompts", a.eval_prompts)) if v]

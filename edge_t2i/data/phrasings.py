@@ -101,6 +101,37 @@ HELDOUT_WHERE = ("near the {pos}", "by the {pos}", "over in the {pos}")
 HELDOUT_SYNONYM_RATE = 0.5  # share of attribute words drawn from the held-out synonyms
 HELDOUT_BG = (" and make the background {bg}", " on {bg}")
 
+# Descriptive words people use for the attributes, in no training phrasing, synonym list or template (the
+# DESCRIPTIVE held-out set: benchmarks/reading.py; tests/data/test_phrasings.py checks the disjointness).
+# Colours are named as people name them (xkcd colour survey names, Munroe 2010); positions as whole phrases.
+DESCRIPTIVE: dict[str, dict[str, tuple[str, ...]]] = {
+    "color": {
+        "red": ("vermilion", "carmine", "cardinal", "tomato"),
+        "orange": ("carrot", "mandarin", "marigold", "cantaloupe"),
+        "yellow": ("mustard", "banana", "sunflower", "butter"),
+        "green": ("shamrock", "kelly green", "clover", "pea green"),
+        "cyan": ("seafoam", "tiffany blue", "robin egg blue", "ice blue"),
+        "blue": ("sapphire", "ultramarine", "cornflower", "denim"),
+        "purple": ("amethyst", "grape", "eggplant", "heliotrope"),
+        "pink": ("bubblegum", "flamingo", "carnation", "blush"),
+    },
+    "size": {
+        "small": ("teeny", "wee", "minuscule", "pint-size", "diminutive", "itty-bitty"),
+        "large": ("gigantic", "colossal", "jumbo", "mammoth", "oversized", "humongous"),
+    },
+    "position": {
+        "top-left": ("at the top, far left", "leftmost at the top"),
+        "top": ("topmost", "up high"),
+        "top-right": ("at the top, far right", "rightmost at the top"),
+        "left": ("on the far left", "leftmost"),
+        "center": ("centrally", "midway"),
+        "right": ("on the far right", "rightmost"),
+        "bottom-left": ("at the bottom, far left", "leftmost at the bottom"),
+        "bottom": ("bottommost", "down low"),
+        "bottom-right": ("at the bottom, far right", "rightmost at the bottom"),
+    },
+}
+
 
 def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
     """AUGMENT: the training synonyms and the augmentation ones; HELDOUT: the held-out synonyms only."""
@@ -134,3 +165,17 @@ def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position
     if not heldout:
         text = pick(AUGMENT_PREFIX) + text + pick(AUGMENT_SUFFIX)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def descriptive(rng: np.random.Generator, shape: str, color: str, size: str, position: str) -> tuple[str, str]:
+    """(a held-out phrasing (HELDOUT_TEMPLATES) of these attributes whose colour, size or position, one of them
+    at random, is said with a DESCRIPTIVE word; the attribute it is): "draw me a mammoth blue star near the top"."""
+    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    attr = pick(("color", "size", "position"))
+    words = {"color": color, "size": size, "position": position.replace("-", " ")}
+    words[attr] = pick(DESCRIPTIVE[attr][{"color": color, "size": size, "position": position}[attr]])
+    where = words["position"] if attr == "position" else pick(HELDOUT_WHERE).format(pos=words["position"])
+    template = pick(HELDOUT_TEMPLATES)
+    text = template.format(size=words["size"], color=words["color"], shape=shape, where=where,
+                           where_cap=where[0].upper() + where[1:], bg="")
+    return re.sub(r"\s+", " ", text).strip(), attr

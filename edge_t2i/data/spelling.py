@@ -6,16 +6,22 @@ not in the bank is encoded, each word the bank's prompts never use is replaced b
 that is a single edit away (Damerau: insert, delete, substitute a letter, or swap two neighbours; Norvig's
 "How to Write a Spelling Corrector" generates the candidates), if exactly one is. Words of fewer than
 MIN_LETTERS letters stay (too many neighbours: "al" -> "a"?), as do words with no or several such neighbours.
+
+A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
+words they mean ("crimson" -> "red", "robin egg blue" -> "cyan"; convert/lexicon.py builds one from colour names).
+Phrases of the lexicon are replaced first, longest first; typos are then corrected against the bank's words only
+(a lexicon of ~900 colour names holds "drab" and "pear", one edit from "draw" and "near").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from edge_t2i.data.prompts import prompt_words
 
 MIN_LETTERS = 4
+MAX_LEXICON_WORDS = 3
 MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -41,29 +47,44 @@ def one_edit(word: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Reading:
-    """How a prompt is read before it is encoded: `text` (its words, typos corrected), `corrected` (typed word ->
-    the vocabulary word used) and `unknown` (words in no bank prompt, left as typed)."""
+    """How a prompt is read before it is encoded: `text` (its words, typos corrected and lexicon phrases replaced),
+    `corrected` (typed word or phrase -> the words used) and `unknown` (words in no bank prompt, left as typed)."""
 
     text: str
     corrected: dict[str, str] = field(default_factory=dict)
     unknown: tuple[str, ...] = ()
 
 
-def read(prompt: str, known: frozenset[str]) -> Reading:
-    """`prompt`'s words with one-letter typos corrected against `known` (see the module docstring)."""
+def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None = None) -> Reading:
+    """`prompt`'s words with `lexicon` phrases replaced and one-letter typos corrected against `known` (see the
+    module docstring). `lexicon`: {phrase of 1..MAX_LEXICON_WORDS prompt words: the words it means}."""
+    lexicon = lexicon or {}
+    words = prompt_words(prompt)
     out, corrected, unknown = [], {}, []
-    for word in prompt_words(prompt):
-        if word in known or not known:
-            out.append(word)
-            continue
-        letters = word.replace("'", "").replace("-", "")
-        fits = MIN_LETTERS <= len(letters) <= MAX_LETTERS and letters.isalpha()
-        candidates = one_edit(word) & known if fits else set()
-        if len(candidates) == 1:
-            fix = candidates.pop()
-            corrected[word] = fix
-            out.append(fix)
+    i = 0
+    while i < len(words):
+        for n in range(min(MAX_LEXICON_WORDS, len(words) - i), 0, -1):
+            typed = " ".join(words[i:i + n])
+            if typed in lexicon and not (n == 1 and typed in known):
+                corrected[typed] = lexicon[typed]
+                out.append(lexicon[typed])
+                i += n
+                break
         else:
-            out.append(word)
-            unknown.append(word)
+            out.append(_word(words[i], known, corrected, unknown))
+            i += 1
     return Reading(" ".join(out), corrected, tuple(dict.fromkeys(unknown)))
+
+
+def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: list[str]) -> str:
+    """One word as read: itself if known, else its one correction, else itself (unknown)."""
+    if word in known or not known:
+        return word
+    letters = word.replace("'", "").replace("-", "")
+    fits = MIN_LETTERS <= len(letters) <= MAX_LETTERS and letters.isalpha()
+    candidates = one_edit(word) & known if fits else set()
+    if len(candidates) == 1:
+        corrected[word] = candidates.pop()
+        return corrected[word]
+    unknown.append(word)
+    return word

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 from edge_t2i import _io
-from edge_t2i.data.prompts import MAX_PROMPT_CHARS, MAX_PROMPT_WORDS, check_prompt, normalize_prompt
-from edge_t2i.data.spelling import Reading, read, vocabulary
-from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean
+from edge_t2i.data.prompts import MAX_PROMPT_CHARS, MAX_PROMPT_WORDS, check_prompt, normalize_prompt, prompt_words
+from edge_t2i.data.spelling import MAX_LEXICON_WORDS, Reading, read, vocabulary
+from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean, printable
 
 if TYPE_CHECKING:
     from edge_t2i.runtime.manifest import Manifest
@@ -33,6 +33,7 @@ HINT_SCAN_LIMIT = 50_000     # banks up to this many prompts suggest the closest
 VOCABULARY_PROMPTS = 50_000  # the prompts whose words typos are corrected against
 MAX_NPZ_BYTES = 256 << 20  # a legacy (schema 1) bank.npz: its file and a quarter of what it may unpack to
 MAX_BANK_VALUES = 512 * MAX_BANK_ENTRIES  # prompts x dimensions: 10^6 prompts of up to 512-d (2 GB as float32)
+MAX_LEXICON_ENTRIES = 20_000
 RAW_HITS = 4096  # prompts remembered as typed by `PromptBank.exact`
 BANK_FORMAT = "edge-t2i bank v1"
 # The last remedy of every "not in the bank" error: where prompts enter a bank.
@@ -63,6 +64,20 @@ class Match:
     index: int           # row of the entry in the bank
 
 
+def check_lexicon(lexicon: object, where: str) -> dict[str, str]:
+    """`lexicon` if it is {phrase: words}: at most MAX_LEXICON_ENTRIES entries, each key 1..MAX_LEXICON_WORDS prompt
+    words as `prompt_words` splits them, each value 1..MAX_LEXICON_WORDS such words. Raises PackError otherwise."""
+    if not isinstance(lexicon, dict) or len(lexicon) > MAX_LEXICON_ENTRIES:
+        raise PackError(f"{where}: its lexicon must be a JSON object of at most {MAX_LEXICON_ENTRIES} phrases")
+    for key, value in lexicon.items():
+        for text in (key, value):
+            words = prompt_words(text) if isinstance(text, str) and len(text) <= 64 else []
+            if not (1 <= len(words) <= MAX_LEXICON_WORDS and " ".join(words) == text):
+                raise PackError(f"{where}: lexicon entry {printable(str(key))[:40]!r}: phrases and their meanings are "
+                                f"1-{MAX_LEXICON_WORDS} normalized words of at most 64 characters")
+    return dict(lexicon)
+
+
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     """Spherical interpolation between two directions; the result is unit length."""
     a = a / max(float(np.linalg.norm(a)), 1e-12)
@@ -81,10 +96,12 @@ class PromptBank:
     by `normalize_prompt`. Read-only after construction, so safe to share across threads.
 
     `encoder` (optional): an object with `encode(list[str]) -> float32 [n, dim]` for prompts not in
-    the bank (the pack's ONNX MiniLM). Raises PackError if texts and embeddings disagree or hold NaN."""
+    the bank (the pack's ONNX MiniLM). `lexicon` (optional): {descriptive phrase: the bank words it means}, applied
+    before a prompt is encoded (data/spelling.py; `check_lexicon` gives the bounds).
+    Raises PackError if texts and embeddings disagree or hold NaN, or the lexicon is out of bounds."""
 
     def __init__(self, texts: list[str], embeddings: np.ndarray, encoder_name: str,
-                 encoder: TextEncoder | None = None):
+                 encoder: TextEncoder | None = None, lexicon: dict[str, str] | None = None):
         if embeddings.ndim != 2 or len(texts) != embeddings.shape[0]:
             raise PackError(f"bank: {len(texts)} texts but embeddings of shape {embeddings.shape}")
         if not texts:
@@ -109,6 +126,7 @@ class PromptBank:
             self._index[key] = i
         self._raw_hits: dict[str, int] = {}
         self._known: frozenset[str] | None = None
+        self._lexicon: dict[str, str] = check_lexicon(lexicon or {}, "bank")
 
     @property
     def dim(self) -> int:
@@ -168,6 +186,7 @@ class PromptBank:
             if 8 + size + end != f.size:
                 raise ValueError(f"the file is {f.size} bytes, its header declares {8 + size + end}")
             prompts = json.loads(meta.get("prompts", "null"))
+            lexicon = json.loads(meta.get("lexicon", "{}"))
         except (ValueError, RecursionError) as exc:
             raise PackError(f"bank {where} is unreadable ({str(exc)[:200]})") from None
         if meta.get("format") != BANK_FORMAT or meta.get("normalization") != NORMALIZATION:
@@ -193,7 +212,8 @@ class PromptBank:
             f.readinto(part)
             emb[start:start + len(part)] = part
         f.finish()  # the sha256: nothing read is used before it matches
-        return cls(prompts, emb, str(meta.get("encoder", "unknown"))[:200], encoder)
+        return cls(prompts, emb, str(meta.get("encoder", "unknown"))[:200], encoder,
+                   check_lexicon(lexicon, f"bank {where}"))
 
     @classmethod
     def _load_npz(cls, source: io.BytesIO, where: str, encoder: TextEncoder | None, dim: int | None = None) -> PromptBank:
@@ -222,6 +242,8 @@ class PromptBank:
         metadata format, normalization, encoder, dim and the prompts as a JSON list; atomically."""
         meta = {"format": BANK_FORMAT, "normalization": NORMALIZATION, "encoder": self.encoder_name,
                 "dim": str(self.dim), "prompts": json.dumps(self.texts, ensure_ascii=False)}
+        if self._lexicon:
+            meta["lexicon"] = json.dumps(self._lexicon, ensure_ascii=False, sort_keys=True)
         _io.write_safetensors(path, {"embeddings": self.embeddings.astype(dtype)}, meta)
         return Path(path)
 
@@ -300,6 +322,11 @@ class PromptBank:
 
     # ---- helpers -----------------------------------------------------------------
     @property
+    def lexicon(self) -> dict[str, str]:
+        """{descriptive phrase: the bank words it means} (a copy), as the pack's bank carries it; {} for none."""
+        return dict(self._lexicon)
+
+    @property
     def known_words(self) -> frozenset[str]:
         """The words of the bank's prompts (of its first VOCABULARY_PROMPTS): what `reading` corrects typos against,
         built on first use (0.5 s for 50,000 eight-word prompts)."""
@@ -311,7 +338,7 @@ class PromptBank:
         """How `prompt` is read before it is encoded: one-letter typos of the bank's words corrected
         (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt)."""
         check_prompt(prompt)
-        return read(prompt, self.known_words)
+        return read(prompt, self.known_words, self._lexicon)
 
     def explain(self, prompt: str) -> dict:
         """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets: the
@@ -349,8 +376,7 @@ class PromptBank:
         check_prompt(prompt)
         if self.encoder is not None or prompt in self:
             return self.nearest(prompt)
-        fixes = read(prompt, self.known_words).corrected  # typos of the bank's words, corrected
-        words = {fixes.get(w, w) for w in normalize_prompt(prompt).split()}
+        words = set(self.reading(prompt).text.split())  # typos of the bank's words corrected, lexicon applied
         scores = [len(words & set(k.split())) / (len(words | set(k.split())) or 1) for k in self._index]
         best = int(np.argmax(scores))
         if scores[best] == 0:

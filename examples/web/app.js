@@ -9,12 +9,17 @@
 //   4. blend        slerp between two embeddings, as edge_t2i/runtime/bank.py `slerp`
 //   5. pixels       the generator's float [B, 3, H, W] in [-1, 1] -> uint8 RGB [H, W, 3]
 //   6. pack         manifest.json, sha256 checks, one ONNX Runtime session per precision
-//   7. page         prompt pickers, blend slider, seed, a live 4x2 grid, images/s
+//   7. page         prompt pickers, a typed sentence, blend slider, seed, a live 4x2 grid, images/s
+//
+// Prompts outside the bank (a typed sentence) go through text.js: the bank's lexicon and typo correction, the
+// pack's tokenizer, text encoder and phrase reader, as the Python runtime reads them.
 //
 // `window.edgeT2I` exposes the pieces (noise, generate, the current embedding...) for tests.
 // `ort` is the global of ort.webgpu.min.js (onnxruntime-web), loaded by index.html before this module.
 
 /* global ort */
+
+import { TextReader, promptWords, readPrompt, vocabulary } from "./text.js";
 
 // ---------------------------------------------------------------------------------------------------
 // 1. Noise: seed -> z ("splitmix64-polar-v1")
@@ -33,6 +38,7 @@ const LN2 = 0.6931471805599453;              // the double nearest ln 2
 const LN_TERMS = 20;                         // terms of the atanh series in portableLn
 const NOISE_NAME = "splitmix64-polar-v1";
 const MAX_PROMPT_CHARS = 1000;               // as the Python runtime (edge_t2i/data/prompts.py check_prompt)
+const MAX_PROMPT_WORDS = 64;
 
 /** A seed (BigInt, safe-integer Number, or decimal string) as a BigInt in 0..2^64-1; RangeError otherwise. */
 function toSeed(seed) {
@@ -165,7 +171,8 @@ function parseBank(buffer) {
   const prompts = JSON.parse(meta.prompts);
   if (prompts.length !== rows) throw new Error(`bank: ${prompts.length} prompts but ${rows} embeddings`);
   const keys = prompts.map(normalizePrompt);
-  return { prompts, keys, embeddings, rows, dim, index: new Map(keys.map((k, i) => [k, i])) };
+  const lexicon = new Map(Object.entries(meta.lexicon ? JSON.parse(meta.lexicon) : {}));
+  return { prompts, keys, embeddings, rows, dim, lexicon, index: new Map(keys.map((k, i) => [k, i])) };
 }
 
 /** Row i of the bank as a Float32Array [dim] (a view, not a copy). */
@@ -372,10 +379,84 @@ async function generate(promptText, seed, precision = "int8") {
   if (typeof promptText !== "string" || promptText.length > MAX_PROMPT_CHARS) {
     throw new Error(`a prompt is a string of at most ${MAX_PROMPT_CHARS} characters`);
   }
-  const i = pack.bank.index.get(normalizePrompt(promptText));
-  if (i === undefined) throw new Error(`prompt ${JSON.stringify(promptText)} is not in the bank`);
-  const data = await infer(precision, bankRow(pack.bank, i), [toSeed(seed)]);
+  const { embedding } = await embedPrompt(promptText);
+  const data = await infer(precision, embedding, [toSeed(seed)]);
   return toUint8(data, 0, pack.spec.resolution, pack.spec.resolution);
+}
+
+let textReader = null;  // Promise<TextReader>, made on the first prompt outside the bank
+
+/** The pack's text encoder (and phrase reader), fetched, sha256-checked and loaded on first use. */
+function getTextReader() {
+  const files = pack.manifest.encoder;
+  if (!files) return Promise.reject(new Error("the pack has no text encoder (converted with --no-encoder): "
+    + "pick a prompt of the bank"));
+  if (!textReader) {
+    const load = async (name) => {
+      const bytes = await fetchBytes(name);
+      if (await verify(pack.manifest, name, bytes)) pack.verified.push(name);
+      return new Uint8Array(bytes);
+    };
+    const make = async () => {
+      const tokenizer = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await load(files.tokenizer)));
+      const wasm = { executionProviders: ["wasm"] };
+      const encoder = await ort.InferenceSession.create(await load(files.model), wasm);
+      const reader = files.reader ? await ort.InferenceSession.create(await load(files.reader), wasm) : null;
+      return new TextReader(tokenizer, encoder, reader, pack.manifest.model.phrase_reader);
+    };
+    textReader = make().catch((err) => {
+      textReader = null;  // let a later prompt try again
+      throw err;
+    });
+  }
+  return textReader;
+}
+
+/** A prompt -> {embedding Float32Array [dim], reading {text, corrected, unknown} or null (a bank prompt),
+ * nearest {index, prompt, similarity}}: the bank's row, or what the Python runtime's `lookup(prompt, "encode")`
+ * gives (lexicon and typos as `PromptBank.reading`, then the encoder and phrase reader). */
+async function embedPrompt(promptText) {
+  if (typeof promptText !== "string" || promptText.length > MAX_PROMPT_CHARS) {
+    throw new Error(`a prompt is a string of at most ${MAX_PROMPT_CHARS} characters`);
+  }
+  const key = normalizePrompt(promptText);
+  const row = pack.bank.index.get(key);
+  if (row !== undefined) {
+    return { embedding: bankRow(pack.bank, row), reading: null, nearest: { index: row, prompt: pack.bank.prompts[row], similarity: 1 } };
+  }
+  if (promptWords(key).length > MAX_PROMPT_WORDS) throw new Error(`a prompt is at most ${MAX_PROMPT_WORDS} words`);
+  const reader = await getTextReader();
+  if (!pack.bank.known) pack.bank.known = vocabulary(pack.bank.keys);
+  const reading = readPrompt(key, pack.bank.known, pack.bank.lexicon);
+  const read = Object.keys(reading.corrected).length ? reading.text : key;
+  const embedding = await exclusive(() => reader.embed(read, promptWords(read)));
+  return { embedding, reading, nearest: nearestRow(embedding) };
+}
+
+/** The bank row nearest `v` by cosine similarity: {index, prompt, similarity}. */
+function nearestRow(v) {
+  const { dim, rows, embeddings, prompts } = pack.bank;
+  const nv = Math.max(norm(v), 1e-12);
+  let best = { index: -1, prompt: "", similarity: -2 };
+  for (let i = 0; i < rows; i++) {
+    const r = embeddings.subarray(i * dim, (i + 1) * dim);
+    let dot = 0;
+    for (let k = 0; k < dim; k++) dot += r[k] * v[k];
+    const similarity = dot / (Math.max(norm(r), 1e-12) * nv);
+    if (similarity > best.similarity) best = { index: i, prompt: prompts[i], similarity };
+  }
+  return best;
+}
+
+/** What the page says of a typed prompt, as `edge-t2i generate` says it. */
+function describeReading({ reading, nearest }) {
+  const fixes = Object.entries(reading ? reading.corrected : {}).map(([a, b]) => `${a} \u2192 ${b}`);
+  const parts = [];
+  if (fixes.length) parts.push(`read as \u201c${reading.text}\u201d (${fixes.join(", ")})`);
+  if (reading && reading.unknown.length) parts.push(`no bank prompt uses ${reading.unknown.map((w) => `\u201c${w}\u201d`).join(", ")}`);
+  parts.push(nearest.similarity >= 0.999 ? `drawn as the bank prompt \u201c${nearest.prompt}\u201d`
+    : `drawn as no bank prompt (closest \u201c${nearest.prompt}\u201d at cosine ${nearest.similarity.toFixed(3)})`);
+  return parts.join("; ");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -384,7 +465,8 @@ async function generate(promptText, seed, precision = "int8") {
 
 const GRID = 8;  // the seed and the next 7, 4 x 2
 const $ = (id) => document.getElementById(id);
-const state = { a: 0, b: 1, t: 0, seed: 0n, precision: "int8", embedding: null, seeds: [] };
+// typed: {text, embedding, description} of a typed sentence, which stands for prompt A until A is picked again
+const state = { a: 0, b: 1, t: 0, seed: 0n, precision: "int8", embedding: null, seeds: [], typed: null };
 const timings = [];  // {images, ms} of the last updates
 let renders = 0;
 
@@ -423,6 +505,7 @@ function setupPicker(letter) {
   select.addEventListener("change", () => {
     if (select.value === "") return;
     state[letter] = Number(select.value);
+    if (letter === "a") state.typed = null;
     requestRender();
   });
   refresh();
@@ -467,7 +550,12 @@ function showSpeed() {
 /** Render the grid for the current state: embedding = slerp(A, B, t), seeds seed .. seed + 7 (mod 2^64). */
 async function renderGrid() {
   const { a, b, t, seed, precision } = state;
-  const embedding = pack.spec.dim ? slerp(bankRow(pack.bank, a), bankRow(pack.bank, b), t) : new Float32Array(0);
+  // at t = 0, A itself (as `generate(prompt)` draws it); between, the slerp (as PromptBank.blend)
+  let embedding = new Float32Array(0);
+  if (pack.spec.dim) {
+    const first = state.typed ? state.typed.embedding : bankRow(pack.bank, a);
+    embedding = t === 0 ? first : slerp(first, bankRow(pack.bank, b), t);
+  }
   const seeds = Array.from({ length: GRID }, (_, i) => (seed + BigInt(i)) & MASK64);
   const batch = new Float32Array(GRID * pack.spec.dim);
   for (let i = 0; i < GRID; i++) batch.set(embedding, i * pack.spec.dim);
@@ -516,6 +604,35 @@ function readSeed() {
   }
 }
 
+/** The typed sentence: on Enter, read and encode it (text.js), then draw it as prompt A. */
+function setupTyped() {
+  const input = $("typed");
+  if (!pack.manifest.encoder) {
+    input.disabled = true;
+    $("reading").textContent = "this pack has no text encoder (converted with --no-encoder): pick prompts below";
+    return;
+  }
+  input.addEventListener("keydown", async (event) => {
+    if (event.key !== "Enter") return;
+    const text = input.value;
+    if (!text.trim()) return;
+    $("reading").textContent = pack.text ? "reading..." : "loading the text encoder (about 23 MB)...";
+    try {
+      const result = await embedPrompt(text);
+      pack.text = true;
+      const description = describeReading(result);
+      state.typed = { text, embedding: result.embedding, description, nearest: result.nearest.prompt,
+                      similarity: result.nearest.similarity, corrected: result.reading ? result.reading.corrected : {} };
+      $("reading").textContent = description;
+      $("reading").className = "";
+      requestRender();
+    } catch (err) {
+      $("reading").textContent = String(err.message || err);
+      $("reading").className = "error";
+    }
+  });
+}
+
 function setupControls() {
   const precision = $("precision");
   const order = ["int8", "fp16", "fp32"].filter((p) => pack.manifest.models[p]);
@@ -533,6 +650,7 @@ function setupControls() {
     state.b = Math.min(1, pack.bank.rows - 1);
     setupPicker("a");
     setupPicker("b");
+    setupTyped();
   }
   const blend = $("blend");
   blend.addEventListener("input", () => {
@@ -602,10 +720,24 @@ window.edgeT2I = {
   slerp,
   toUint8,
   generate,                                // (prompt, seed, precision) -> Promise<Uint8Array [H * W * 3]>
+  embedPrompt: async (text) => {           // a prompt -> {embedding (Array), reading, nearest}
+    await ready;
+    const r = await embedPrompt(text);
+    return { ...r, embedding: Array.from(r.embedding) };
+  },
+  tokens: async (texts) => {               // token ids of texts, as the text encoder gets them
+    await ready;
+    const reader = await getTextReader();
+    return texts.map((t) => reader.tokens(t));
+  },
+  readPrompt: (text) => readPrompt(normalizePrompt(text), pack.bank.known || (pack.bank.known = vocabulary(pack.bank.keys)),
+                                   pack.bank.lexicon),
   currentEmbedding: () => state.embedding, // the blend the grid shows: slerp(A, B, t)
   state: () => {                           // the page's state, JSON-friendly (seeds as decimal strings)
-    const { embedding, ...rest } = state;
-    return { ...rest, seed: String(state.seed), seeds: state.seeds.map(String), renders };
+    const { embedding, typed, ...rest } = state;
+    const said = typed ? { text: typed.text, description: typed.description, nearest: typed.nearest,
+                           similarity: typed.similarity, corrected: typed.corrected } : null;
+    return { ...rest, typed: said, seed: String(state.seed), seeds: state.seeds.map(String), renders };
   },
   settled: async () => {                   // resolves with state() once no update is pending or running
     await ready;

@@ -5,6 +5,7 @@ Standard library only. Serves
   /pack/NAME   the pack's manifest.json and the files its manifest lists (nothing else of the folder), each
                checked at start (a regular file of its declared size and sha256) and served from memory,
   /ort/NAME    onnxruntime-web's dist files (`npm ci` in this folder installs them into node_modules),
+  /tokenizers/NAME  Tokenizers.js's (npm @huggingface/tokenizers), which the page's text path imports,
 with no directory listings and no paths: a NAME with a slash, "..", or anything not on those lists is a 404.
 It sends the cross-origin isolation headers (COOP/COEP), so the page may run ONNX Runtime's WebAssembly
 on several threads (browsers allow that on https and on localhost/127.0.0.1).
@@ -26,7 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
 ORT_DIST = HERE / "node_modules" / "onnxruntime-web" / "dist"
-PAGE = {"": "index.html", "index.html": "index.html", "app.js": "app.js", "style.css": "style.css"}
+TOKENIZERS_DIST = HERE / "node_modules" / "@huggingface" / "tokenizers" / "dist"
+PAGE = {"": "index.html", "index.html": "index.html", "app.js": "app.js", "text.js": "text.js", "style.css": "style.css"}
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -82,8 +84,9 @@ def resolve(path: str, pack: Path, pack_names: dict[str, bytes]) -> Path | None:
     folder, name = parts
     if folder == "pack" and name in pack_names:
         return pack / name
-    if folder == "ort" and (ORT_DIST / name).is_file():
-        return ORT_DIST / name
+    for prefix, dist in (("ort", ORT_DIST), ("tokenizers", TOKENIZERS_DIST)):
+        if folder == prefix and (dist / name).is_file():
+            return dist / name
     return None
 
 
@@ -134,8 +137,8 @@ def make_server(pack: str | Path, host: str = "127.0.0.1", port: int = 8000,
     Raises SystemExit if the folder is not a pack or onnxruntime-web is not installed."""
     pack = Path(pack).resolve()
     names = read_pack(pack)
-    if not (ORT_DIST / "ort.webgpu.min.js").is_file():
-        raise SystemExit(f"onnxruntime-web is not installed: run `npm ci` in {HERE}")
+    if not (ORT_DIST / "ort.webgpu.min.js").is_file() or not (TOKENIZERS_DIST / "tokenizers.min.mjs").is_file():
+        raise SystemExit(f"onnxruntime-web or @huggingface/tokenizers is not installed: run `npm ci` in {HERE}")
     server = ThreadingHTTPServer((host, port), make_handler(pack, names))
     server.daemon_threads = True
     server.quiet = quiet  # type: ignore[attr-defined]

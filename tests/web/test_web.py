@@ -1,6 +1,7 @@
 """The web page (examples/web) in a real browser: headless Chromium through Selenium, against the Python
 runtime. Its JavaScript noise must equal Python's bit for bit, its images must be the Python runtime's
-(within 2/255: two builds of ONNX Runtime), its blend slider must be PromptBank.blend.
+(within 2/255: two builds of ONNX Runtime), its blend slider must be PromptBank.blend, and a typed sentence must
+be tokenized, read (lexicon, typos), encoded and drawn as the Python runtime does it.
 
 Skipped, with the reason, where Chromium, chromedriver, selenium or examples/web/node_modules are missing
 (Debian: apt-get install chromium chromium-driver; cd examples/web && npm ci)."""
@@ -11,6 +12,7 @@ import importlib.util
 import json
 import re
 import struct
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,11 +41,17 @@ web = _load_helpers()
 
 
 @pytest.fixture(scope="module")
+def web_pack(text_pack_dir: Path) -> Path:
+    """The tiny pack with a text encoder, phrase reader and colour lexicon (tests/conftest.py text_pack_dir)."""
+    return text_pack_dir
+
+
+@pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest):
     """serve.py on a free port with the tiny pack; yields the page's URL."""
     if not web.ORT_JS.is_file():  # checked before the pack is built
         pytest.skip(f"onnxruntime-web is not installed: run `npm ci` in {WEB}")
-    with web.served(request.getfixturevalue("pack_dir")) as url:
+    with web.served(request.getfixturevalue("web_pack")) as url:
         yield url
 
 
@@ -103,22 +111,22 @@ def test_js_noise_gives_the_spec_test_vectors(page):
 
 
 # ---- prompts and bank -----------------------------------------------------------------------------------
-def test_js_prompt_keys_and_bank_equal_python(page, pack_dir):
+def test_js_prompt_keys_and_bank_equal_python(page, web_pack):
     texts = ["  A Small  RED circle\tin the TOP-left ", "ａ ｌａｒｇｅ blue\u200b star", "café\u00a0au\x1clait",
              "cafe\u0301", "\ufeffpink\u2060 cross\n\n", "Ｓｔａｒ\u3000①"]
     assert call(page, "args[0].map(window.edgeT2I.normalizePrompt)", texts) == [normalize_prompt(t) for t in texts]
-    bank = PromptBank.load(pack_dir / "bank.safetensors")
+    bank = PromptBank.load(web_pack / "bank.safetensors")
     js = call(page, "{prompts: window.edgeT2I.pack.bank.prompts, emb: Array.from(window.edgeT2I.pack.bank.embeddings)}")
     assert js["prompts"] == bank.texts
     assert np.array_equal(np.array(js["emb"], np.float32).reshape(bank.embeddings.shape), bank.embeddings)
 
 
 # ---- images --------------------------------------------------------------------------------------------
-def compare_pixels(driver, pack_dir: Path, precision: str, cases: list[tuple[int, int]]) -> int:
+def compare_pixels(driver, web_pack: Path, precision: str, cases: list[tuple[int, int]]) -> int:
     """Max difference (of 255) between the page's `generate` and the Python runtime's, over (bank row, seed)."""
     import edge_t2i
 
-    pipe = edge_t2i.load(pack_dir, precision=precision, backend="onnxruntime")
+    pipe = edge_t2i.load(web_pack, precision=precision, backend="onnxruntime")
     worst = 0
     for row, seed in cases:
         prompt = pipe.bank.texts[row]
@@ -132,9 +140,9 @@ def compare_pixels(driver, pack_dir: Path, precision: str, cases: list[tuple[int
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_page_pixels_equal_the_python_runtime(page, pack_dir, precision):
+def test_page_pixels_equal_the_python_runtime(page, web_pack, precision):
     cases = [(0, 0), (3, 42), (5, 2**64 - 1), (7, 2**53 + 1)]
-    worst = compare_pixels(page, pack_dir, precision, cases)
+    worst = compare_pixels(page, web_pack, precision, cases)
     backend = call(page, "window.edgeT2I.backend(args[0])", precision)
     print(f"\n{precision} on {backend}: page vs Python max pixel difference {worst}/255 over {len(cases)} images")
     assert backend == "wasm"  # headless Chromium with --disable-gpu has no WebGPU adapter: the page falls back
@@ -153,12 +161,12 @@ def test_page_pixels_on_webgpu_equal_the_python_runtime(request):
         if call(driver, "window.edgeT2I.backend('int8')") != "webgpu":
             pytest.skip("this Chromium has no software WebGPU adapter (SwiftShader)")
         for precision in ("int8", "fp32"):
-            worst = compare_pixels(driver, request.getfixturevalue("pack_dir"), precision, [(1, 3), (6, 2**64 - 1)])
+            worst = compare_pixels(driver, request.getfixturevalue("web_pack"), precision, [(1, 3), (6, 2**64 - 1)])
             assert call(driver, "window.edgeT2I.backend(args[0])", precision) == "webgpu"
             print(f"\n{precision} on webgpu (SwiftShader): max pixel difference {worst}/255")
 
 
-def test_the_blend_slider_is_prompt_bank_blend_and_the_grid_shows_it(page, pack_dir, tmp_path):
+def test_the_blend_slider_is_prompt_bank_blend_and_the_grid_shows_it(page, web_pack, tmp_path):
     import edge_t2i
 
     a, b, t, seed = 2, 5, 0.37, 2**64 - 3  # the grid's seeds wrap: 2^64-3, 2^64-2, 2^64-1, 0, 1, ...
@@ -185,7 +193,7 @@ def test_the_blend_slider_is_prompt_bank_blend_and_the_grid_shows_it(page, pack_
     seeds = [(seed + i) % 2**64 for i in range(8)]
     assert state["seeds"] == [str(s) for s in seeds]
 
-    pipe = edge_t2i.load(pack_dir, precision="int8", backend="onnxruntime")
+    pipe = edge_t2i.load(web_pack, precision="int8", backend="onnxruntime")
     expected = pipe.bank.blend(pipe.bank.texts[a], pipe.bank.texts[b], t)
     got = np.array(call(page, "Array.from(window.edgeT2I.currentEmbedding())"), np.float32)
     assert np.abs(got - expected).max() <= 1e-6
@@ -216,19 +224,19 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, dict(exc.headers), b""
 
 
-def test_serve_serves_the_page_pack_and_runtime_and_nothing_else(server, pack_dir):
+def test_serve_serves_the_page_pack_and_runtime_and_nothing_else(server, web_pack):
     status, headers, body = _get(server)
     assert status == 200 and headers["Content-Type"].startswith("text/html") and b"app.js" in body
     assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
     status, headers, body = _get(server + "pack/manifest.json")
-    assert status == 200 and body == (pack_dir / "manifest.json").read_bytes()
+    assert status == 200 and body == (web_pack / "manifest.json").read_bytes()
     status, _, body = _get(server + "pack/bank.safetensors")
-    assert status == 200 and body == (pack_dir / "bank.safetensors").read_bytes()
+    assert status == 200 and body == (web_pack / "bank.safetensors").read_bytes()
     status, headers, _ = _get(server + "ort/ort-wasm-simd-threaded.asyncify.wasm")
     assert status == 200 and headers["Content-Type"] == "application/wasm"
     status, headers, _ = _get(server + "ort/ort-wasm-simd-threaded.asyncify.mjs")
     assert status == 200 and headers["Content-Type"].startswith("text/javascript")
-    assert (pack_dir / "report.md").is_file()  # in the folder, not in the manifest's files
+    assert (web_pack / "report.md").is_file()  # in the folder, not in the manifest's files
     for path in ["pack/report.md", "pack/", "ort/", "pack", "pack/..%2fmanifest.json", "pack/%2e%2e",
                  "pack/../tiny/manifest.json", "ort/../package.json", "serve.py", "..%2f..%2fetc%2fpasswd",
                  "node_modules/onnxruntime-web/package.json", "pack/.%2fmanifest.json"]:
@@ -268,20 +276,20 @@ def test_the_page_draws_an_unconditional_pack_from_seeds_alone(unconditional_pac
                 assert np.abs(np.array(js, np.int16).reshape(py.shape) - py.astype(np.int16)).max() <= MAX_PIXEL_DIFF
 
 
-def test_serve_refuses_packs_whose_files_are_not_what_the_manifest_hashed(pack_dir, tmp_path):
+def test_serve_refuses_packs_whose_files_are_not_what_the_manifest_hashed(web_pack, tmp_path):
     """The page runs what the server hands it: only regular files of the declared size and sha256 (as the runtime)."""
     import shutil
 
     spec = importlib.util.spec_from_file_location("edge_t2i_web_serve", WEB / "serve.py")
     serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serve)
-    assert set(serve.read_pack(pack_dir)) == {"manifest.json", *json.loads((pack_dir / "manifest.json").read_text())["files"]}
-    linked = Path(shutil.copytree(pack_dir, tmp_path / "linked"))
+    assert set(serve.read_pack(web_pack)) == {"manifest.json", *json.loads((web_pack / "manifest.json").read_text())["files"]}
+    linked = Path(shutil.copytree(web_pack, tmp_path / "linked"))
     shutil.move(linked / "bank.safetensors", tmp_path / "bank.safetensors")
     (linked / "bank.safetensors").symlink_to(tmp_path / "bank.safetensors")
     with pytest.raises(SystemExit, match="bank.safetensors: Too many levels of symbolic links"):
         serve.read_pack(linked)
-    altered = Path(shutil.copytree(pack_dir, tmp_path / "altered"))
+    altered = Path(shutil.copytree(web_pack, tmp_path / "altered"))
     data = bytearray((altered / "bank.safetensors").read_bytes())
     data[-1] ^= 1
     (altered / "bank.safetensors").write_bytes(bytes(data))
@@ -294,3 +302,104 @@ def test_the_page_refuses_prompts_over_the_runtimes_limit(page):
         "const done = arguments[arguments.length - 1];"
         "window.edgeT2I.generate('a'.repeat(1001), 0).then(() => done('drew'), (e) => done(String(e)));")
     assert "at most 1000 characters" in result
+
+
+# ---- typed sentences: tokens, reading, encoder and reader, the grid ---------------------------------------
+def typed_sentences(bank_texts: list[str], n: int = 300) -> list[str]:
+    """`n` sentences as people type them: the bank's, held-out phrasings, descriptive words, one-letter typos,
+    and edge cases for a tokenizer (accents, CJK, emoji, punctuation, NFKC, over 128 tokens)."""
+    from edge_t2i.data import vocab
+    from edge_t2i.data.phrasings import descriptive, phrase
+
+    rng = np.random.default_rng(5)
+    out = list(bank_texts) + [
+        "A Crimson Sqaure, café — top-left!", "  ＡＢＣ ① naïve résumé 東京 emoji 🐉 dragon", "don't-stop it's",
+        "x" * 150, "Ünïcödé\u200b zero\u00a0width", "yelloow sqaure in teh middle", "ROBIN EGG BLUE star!!!",
+        "a [CLS] token [SEP] and [PAD]", "tab\tseparated\nlines", "supercalifragilisticexpialidocious " * 25,
+        "ａ ｌａｒｇｅ blue\u200b star", "cafe\u0301 au lait", "#1 star @ (top) {left} 100%", "",
+    ]
+    while len(out) < n:
+        attrs = [str(rng.choice(v)) for v in (vocab.SHAPES, vocab.COLORS, vocab.SIZES, vocab.POSITIONS)]
+        text = phrase(rng, *attrs, None, heldout=bool(rng.random() < 0.5)) if rng.random() < 0.6 \
+            else descriptive(rng, *attrs)[0]
+        if rng.random() < 0.3:  # one letter dropped
+            i = int(rng.integers(len(text)))
+            text = text[:i] + text[i + 1:]
+        out.append(text)
+    return out[:n]
+
+
+def test_js_tokens_equal_the_python_tokenizer_on_300_sentences(page, web_pack):
+    from tokenizers import Tokenizer
+
+    from edge_t2i.runtime.encoder import MAX_TOKENS
+
+    tok = Tokenizer.from_file(str(web_pack / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)  # as the runtime's OnnxTextEncoder, without its padding
+    tok.no_padding()
+    texts = typed_sentences(PromptBank.load(web_pack / "bank.safetensors").texts)
+    js = call(page, "window.edgeT2I.tokens(args[0])", texts)
+    py = [e.ids for e in tok.encode_batch(texts)]
+    bad = [(t, a, b) for t, a, b in zip(texts, js, py, strict=True) if a != b]
+    assert not bad, f"{len(bad)} of {len(texts)} differ; first: {bad[0][0]!r}: {bad[0][1][:20]} vs {bad[0][2][:20]}"
+    assert max(len(ids) for ids in js) == MAX_TOKENS  # the long ones were truncated as Python truncates
+
+
+def test_js_reading_equals_the_python_runtime(page, web_pack):
+    """Lexicon phrases and typo corrections: the same text, the same corrections, the same unknown words."""
+    bank = PromptBank.load(web_pack / "bank.safetensors")
+    assert len(bank.lexicon) > 500  # the colour lexicon of the conftest pack
+    texts = typed_sentences(bank.texts, 200)
+    js = call(page, "args[0].map((t) => window.edgeT2I.readPrompt(t))", texts)
+    for text, got in zip(texts, js, strict=True):
+        want = bank.reading(text)
+        assert (got["text"], got["corrected"], got["unknown"]) == (want.text, want.corrected, list(want.unknown)), text
+    assert any(r["corrected"] for r in js) and any(r["unknown"] for r in js)
+
+
+TYPED = ["a teeny crimson starr in the upper left", "draw me a jumbo navy blue square by the bottom",
+         "robin egg blue circle please", "a small red circle in the top-left", "🐉 a dragon made of fire"]
+
+
+def test_js_embeddings_of_typed_sentences_equal_the_python_runtimes(page, web_pack):
+    import edge_t2i
+
+    with edge_t2i.load(web_pack, precision="int8", backend="onnxruntime") as pipe:
+        for text in TYPED:
+            got = call(page, "window.edgeT2I.embedPrompt(args[0])", text)
+            want = pipe.bank.lookup(text, "encode")
+            diff = float(np.abs(np.array(got["embedding"], np.float32) - want).max())
+            assert diff <= 1e-4, f"{text!r}: max difference {diff} from the Python runtime's embedding"
+            nearest = pipe.bank.explain(text)["nearest"]
+            assert got["nearest"]["prompt"] == nearest["prompt"], text
+            assert abs(got["nearest"]["similarity"] - nearest["similarity"]) <= 1e-3, text
+
+
+def test_a_typed_sentence_is_drawn_and_the_page_says_how_it_was_read(page, web_pack):
+    import edge_t2i
+
+    text = TYPED[0]
+    box = page.find_element("id", "typed")
+    box.clear()
+    box.send_keys(text + "\n")
+    deadline = time.monotonic() + 120  # the first sentence loads the text encoder
+    while not call(page, "window.edgeT2I.state().typed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    state = web.settle(page)
+    said = page.find_element("id", "reading").text
+    assert state["typed"]["text"] == text and "crimson \u2192 red, starr \u2192 star" in said and "teeny" in said, said
+    pick = page.find_element("id", "blend")
+    assert float(pick.get_attribute("value")) == state["t"]
+    with edge_t2i.load(web_pack, precision=state["precision"], backend="onnxruntime") as pipe:
+        a = pipe.bank.lookup(text, "encode")
+        b = pipe.bank.embeddings[state["b"]]
+        expected = pipe.bank.blend(a, b, state["t"]) if state["t"] else a
+        seeds = [int(s) for s in state["seeds"]]
+        py = pipe.generate(np.repeat(expected[None], len(seeds), axis=0), seeds=seeds)
+    cells = page.execute_script("""
+        return Array.from(document.querySelectorAll('#grid canvas'), (c) => {
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          return Array.from(d.filter((_, i) => i % 4 !== 3));
+        });""")
+    diff = np.abs(np.array(cells, np.int16).reshape(py.shape) - py.astype(np.int16)).max()
+    assert diff <= MAX_PIXEL_DIFF, f"typed sentence grid vs Python: max difference {diff}/255"

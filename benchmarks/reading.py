@@ -1,0 +1,108 @@
+"""How often the runtime reads a typed prompt right: the attributes it draws, read from the prompt alone.
+
+A prompt outside the bank is read by the pack's text encoder and phrase reader into the embedding of one
+canonical caption (runtime/reader.py); that caption (the bank prompt at cosine ~1.0, `gen.explain`) is what the
+generator draws. A prompt is *read right* when the caption has every attribute the prompt asked for. This
+separates reading from drawing (the generator's own accuracy, benchmarks/typos.py and `edge-t2i quality`).
+Four sets of N prompts each, seeded:
+
+  bank        captions of the bank itself (the sentence pattern the generator was trained on)
+  heldout     held-out phrasings (data/phrasings.py HELDOUT_*: templates and synonyms training never saw)
+  typos       the same held-out phrasings, one attribute word (4+ letters) with a one-letter typo
+  descriptive held-out phrasings with one colour, size or position said by a DESCRIPTIVE word or phrase
+              ("vermilion", "teeny", "on the far left"; data/phrasings.py, disjoint from every training phrasing)
+
+each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it.
+
+    python benchmarks/reading.py build/shapes64 --prompts 400 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from typos import with_typo  # noqa: E402
+
+import edge_t2i  # noqa: E402
+from edge_t2i.data import vocab  # noqa: E402
+from edge_t2i.data.captions import parse_caption  # noqa: E402
+from edge_t2i.data.phrasings import descriptive, phrase  # noqa: E402
+
+ATTRS = ("color", "shape", "size", "position")
+
+
+def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:  # noqa: ANN001
+    """{set name: [(prompt, the attributes it asks for)]}."""
+    known = gen.bank.known_words
+    sets: dict[str, list[tuple[str, dict]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": []}
+    for i in rng.permutation(len(gen.bank))[:n]:
+        text = gen.bank.texts[int(i)]
+        c = parse_caption(text)
+        sets["bank"].append((text, {a: getattr(c, a) for a in ATTRS}))
+    while min(len(sets[k]) for k in ("heldout", "typos", "descriptive")) < n:
+        attrs = {"shape": str(rng.choice(vocab.SHAPES)), "color": str(rng.choice(vocab.COLORS)),
+                 "size": str(rng.choice(vocab.SIZES)), "position": str(rng.choice(vocab.POSITIONS))}
+        text = phrase(rng, attrs["shape"], attrs["color"], attrs["size"], attrs["position"], None, heldout=True)
+        if len(sets["heldout"]) < n:
+            sets["heldout"].append((text, attrs))
+        made = with_typo(text, rng, known)
+        if made is not None and len(sets["typos"]) < n:
+            sets["typos"].append((made[0], attrs))
+        if len(sets["descriptive"]) < n:
+            sets["descriptive"].append((descriptive(rng, *(attrs[a] for a in ("shape", "color", "size", "position")))[0],
+                                        attrs))
+    return sets
+
+
+def read_right(gen, prompts: list[tuple[str, dict]], correct: bool) -> dict:  # noqa: ANN001
+    """Share of prompts read right (all four attributes, and each), and the first misreadings."""
+    bank = gen.bank
+    saved = bank._known, bank._lexicon  # noqa: SLF001 - the benchmark switches the correction off
+    if not correct:
+        bank._known, bank._lexicon = frozenset(), {}  # noqa: SLF001
+    try:
+        rows = []
+        for text, want in prompts:
+            nearest = bank.explain(text)["nearest"]
+            got = parse_caption(nearest["prompt"]) if nearest else None
+            rows.append({a: got is not None and getattr(got, a) == want[a] for a in ATTRS} | {"text": text,
+                        "read": nearest["prompt"] if nearest else None})
+    finally:
+        bank._known, bank._lexicon = saved  # noqa: SLF001
+    out = {"n": len(rows), "all": float(np.mean([all(r[a] for a in ATTRS) for r in rows]))}
+    out |= {a: float(np.mean([r[a] for r in rows])) for a in ATTRS}
+    out["misread"] = [f"{r['text']} -> {r['read']}" for r in rows if not all(r[a] for a in ATTRS)][:8]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pack")
+    ap.add_argument("--prompts", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write the figures here")
+    a = ap.parse_args()
+    gen = edge_t2i.load(a.pack)
+    sets = prompt_sets(gen, a.prompts, np.random.default_rng(a.seed))
+    result: dict = {"pack": a.pack, "prompts": a.prompts}
+    print(f"{'set':<12} {'correction':<10} {'all':>6} " + " ".join(f"{x:>8}" for x in ATTRS))
+    for name, prompts in sets.items():
+        for correct in (True, False):
+            r = read_right(gen, prompts, correct)
+            result[f"{name}, {'corrected' if correct else 'not corrected'}"] = r
+            print(f"{name:<12} {'on' if correct else 'off':<10} {100 * r['all']:5.1f}% "
+                  + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The bank's lexicon: descriptive words a pack reads as the words its bank knows (data/spelling.py applies it).
+
+A generator trained on a few colour words ("red", "cyan", ...) draws nothing for "crimson" or "navy" but what the
+text encoder makes of them, and all-MiniLM-L6-v2 places single colour names poorly ("crimson" is nearer "purple"
+than "red", "navy" nearer "orange" than "blue"). Colour names have a measurable meaning instead: the xkcd colour
+survey (Munroe 2010, 949 names with the RGB that about 222,000 people named them; public domain; shipped by
+matplotlib as `XKCD_COLORS`) and the CSS Color Module Level 4 names (`CSS4_COLORS`, where xkcd has no such name)
+give each name an sRGB colour. The palette is the survey's colour of each colour word the bank uses; every other
+name whose colour is not grey (OKLab chroma >= MIN_CHROMA) maps to the nearest palette colour in OKLab (Ottosson
+2020), lightness weighted by LIGHTNESS_WEIGHT, since the bank's colour words name hues (weight chosen on the
+training synonyms of data/captions.py and data/phrasings.py AUGMENT: 39 of 40 read right, against 30 at 1.0).
+
+A user's own lexicon is a JSON object {"phrase": "bank words"} (`read_lexicon`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+import numpy as np
+
+from edge_t2i.data.prompts import prompt_words
+from edge_t2i.data.spelling import MAX_LEXICON_WORDS
+from edge_t2i.errors import ConvertError, PackError, require
+from edge_t2i.runtime.bank import check_lexicon
+
+MIN_CHROMA = 0.05       # OKLab chroma under which a colour is grey, white, black or near them: not mapped
+LIGHTNESS_WEIGHT = 0.25
+MIN_PALETTE = 3         # colour words a bank must use for a colour lexicon
+SOURCE = "xkcd colour survey (public domain) + CSS4 names, nearest bank colour in OKLab"
+
+# sRGB (linear) -> LMS and LMS^(1/3) -> OKLab (Ottosson, "A perceptual color space for image processing", 2020)
+_M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
+                [0.2119034982, 0.6806995451, 0.1073969566],
+                [0.0883024619, 0.2817188376, 0.6299787005]])
+_M2 = np.array([[0.2104542553, 0.7936177850, -0.0040720468],
+                [1.9779984951, -2.4285922050, 0.4505937099],
+                [0.0259040371, 0.7827717662, -0.8086757660]])
+
+
+def oklab(rgb: np.ndarray) -> np.ndarray:
+    """float [..., 3] sRGB in 0..1 -> float64 [..., 3] OKLab (L in 0..1, a and b about -0.4..0.4)."""
+    s = np.asarray(rgb, np.float64)
+    linear = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
+    return np.cbrt(linear @ _M1.T) @ _M2.T
+
+
+def color_names() -> dict[str, tuple[float, float, float]]:
+    """{colour name as prompt words: sRGB 0..1}: the xkcd survey's names, then CSS4's where xkcd has none.
+    Raises MissingExtraError (matplotlib: extra `convert`)."""
+    require("matplotlib", "convert", "A colour lexicon")
+    import matplotlib.colors as mc
+
+    names: dict[str, tuple[float, float, float]] = {}
+    for table, prefix in ((mc.XKCD_COLORS, "xkcd:"), (mc.CSS4_COLORS, "")):
+        for name, hex_color in table.items():
+            words = " ".join(prompt_words(name.removeprefix(prefix)))
+            if words and len(words.split()) <= MAX_LEXICON_WORDS:
+                names.setdefault(words, mc.to_rgb(hex_color))
+    return names
+
+
+def color_lexicon(known: Iterable[str]) -> dict[str, str]:
+    """{colour name: the bank's colour word nearest it} for a bank whose words (`known`) include at least
+    MIN_PALETTE colour names; {} otherwise. Names made only of known words are left to the encoder."""
+    known = set(known)
+    names = color_names()
+    palette = [w for w in sorted(known) if w in names and _chroma(names[w]) >= MIN_CHROMA]
+    if len(palette) < MIN_PALETTE:
+        return {}
+    targets = oklab(np.array([names[w] for w in palette]))
+    weight = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
+    lexicon = {}
+    for name, rgb in names.items():
+        if set(name.split()) <= known or _chroma(rgb) < MIN_CHROMA:
+            continue
+        distance = np.linalg.norm((targets - oklab(np.array(rgb))) * weight, axis=1)
+        lexicon[name] = palette[int(np.argmin(distance))]
+    return lexicon
+
+
+def _chroma(rgb: tuple[float, float, float]) -> float:
+    lab = oklab(np.array(rgb))
+    return float(np.hypot(lab[1], lab[2]))
+
+
+def read_lexicon(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A user's lexicon file: a JSON object {"phrase": "bank words"}, normalized as prompts are.
+    Raises ConvertError (unreadable, not such an object, or out of the bounds of runtime/bank.py check_lexicon)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.loads(fh.read(4 << 20))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConvertError(f"--lexicon {path}: {getattr(exc, 'strerror', None) or str(exc)[:120]}") from None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConvertError(f"--lexicon {path}: expected a JSON object of phrase -> bank words")
+    try:
+        return check_lexicon({" ".join(prompt_words(k)): " ".join(prompt_words(v)) for k, v in raw.items()},
+                             f"--lexicon {path}")
+    except PackError as exc:
+        raise ConvertError(str(exc)) from None
+
+
+def lexicon_for(choice: str, bank_texts: list[str], shapes: bool) -> tuple[dict[str, str], str | None]:
+    """(the lexicon, its source) for `--lexicon` `choice`: auto (a colour lexicon where the generator was trained
+    on shapes data, whose colours are attributes it draws), colors, none, or a JSON file."""
+    if choice == "none" or (choice == "auto" and not shapes):
+        return {}, None
+    if choice in ("auto", "colors"):
+        from edge_t2i.data.spelling import vocabulary
+
+        lexicon = color_lexicon(vocabulary(bank_texts))
+        return lexicon, SOURCE if lexicon else None
+    return read_lexicon(choice), os.path.basename(choice)
