@@ -12,7 +12,9 @@ Four sets of N prompts each, seeded:
   descriptive held-out phrasings with one colour, size or position said by a DESCRIPTIVE word or phrase
               ("vermilion", "teeny", "on the far left"; data/phrasings.py, disjoint from every training phrasing)
 
-each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it.
+each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it. "item" is
+the share whose typo was forgiven (read as the same prompt without it) or whose descriptive word was read right
+(that attribute), apart from what else in the sentence the phrase reader misreads.
 
     python benchmarks/reading.py build/shapes64 --prompts 400 [--json out.json]
 """
@@ -39,46 +41,61 @@ from edge_t2i.data.phrasings import descriptive, phrase  # noqa: E402
 ATTRS = ("color", "shape", "size", "position")
 
 
-def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:  # noqa: ANN001
-    """{set name: [(prompt, the attributes it asks for)]}."""
+def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[str, dict, str | None]]]:  # noqa: ANN001
+    """{set name: [(prompt, the attributes it asks for, what else it is: the typo's clean prompt, the attribute said
+    descriptively, or None)]}."""
     known = gen.bank.known_words
-    sets: dict[str, list[tuple[str, dict]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": []}
+    sets: dict[str, list[tuple[str, dict, str | None]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": []}
     for i in rng.permutation(len(gen.bank))[:n]:
         text = gen.bank.texts[int(i)]
         c = parse_caption(text)
-        sets["bank"].append((text, {a: getattr(c, a) for a in ATTRS}))
+        sets["bank"].append((text, {a: getattr(c, a) for a in ATTRS}, None))
     while min(len(sets[k]) for k in ("heldout", "typos", "descriptive")) < n:
         attrs = {"shape": str(rng.choice(vocab.SHAPES)), "color": str(rng.choice(vocab.COLORS)),
                  "size": str(rng.choice(vocab.SIZES)), "position": str(rng.choice(vocab.POSITIONS))}
         text = phrase(rng, attrs["shape"], attrs["color"], attrs["size"], attrs["position"], None, heldout=True)
         if len(sets["heldout"]) < n:
-            sets["heldout"].append((text, attrs))
+            sets["heldout"].append((text, attrs, None))
         made = with_typo(text, rng, known)
         if made is not None and len(sets["typos"]) < n:
-            sets["typos"].append((made[0], attrs))
+            sets["typos"].append((made[0], attrs, text))
         if len(sets["descriptive"]) < n:
-            sets["descriptive"].append((descriptive(rng, *(attrs[a] for a in ("shape", "color", "size", "position")))[0],
-                                        attrs))
+            said, attr = descriptive(rng, *(attrs[a] for a in ("shape", "color", "size", "position")))
+            sets["descriptive"].append((said, attrs, attr))
     return sets
 
 
-def read_right(gen, prompts: list[tuple[str, dict]], correct: bool) -> dict:  # noqa: ANN001
-    """Share of prompts read right (all four attributes, and each), and the first misreadings."""
+def read_as(bank, text: str) -> str | None:  # noqa: ANN001
+    """The bank caption a prompt is read as (what is drawn), or None."""
+    nearest = bank.explain(text)["nearest"]
+    return nearest["prompt"] if nearest else None
+
+
+def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) -> dict:  # noqa: ANN001
+    """Share of prompts read right (all four attributes, and each), the share whose typo or descriptive word was read
+    right ("item": read as the prompt without the typo / the attribute said descriptively read right), and the first
+    misreadings."""
     bank = gen.bank
     saved = bank._known, bank._lexicon  # noqa: SLF001 - the benchmark switches the correction off
     if not correct:
         bank._known, bank._lexicon = frozenset(), {}  # noqa: SLF001
     try:
         rows = []
-        for text, want in prompts:
-            nearest = bank.explain(text)["nearest"]
-            got = parse_caption(nearest["prompt"]) if nearest else None
-            rows.append({a: got is not None and getattr(got, a) == want[a] for a in ATTRS} | {"text": text,
-                        "read": nearest["prompt"] if nearest else None})
+        for text, want, extra in prompts:
+            read = read_as(bank, text)
+            got = parse_caption(read) if read else None
+            row = {a: got is not None and getattr(got, a) == want[a] for a in ATTRS} | {"text": text, "read": read}
+            if extra in ATTRS:
+                row["item"] = row[extra]
+            elif extra is not None:
+                row["item"] = read == read_as(bank, extra)
+            rows.append(row)
     finally:
         bank._known, bank._lexicon = saved  # noqa: SLF001
     out = {"n": len(rows), "all": float(np.mean([all(r[a] for a in ATTRS) for r in rows]))}
     out |= {a: float(np.mean([r[a] for r in rows])) for a in ATTRS}
+    if "item" in rows[0]:
+        out["item"] = float(np.mean([r["item"] for r in rows]))
     out["misread"] = [f"{r['text']} -> {r['read']}" for r in rows if not all(r[a] for a in ATTRS)][:8]
     return out
 
@@ -93,13 +110,16 @@ def main() -> None:
     gen = edge_t2i.load(a.pack)
     sets = prompt_sets(gen, a.prompts, np.random.default_rng(a.seed))
     result: dict = {"pack": a.pack, "prompts": a.prompts}
-    print(f"{'set':<12} {'correction':<10} {'all':>6} " + " ".join(f"{x:>8}" for x in ATTRS))
+    print(f"{'set':<12} {'correction':<10} {'all':>6} " + " ".join(f"{x:>8}" for x in ATTRS) + "     item")
     for name, prompts in sets.items():
         for correct in (True, False):
             r = read_right(gen, prompts, correct)
             result[f"{name}, {'corrected' if correct else 'not corrected'}"] = r
+            item = f"{100 * r['item']:7.1f}%" if "item" in r else ""
             print(f"{name:<12} {'on' if correct else 'off':<10} {100 * r['all']:5.1f}% "
-                  + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS))
+                  + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS) + f"  {item}")
+    print("item: typos read as the same prompt without its typo; descriptive: the attribute said descriptively "
+          "read right")
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
 

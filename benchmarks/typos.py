@@ -6,7 +6,7 @@ or two neighbours swapped) that makes it no word of the bank, e.g. "yelloow", "s
 made (only edits that leave the vocabulary). Each typo'd prompt is drawn through the pack's text encoder (and
 phrase reader) at one seed, with the correction (data/spelling.py) and with it turned off, and the attribute
 oracle judges the image against the caption without the typo. The clean captions, drawn from the bank, give the
-ceiling.
+ceiling. "Not corrected" turns off the bank's lexicon too (data/spelling.py).
 
     python benchmarks/typos.py build/shapes64 --prompts 400             # the bank's sentence pattern
     python benchmarks/typos.py build/shapes64 --prompts 400 --heldout   # held-out phrasings (data/phrasings.py)
@@ -53,12 +53,13 @@ def typo(word: str, rng: np.random.Generator, known: frozenset[str]) -> str | No
 
 
 def draw(gen, prompts: list[str], seeds: list[int], correct: bool) -> np.ndarray:  # noqa: ANN001
-    known = gen.bank._known  # noqa: SLF001 - the benchmark switches the correction off by emptying the vocabulary
-    gen.bank._known = None if correct else frozenset()  # noqa: SLF001
+    saved = gen.bank._known, gen.bank._lexicon  # noqa: SLF001 - the benchmark switches the correction off by
+    if not correct:                                  # emptying the vocabulary and the lexicon
+        gen.bank._known, gen.bank._lexicon = frozenset(), {}  # noqa: SLF001
     try:
         emb = np.stack([gen.bank.lookup(p, "encode") for p in prompts])
     finally:
-        gen.bank._known = known  # noqa: SLF001
+        gen.bank._known, gen.bank._lexicon = saved  # noqa: SLF001
     return np.concatenate([gen.generate(emb[i:i + 64], seeds=seeds[i:i + 64]) for i in range(0, len(prompts), 64)])
 
 

@@ -96,9 +96,12 @@ def readings(gen, prompts: list[str], unknown: str | None) -> list[dict]:  # noq
 def tell_reading(r: dict, took_nearest: bool = False) -> None:
     """On stderr: what a prompt not in the bank was read as and drawn as (`took_nearest`: --unknown nearest drew
     the closest bank prompt), and the words no bank prompt uses."""
-    fixes = ", ".join(f"{a} -> {b}" for a, b in r["corrected"].items())
+    described = r.get("described", {})
+    kinds = [(what, ", ".join(f"{a} -> {b}" for a, b in r["corrected"].items() if (a in described) == lexicon))
+             for what, lexicon in (("the pack's lexicon", True), ("typos corrected", False))]
+    fixes = "; ".join(f"{what}: {pairs}" for what, pairs in kinds if pairs)
     near = r["nearest"]
-    said = f"read {r['prompt']!r}" + (f" as {r['read_as']!r} (typos corrected: {fixes})" if fixes else "")
+    said = f"read {r['prompt']!r}" + (f" as {r['read_as']!r} ({fixes})" if fixes else "")
     if near and (took_nearest or near["similarity"] >= 0.999):
         said += f"; drawn as the bank prompt {near['prompt']!r}"
     elif near:

@@ -4,8 +4,9 @@ A sentence encoder reads "yelloow" and "sqaure" as other words (all-MiniLM-L6-v2
 pieces far from "yellow" and "square"), so a typo'd prompt draws the wrong colour or shape. Before a prompt that is
 not in the bank is encoded, each word the bank's prompts never use is replaced by the one word of that vocabulary
 that is a single edit away (Damerau: insert, delete, substitute a letter, or swap two neighbours; Norvig's
-"How to Write a Spelling Corrector" generates the candidates), if exactly one is. Words of fewer than
-MIN_LETTERS letters stay (too many neighbours: "al" -> "a"?), as do words with no or several such neighbours.
+"How to Write a Spelling Corrector" generates the candidates), if exactly one is. Only words of MIN_LETTERS
+letters or more are corrected to, and typed words of fewer than MIN_TYPED stay (too many neighbours: "al" -> "a"?),
+as do words with no or several such neighbours.
 
 A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
 words they mean ("crimson" -> "red", "robin egg blue" -> "cyan"; convert/lexicon.py builds one from colour names).
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 from edge_t2i.data.prompts import prompt_words
 
-MIN_LETTERS = 4
+MIN_LETTERS = 4  # the shortest word a typo is corrected to
+MIN_TYPED = 3    # the shortest typed word corrected ("str" -> "star", "lft" -> "left"; "al" stays)
 MAX_LEXICON_WORDS = 3
 MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -81,8 +83,8 @@ def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: 
     if word in known or not known:
         return word
     letters = word.replace("'", "").replace("-", "")
-    fits = MIN_LETTERS <= len(letters) <= MAX_LETTERS and letters.isalpha()
-    candidates = one_edit(word) & known if fits else set()
+    fits = MIN_TYPED <= len(letters) <= MAX_LETTERS and letters.isalpha()
+    candidates = {w for w in one_edit(word) & known if len(w) >= MIN_LETTERS} if fits else set()
     if len(candidates) == 1:
         corrected[word] = candidates.pop()
         return corrected[word]

@@ -626,6 +626,7 @@ function setupTyped() {
       $("reading").textContent = description;
       $("reading").className = "";
       requestRender();
+      showBackend();  // the status line lists the text path's files once they are checked
     } catch (err) {
       $("reading").textContent = String(err.message || err);
       $("reading").className = "error";

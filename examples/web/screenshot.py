@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", help="the PNG to write")
     parser.add_argument("--a", default="large red star center", help="prompt A: the first match of this filter")
     parser.add_argument("--b", default="large blue circle center", help="prompt B: the first match of this filter")
-    parser.add_argument("--blend", type=float, default=0.55, help="blend slider position (default 0.55)")
+    parser.add_argument("--typed", default="a teeny crimson starr in the upper left",
+                        help="a typed sentence drawn as prompt A (read by the pack's text encoder; '' for --a)")
+    parser.add_argument("--blend", type=float, default=0.0, help="blend slider position (default 0)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the first image (default 7)")
     args = parser.parse_args(argv)
     if (why := missing()) is not None:
@@ -135,6 +137,12 @@ def main(argv: list[str] | None = None) -> None:
             set('blend', String(blend), 'input');
         """, args.a, args.b, args.blend, args.seed)  # type: ignore[attr-defined]
         settle(driver)
+        if args.typed:
+            box = driver.find_element("id", "typed")  # type: ignore[attr-defined]
+            box.send_keys(args.typed + "\n")
+            deadline = time.monotonic() + 120  # the first sentence loads the text encoder
+            while not settle(driver).get("typed") and time.monotonic() < deadline:
+                time.sleep(0.2)
         for _ in range(3):  # a few more updates so the images/s line has something to average
             driver.execute_script("document.getElementById('blend').dispatchEvent(new Event('input'))")  # type: ignore[attr-defined]
             settle(driver)

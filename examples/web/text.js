@@ -14,7 +14,8 @@ import { Tokenizer } from "./tokenizers/tokenizers.min.mjs";  // serve.py: node_
 
 /* global ort */
 
-export const MIN_LETTERS = 4;        // edge_t2i/data/spelling.py: shorter words are not corrected
+export const MIN_LETTERS = 4;        // edge_t2i/data/spelling.py: the shortest word a typo is corrected to
+export const MIN_TYPED = 3;          // and the shortest typed word corrected
 export const MAX_LETTERS = 24;
 export const MAX_LEXICON_WORDS = 3;
 export const MAX_TOKENS = 128;       // the encoder's truncation (edge_t2i/runtime/encoder.py MAX_TOKENS)
@@ -84,8 +85,8 @@ export function readPrompt(key, known, lexicon) {
 function readWord(word, known, corrected, unknown) {
   if (known.has(word) || known.size === 0) return word;
   const letters = word.replace(/['-]/g, "");
-  const fits = letters.length >= MIN_LETTERS && letters.length <= MAX_LETTERS && /^[a-z]+$/.test(letters);
-  const candidates = fits ? [...oneEdit(word)].filter((w) => known.has(w)) : [];
+  const fits = letters.length >= MIN_TYPED && letters.length <= MAX_LETTERS && /^[a-z]+$/.test(letters);
+  const candidates = fits ? [...oneEdit(word)].filter((w) => known.has(w) && w.length >= MIN_LETTERS) : [];
   if (candidates.length === 1) {
     corrected[word] = candidates[0];
     return corrected[word];

@@ -82,3 +82,38 @@ def test_metadata_records_the_prompt_as_typed_and_as_read(pack_dir, tmp_path):
     assert rows[0]["text"] == rows[0]["read_as"] == BANK_PROMPTS[0] and "corrected" not in rows[0]
     assert rows[1]["text"] == typed and rows[1]["read_as"] == BANK_PROMPTS[2] and rows[1]["corrected"] == {"gren": "green"}
 
+
+
+@pytest.mark.parametrize("typed,meant", [("str", "star"), ("pnk", "pink"), ("sta", "star"), ("rd", None)])
+def test_three_letter_typos_of_longer_known_words_are_corrected(typed, meant):
+    assert read(f"a {typed}", KNOWN).corrected == ({typed: meant} if meant else {})
+
+
+LEXICON = {"crimson": "red", "robin egg blue": "pink", "navy": "red", "red": "pink", "drab": "yellow"}
+
+
+def test_lexicon_phrases_are_read_as_their_bank_words_longest_first():
+    r = read("A Crimson star, robin egg blue; NAVY cross", KNOWN, LEXICON)
+    assert r.text == "a red star pink red cross"
+    assert r.corrected == {"crimson": "red", "robin egg blue": "pink", "navy": "red"}
+    assert read("a red star", KNOWN, LEXICON).text == "a red star"  # a word the bank uses keeps its meaning
+
+
+def test_typos_are_corrected_to_bank_words_only_never_to_lexicon_words():
+    r = read("draw a crimsn star", KNOWN, LEXICON)  # "draw" is one edit from "drab", "crimsn" from "crimson"
+    assert r.corrected == {} and r.unknown == ("draw", "crimsn")
+
+
+def test_a_bank_keeps_its_lexicon_through_save_and_load_and_refuses_a_crafted_one(tmp_path):
+    from edge_t2i.errors import PackError
+
+    texts = ["a large yellow square in the top-left", "a small red star in the center"]
+    bank = PromptBank(texts, np.eye(3, dtype=np.float32)[:2], "test", lexicon={"crimson": "red"})
+    bank.save(tmp_path / "bank.safetensors")
+    loaded = PromptBank.load(tmp_path / "bank.safetensors")
+    assert loaded.lexicon == {"crimson": "red"} and loaded.reading("a crimson star").text == "a red star"
+    assert loaded.explain("a crimson star")["corrected"] == {"crimson": "red"}
+    for bad in ({"Crimson": "red"}, {"crimson": ""}, {"a b c d": "red"}, {"crimson": 7}, {"x" * 65: "red"}, [1],
+                {str(i): "red" for i in range(20_001)}):
+        with pytest.raises(PackError, match="lexicon"):
+            PromptBank(texts, np.eye(3, dtype=np.float32)[:2], "test", lexicon=bad)
