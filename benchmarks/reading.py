@@ -86,7 +86,7 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
             got = parse_caption(read) if read else None
             row = {a: got is not None and getattr(got, a) == want[a] for a in ATTRS} | {"text": text, "read": read}
             if extra in ATTRS:
-                row["item"] = row[extra]
+                row["item"], row["kind"] = row[extra], extra
             elif extra is not None:
                 row["item"] = read == read_as(bank, extra)
             rows.append(row)
@@ -96,6 +96,10 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
     out |= {a: float(np.mean([r[a] for r in rows])) for a in ATTRS}
     if "item" in rows[0]:
         out["item"] = float(np.mean([r["item"] for r in rows]))
+    kinds = sorted({r["kind"] for r in rows if "kind" in r})
+    if kinds:  # the descriptive words of each attribute: read right, and how many
+        out["item_by_attribute"] = {k: [float(np.mean([r["item"] for r in rows if r.get("kind") == k])),
+                                        sum(r.get("kind") == k for r in rows)] for k in kinds}
     out["misread"] = [f"{r['text']} -> {r['read']}" for r in rows if not all(r[a] for a in ATTRS)][:8]
     return out
 
@@ -120,6 +124,8 @@ def main() -> None:
                   + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS) + f"  {item}")
     print("item: typos read as the same prompt without its typo; descriptive: the attribute said descriptively "
           "read right")
+    for k, (rate, count) in result["descriptive, corrected"]["item_by_attribute"].items():
+        print(f"descriptive {k} words read right: {100 * rate:.1f}% of {count}")
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
 

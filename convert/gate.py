@@ -21,6 +21,7 @@ fails about 97% of the time (tests/convert/test_paired.py); at the old 256 image
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -238,6 +239,10 @@ class FidelityGate:
         if self.config.kid:
             from edge_t2i.eval import kid
 
+            logging.getLogger("edge_t2i").info(
+                "  [gate     ]          KID: Inception features of %d FP32 images, then %d per INT8 candidate "
+                "(minutes on a CPU; --gate-images sets the count, --no-kid skips the check)",
+                2 * self.config.images, self.config.images)
             floor_seeds = [s + self.config.images for s in self.seeds]  # seeds A: disjoint from B
             self.floor_features = kid.inception_features(self._render(fp32, seeds=floor_seeds), progress=True)
             self.fp32_features = kid.inception_features(self.fp32_images, progress=True)

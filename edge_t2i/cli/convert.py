@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-encoder", dest="with_encoder", action="store_true", help=argparse.SUPPRESS)  # the old flag
     p.add_argument("--lexicon", default="auto", metavar="auto|colors|none|FILE",
                    help="descriptive words the runtime reads as the bank's words before encoding a prompt: colors maps "
-                        "~1,000 colour names (xkcd survey, CSS) to the bank's nearest colour word (\"crimson\" -> "
+                        "about 900 colour names (xkcd survey, CSS) to the bank's nearest colour word (\"crimson\" -> "
                         "\"red\"); FILE is your own JSON {\"phrase\": \"bank words\"}; auto: colors for generators "
                         "trained on shapes data, else none (default auto)")
     p.set_defaults(func=cmd_convert)

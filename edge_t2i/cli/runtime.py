@@ -98,7 +98,7 @@ def tell_reading(r: dict, took_nearest: bool = False) -> None:
     the closest bank prompt), and the words no bank prompt uses."""
     described = r.get("described", {})
     kinds = [(what, ", ".join(f"{a} -> {b}" for a, b in r["corrected"].items() if (a in described) == lexicon))
-             for what, lexicon in (("the pack's lexicon", True), ("typos corrected", False))]
+             for what, lexicon in (("the pack's lexicon", True), ("spelling corrected", False))]
     fixes = "; ".join(f"{what}: {pairs}" for what, pairs in kinds if pairs)
     near = r["nearest"]
     said = f"read {r['prompt']!r}" + (f" as {r['read_as']!r} ({fixes})" if fixes else "")
@@ -107,8 +107,14 @@ def tell_reading(r: dict, took_nearest: bool = False) -> None:
     elif near:
         said += f"; drawn as no bank prompt (the closest, {near['prompt']!r}, at cosine {near['similarity']:.2f})"
     print(printable(said), file=sys.stderr)
-    if r["unknown_words"]:
-        print(printable(f"note: no bank prompt uses {', '.join(repr(w) for w in r['unknown_words'][:8])}: the text "
+    unknown = [w for w in r["unknown_words"] if len(w) > 2]  # "at", "on", "of": no word to warn about
+    from edge_t2i.data.prompts import prompt_words
+
+    if unknown and not set(prompt_words(r["read_as"])) - set(r["unknown_words"]) - {"a", "an", "the"}:
+        print(printable(f"note: no word of {r['prompt']!r} is one the pack's bank uses: the image is the text "
+                        "encoder's nearest guess, not something this pack was checked on"), file=sys.stderr)
+    elif unknown:
+        print(printable(f"note: no bank prompt uses {', '.join(repr(w) for w in unknown[:8])}: the text "
                         "encoder reads such words by meaning; the bank's words are the ones this pack was checked on"),
               file=sys.stderr)
 

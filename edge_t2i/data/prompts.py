@@ -15,6 +15,7 @@ from pathlib import Path
 from edge_t2i.errors import DataError, InputError
 
 MAX_PROMPT_CHARS = 1000  # every entry point: prompt files, the API (check_prompt), the CLI, the web page
+MAX_READ_CHARS = 6 * MAX_PROMPT_CHARS  # a prompt as read (data/spelling.py): 1000 typed + 64 lexicon phrases of 64
 MAX_PROMPT_WORDS = 64    # bounds the phrase reader's windows: at most 64 * 4 - 6 = 250 encoded per prompt
 # zero width space / non-joiner / joiner, word joiner, byte-order mark (zero width no-break space)
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
@@ -32,13 +33,14 @@ def normalize_prompt(text: str) -> str:
     return re.sub(r"\s+", " ", text.casefold()).strip()
 
 
-def check_prompt(text: object) -> str:
-    """`text` if it is a prompt the runtime takes: a str of at most MAX_PROMPT_CHARS characters and
-    MAX_PROMPT_WORDS words (the work of encoding it is bounded). Raises InputError (one line) otherwise."""
+def check_prompt(text: object, max_chars: int = MAX_PROMPT_CHARS) -> str:
+    """`text` if it is a prompt the runtime takes: a str of at most `max_chars` characters and
+    MAX_PROMPT_WORDS words (the work of encoding it is bounded). Raises InputError (one line) otherwise.
+    `max_chars`: MAX_READ_CHARS for a prompt as read (data/spelling.py: a corrected word may be longer)."""
     if not isinstance(text, str):
         raise InputError(f"a prompt must be a string, got {type(text).__name__}")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InputError(f"a prompt is at most {MAX_PROMPT_CHARS} characters, got {len(text)}: "
+    if len(text) > max_chars:
+        raise InputError(f"a prompt is at most {max_chars} characters, got {len(text)}: "
                          f"{text[:40]!r}...")
     words = len(prompt_words(text))  # as the phrase reader splits them (NFKC can make one character many words)
     if words > MAX_PROMPT_WORDS:

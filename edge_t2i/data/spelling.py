@@ -4,13 +4,16 @@ A sentence encoder reads "yelloow" and "sqaure" as other words (all-MiniLM-L6-v2
 pieces far from "yellow" and "square"), so a typo'd prompt draws the wrong colour or shape. Before a prompt that is
 not in the bank is encoded, each word the bank's prompts never use is replaced by the one word of that vocabulary
 that is a single edit away (Damerau: insert, delete, substitute a letter, or swap two neighbours; Norvig's
-"How to Write a Spelling Corrector" generates the candidates), if exactly one is. Only words of MIN_LETTERS
-letters or more are corrected to, and typed words of fewer than MIN_TYPED stay (too many neighbours: "al" -> "a"?),
-as do words with no or several such neighbours.
+"How to Write a Spelling Corrector" generates the candidates), if exactly one is. Words of fewer than
+MIN_LETTERS letters stay (too many neighbours, and too many real words: "al" -> "a"?, "pin" -> "pink"?), as do
+words with no or several such neighbours; but a 3-letter word that the text encoder's WordPiece vocabulary does
+not hold as a whole word ("str", "pnk", "lft"; "pin", "let" and "ink" are whole words) is a typo too, where the
+pack has the encoder. Letters are counted without apostrophes and hyphens ("top-lef" is
+corrected to "top-left"); the edits insert and replace letters a-z only.
 
 A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
 words they mean ("crimson" -> "red", "robin egg blue" -> "cyan"; convert/lexicon.py builds one from colour names).
-Phrases of the lexicon are replaced first, longest first; typos are then corrected against the bank's words only
+Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then corrected against the bank's words only
 (a lexicon of ~900 colour names holds "drab" and "pear", one edit from "draw" and "near").
 """
 
@@ -21,8 +24,7 @@ from dataclasses import dataclass, field
 
 from edge_t2i.data.prompts import prompt_words
 
-MIN_LETTERS = 4  # the shortest word a typo is corrected to
-MIN_TYPED = 3    # the shortest typed word corrected ("str" -> "star", "lft" -> "left"; "al" stays)
+MIN_LETTERS = 4  # the shortest typed word corrected (letters, ' and - not counted): "pin", "let", "tar" stay
 MAX_LEXICON_WORDS = 3
 MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -57,9 +59,11 @@ class Reading:
     unknown: tuple[str, ...] = ()
 
 
-def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None = None) -> Reading:
+def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None = None,
+         whole_words: frozenset[str] | None = None) -> Reading:
     """`prompt`'s words with `lexicon` phrases replaced and one-letter typos corrected against `known` (see the
-    module docstring). `lexicon`: {phrase of 1..MAX_LEXICON_WORDS prompt words: the words it means}."""
+    module docstring). `lexicon`: {phrase of 1..MAX_LEXICON_WORDS prompt words: the words it means}.
+    `whole_words`: the text encoder's whole-word tokens; given, 3-letter words not among them are corrected too."""
     lexicon = lexicon or {}
     words = prompt_words(prompt)
     out, corrected, unknown = [], {}, []
@@ -73,18 +77,20 @@ def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None =
                 i += n
                 break
         else:
-            out.append(_word(words[i], known, corrected, unknown))
+            out.append(_word(words[i], known, corrected, unknown, whole_words))
             i += 1
     return Reading(" ".join(out), corrected, tuple(dict.fromkeys(unknown)))
 
 
-def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: list[str]) -> str:
+def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: list[str],
+          whole_words: frozenset[str] | None) -> str:
     """One word as read: itself if known, else its one correction, else itself (unknown)."""
     if word in known or not known:
         return word
     letters = word.replace("'", "").replace("-", "")
-    fits = MIN_TYPED <= len(letters) <= MAX_LETTERS and letters.isalpha()
-    candidates = {w for w in one_edit(word) & known if len(w) >= MIN_LETTERS} if fits else set()
+    short = len(letters) == MIN_LETTERS - 1 and whole_words is not None and word not in whole_words
+    fits = (MIN_LETTERS <= len(letters) <= MAX_LETTERS or short) and letters.isalpha()
+    candidates = one_edit(word) & known if fits else set()
     if len(candidates) == 1:
         corrected[word] = candidates.pop()
         return corrected[word]

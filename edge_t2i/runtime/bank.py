@@ -336,9 +336,22 @@ class PromptBank:
 
     def reading(self, prompt: str) -> Reading:
         """How `prompt` is read before it is encoded: one-letter typos of the bank's words corrected
-        (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt)."""
+        (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt, or one that reads as
+        more than MAX_PROMPT_WORDS words)."""
         check_prompt(prompt)
-        return read(prompt, self.known_words, self._lexicon)
+        r = read(prompt, self.known_words, self._lexicon, self._whole_words())
+        if len(r.text.split()) > MAX_PROMPT_WORDS:  # the lexicon's phrases are up to 3 words for 1 typed
+            raise InputError(f"prompt {printable(prompt)[:40]!r}... reads as {len(r.text.split())} words with the "
+                             f"pack's lexicon: at most {MAX_PROMPT_WORDS}")
+        return r
+
+    def _whole_words(self) -> frozenset[str] | None:
+        """The encoder's whole-word tokens (3-letter typos are told from words by them), or None without an encoder
+        or where it cannot be loaded (`encode` then says why)."""
+        try:
+            return getattr(self.encoder, "whole_words", None)
+        except EdgeT2IError:
+            return None
 
     def explain(self, prompt: str) -> dict:
         """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets: the

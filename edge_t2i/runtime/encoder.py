@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_t2i.data.prompts import check_prompt
+from edge_t2i.data.prompts import MAX_READ_CHARS, check_prompt
 from edge_t2i.errors import MissingExtraError, PackError
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class OnnxTextEncoder:
                               else Tokenizer.from_file(str(tokenizer)))
             self.tokenizer.enable_truncation(MAX_TOKENS)
             self.tokenizer.enable_padding()
+            # the vocabulary's whole words (no "##" continuation): a 3-letter one is a word, not a typo (spelling.py)
+            self.whole_words = frozenset(t for t in self.tokenizer.get_vocab() if not t.startswith("##"))
         except BaseException as exc:  # tokenizers: Exception for a malformed file, a Rust panic (PanicException,
             _reraise_control(exc)      # a BaseException) for some; UnicodeDecodeError
             raise PackError(f"the tokenizer of {label} is unreadable ({_first_line(exc)})") from exc
@@ -65,7 +67,7 @@ class OnnxTextEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         for text in texts:
-            check_prompt(text)
+            check_prompt(text, MAX_READ_CHARS)  # a prompt as read, or one of its windows
         try:
             enc = self.tokenizer.encode_batch(list(texts))
             ids = np.array([e.ids for e in enc], np.int64)
@@ -135,6 +137,14 @@ class LazyTextEncoder:
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        return self._made().encode(texts)
+
+    @property
+    def whole_words(self) -> frozenset[str]:
+        """The tokenizer's whole-word tokens (data/spelling.py `read`). Raises as `encode`."""
+        return self._made().whole_words
+
+    def _made(self) -> OnnxTextEncoder:
         with self._lock:
             if self._encoder is None:
                 from edge_t2i.runtime.packfile import read_model, read_verified
@@ -142,4 +152,4 @@ class LazyTextEncoder:
                 manifest, model, tokenizer, threads = self._args
                 self._encoder = OnnxTextEncoder(read_model(manifest, model), read_verified(manifest, tokenizer),
                                                 threads, label=f"pack file {model}")
-        return self._encoder.encode(texts)
+        return self._encoder

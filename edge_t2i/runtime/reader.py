@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edge_t2i.data.prompts import check_prompt, phrase_windows, window_bags
+from edge_t2i.data.prompts import MAX_READ_CHARS, check_prompt, phrase_windows, window_bags
 from edge_t2i.errors import PackError
 
 __all__ = ["PhraseReadingEncoder", "phrase_windows"]
@@ -47,6 +47,11 @@ class PhraseReadingEncoder:
         self._session = None
         self._lock = threading.Lock()
 
+    @property
+    def whole_words(self) -> frozenset[str] | None:
+        """The text encoder's whole-word tokens, where it has them (data/spelling.py `read`)."""
+        return getattr(self.encoder, "whole_words", None)
+
     def _reader(self):  # noqa: ANN202
         with self._lock:
             if self._session is None:
@@ -68,7 +73,7 @@ class PhraseReadingEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         for text in texts:
-            check_prompt(text)  # bounds the windows: MAX_PROMPT_WORDS words
+            check_prompt(text, MAX_READ_CHARS)  # bounds the windows: MAX_PROMPT_WORDS words of a prompt as read
         unique, bags = window_bags(list(texts), self.max_words)
         vectors = np.asarray(self.encoder.encode(unique), np.float32)
         session = self._reader()

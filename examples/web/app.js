@@ -19,7 +19,7 @@
 
 /* global ort */
 
-import { TextReader, promptWords, readPrompt, vocabulary } from "./text.js";
+import { MAX_LEXICON_WORDS, TextReader, checkTokenizer, promptWords, readPrompt, vocabulary } from "./text.js";
 
 // ---------------------------------------------------------------------------------------------------
 // 1. Noise: seed -> z ("splitmix64-polar-v1")
@@ -126,11 +126,24 @@ const INVISIBLE = /[\u200B\u200C\u200D\u2060\uFEFF]/g;
 // Python's \s (str.isspace) is JavaScript's \s plus the information separators U+001C..U+001F and NEL.
 const WHITESPACE = /[\s\x1C-\x1F\x85]+/g;
 
-/** The comparison key of a prompt: NFKC, zero-width characters removed, lower case, whitespace runs
- * -> one space, trimmed. toLowerCase stands in for Python's str.casefold: they agree on the bank's
- * ASCII prompts and on most letters (not on e.g. "ß", which casefold turns into "ss"). */
+// Python's str.casefold where it differs from JavaScript's toLowerCase ("ß" -> "ss", "ς" -> "σ", Cherokee,
+// and letters whose case the two Unicode versions disagree on): FOLD_FROM's i-th code point -> FOLD_TO[i].
+// Made by comparing every code point's casefold (Python 3.11, Unicode 14.0) with Node 20's toLowerCase.
+const FOLD_FROM = "\u00b5\u00df\u0149\u017f\u01f0\u0345\u0390\u03b0\u03c2\u03d0\u03d1\u03d5\u03d6\u03f0\u03f1\u03f5\u0587\u13a0\u13a1\u13a2\u13a3\u13a4\u13a5\u13a6\u13a7\u13a8\u13a9\u13aa\u13ab\u13ac\u13ad\u13ae\u13af\u13b0\u13b1\u13b2\u13b3\u13b4\u13b5\u13b6\u13b7\u13b8\u13b9\u13ba\u13bb\u13bc\u13bd\u13be\u13bf\u13c0\u13c1\u13c2\u13c3\u13c4\u13c5\u13c6\u13c7\u13c8\u13c9\u13ca\u13cb\u13cc\u13cd\u13ce\u13cf\u13d0\u13d1\u13d2\u13d3\u13d4\u13d5\u13d6\u13d7\u13d8\u13d9\u13da\u13db\u13dc\u13dd\u13de\u13df\u13e0\u13e1\u13e2\u13e3\u13e4\u13e5\u13e6\u13e7\u13e8\u13e9\u13ea\u13eb\u13ec\u13ed\u13ee\u13ef\u13f0\u13f1\u13f2\u13f3\u13f4\u13f5\u13f8\u13f9\u13fa\u13fb\u13fc\u13fd\u1c80\u1c81\u1c82\u1c83\u1c84\u1c85\u1c86\u1c87\u1c88\u1c89\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9b\u1e9e\u1f50\u1f52\u1f54\u1f56\u1f80\u1f81\u1f82\u1f83\u1f84\u1f85\u1f86\u1f87\u1f88\u1f89\u1f8a\u1f8b\u1f8c\u1f8d\u1f8e\u1f8f\u1f90\u1f91\u1f92\u1f93\u1f94\u1f95\u1f96\u1f97\u1f98\u1f99\u1f9a\u1f9b\u1f9c\u1f9d\u1f9e\u1f9f\u1fa0\u1fa1\u1fa2\u1fa3\u1fa4\u1fa5\u1fa6\u1fa7\u1fa8\u1fa9\u1faa\u1fab\u1fac\u1fad\u1fae\u1faf\u1fb2\u1fb3\u1fb4\u1fb6\u1fb7\u1fbc\u1fbe\u1fc2\u1fc3\u1fc4\u1fc6\u1fc7\u1fcc\u1fd2\u1fd3\u1fd6\u1fd7\u1fe2\u1fe3\u1fe4\u1fe6\u1fe7\u1ff2\u1ff3\u1ff4\u1ff6\u1ff7\u1ffc\ua7cb\ua7cc\ua7ce\ua7d2\ua7d4\ua7da\ua7dc\uab70\uab71\uab72\uab73\uab74\uab75\uab76\uab77\uab78\uab79\uab7a\uab7b\uab7c\uab7d\uab7e\uab7f\uab80\uab81\uab82\uab83\uab84\uab85\uab86\uab87\uab88\uab89\uab8a\uab8b\uab8c\uab8d\uab8e\uab8f\uab90\uab91\uab92\uab93\uab94\uab95\uab96\uab97\uab98\uab99\uab9a\uab9b\uab9c\uab9d\uab9e\uab9f\uaba0\uaba1\uaba2\uaba3\uaba4\uaba5\uaba6\uaba7\uaba8\uaba9\uabaa\uabab\uabac\uabad\uabae\uabaf\uabb0\uabb1\uabb2\uabb3\uabb4\uabb5\uabb6\uabb7\uabb8\uabb9\uabba\uabbb\uabbc\uabbd\uabbe\uabbf\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06\ufb13\ufb14\ufb15\ufb16\ufb17\ud803\udd50\ud803\udd51\ud803\udd52\ud803\udd53\ud803\udd54\ud803\udd55\ud803\udd56\ud803\udd57\ud803\udd58\ud803\udd59\ud803\udd5a\ud803\udd5b\ud803\udd5c\ud803\udd5d\ud803\udd5e\ud803\udd5f\ud803\udd60\ud803\udd61\ud803\udd62\ud803\udd63\ud803\udd64\ud803\udd65\ud81b\udea0\ud81b\udea1\ud81b\udea2\ud81b\udea3\ud81b\udea4\ud81b\udea5\ud81b\udea6\ud81b\udea7\ud81b\udea8\ud81b\udea9\ud81b\udeaa\ud81b\udeab\ud81b\udeac\ud81b\udead\ud81b\udeae\ud81b\udeaf\ud81b\udeb0\ud81b\udeb1\ud81b\udeb2\ud81b\udeb3\ud81b\udeb4\ud81b\udeb5\ud81b\udeb6\ud81b\udeb7\ud81b\udeb8";
+const FOLD_TO = ["\u03bc", "ss", "\u02bcn", "s", "j\u030c", "\u03b9", "\u03b9\u0308\u0301", "\u03c5\u0308\u0301", "\u03c3", "\u03b2", "\u03b8", "\u03c6", "\u03c0", "\u03ba", "\u03c1", "\u03b5", "\u0565\u0582", "\u13a0", "\u13a1", "\u13a2", "\u13a3", "\u13a4", "\u13a5", "\u13a6", "\u13a7", "\u13a8", "\u13a9", "\u13aa", "\u13ab", "\u13ac", "\u13ad", "\u13ae", "\u13af", "\u13b0", "\u13b1", "\u13b2", "\u13b3", "\u13b4", "\u13b5", "\u13b6", "\u13b7", "\u13b8", "\u13b9", "\u13ba", "\u13bb", "\u13bc", "\u13bd", "\u13be", "\u13bf", "\u13c0", "\u13c1", "\u13c2", "\u13c3", "\u13c4", "\u13c5", "\u13c6", "\u13c7", "\u13c8", "\u13c9", "\u13ca", "\u13cb", "\u13cc", "\u13cd", "\u13ce", "\u13cf", "\u13d0", "\u13d1", "\u13d2", "\u13d3", "\u13d4", "\u13d5", "\u13d6", "\u13d7", "\u13d8", "\u13d9", "\u13da", "\u13db", "\u13dc", "\u13dd", "\u13de", "\u13df", "\u13e0", "\u13e1", "\u13e2", "\u13e3", "\u13e4", "\u13e5", "\u13e6", "\u13e7", "\u13e8", "\u13e9", "\u13ea", "\u13eb", "\u13ec", "\u13ed", "\u13ee", "\u13ef", "\u13f0", "\u13f1", "\u13f2", "\u13f3", "\u13f4", "\u13f5", "\u13f0", "\u13f1", "\u13f2", "\u13f3", "\u13f4", "\u13f5", "\u0432", "\u0434", "\u043e", "\u0441", "\u0442", "\u0442", "\u044a", "\u0463", "\ua64b", "\u1c89", "h\u0331", "t\u0308", "w\u030a", "y\u030a", "a\u02be", "\u1e61", "ss", "\u03c5\u0313", "\u03c5\u0313\u0300", "\u03c5\u0313\u0301", "\u03c5\u0313\u0342", "\u1f00\u03b9", "\u1f01\u03b9", "\u1f02\u03b9", "\u1f03\u03b9", "\u1f04\u03b9", "\u1f05\u03b9", "\u1f06\u03b9", "\u1f07\u03b9", "\u1f00\u03b9", "\u1f01\u03b9", "\u1f02\u03b9", "\u1f03\u03b9", "\u1f04\u03b9", "\u1f05\u03b9", "\u1f06\u03b9", "\u1f07\u03b9", "\u1f20\u03b9", "\u1f21\u03b9", "\u1f22\u03b9", "\u1f23\u03b9", "\u1f24\u03b9", "\u1f25\u03b9", "\u1f26\u03b9", "\u1f27\u03b9", "\u1f20\u03b9", "\u1f21\u03b9", "\u1f22\u03b9", "\u1f23\u03b9", "\u1f24\u03b9", "\u1f25\u03b9", "\u1f26\u03b9", "\u1f27\u03b9", "\u1f60\u03b9", "\u1f61\u03b9", "\u1f62\u03b9", "\u1f63\u03b9", "\u1f64\u03b9", "\u1f65\u03b9", "\u1f66\u03b9", "\u1f67\u03b9", "\u1f60\u03b9", "\u1f61\u03b9", "\u1f62\u03b9", "\u1f63\u03b9", "\u1f64\u03b9", "\u1f65\u03b9", "\u1f66\u03b9", "\u1f67\u03b9", "\u1f70\u03b9", "\u03b1\u03b9", "\u03ac\u03b9", "\u03b1\u0342", "\u03b1\u0342\u03b9", "\u03b1\u03b9", "\u03b9", "\u1f74\u03b9", "\u03b7\u03b9", "\u03ae\u03b9", "\u03b7\u0342", "\u03b7\u0342\u03b9", "\u03b7\u03b9", "\u03b9\u0308\u0300", "\u03b9\u0308\u0301", "\u03b9\u0342", "\u03b9\u0308\u0342", "\u03c5\u0308\u0300", "\u03c5\u0308\u0301", "\u03c1\u0313", "\u03c5\u0342", "\u03c5\u0308\u0342", "\u1f7c\u03b9", "\u03c9\u03b9", "\u03ce\u03b9", "\u03c9\u0342", "\u03c9\u0342\u03b9", "\u03c9\u03b9", "\ua7cb", "\ua7cc", "\ua7ce", "\ua7d2", "\ua7d4", "\ua7da", "\ua7dc", "\u13a0", "\u13a1", "\u13a2", "\u13a3", "\u13a4", "\u13a5", "\u13a6", "\u13a7", "\u13a8", "\u13a9", "\u13aa", "\u13ab", "\u13ac", "\u13ad", "\u13ae", "\u13af", "\u13b0", "\u13b1", "\u13b2", "\u13b3", "\u13b4", "\u13b5", "\u13b6", "\u13b7", "\u13b8", "\u13b9", "\u13ba", "\u13bb", "\u13bc", "\u13bd", "\u13be", "\u13bf", "\u13c0", "\u13c1", "\u13c2", "\u13c3", "\u13c4", "\u13c5", "\u13c6", "\u13c7", "\u13c8", "\u13c9", "\u13ca", "\u13cb", "\u13cc", "\u13cd", "\u13ce", "\u13cf", "\u13d0", "\u13d1", "\u13d2", "\u13d3", "\u13d4", "\u13d5", "\u13d6", "\u13d7", "\u13d8", "\u13d9", "\u13da", "\u13db", "\u13dc", "\u13dd", "\u13de", "\u13df", "\u13e0", "\u13e1", "\u13e2", "\u13e3", "\u13e4", "\u13e5", "\u13e6", "\u13e7", "\u13e8", "\u13e9", "\u13ea", "\u13eb", "\u13ec", "\u13ed", "\u13ee", "\u13ef", "ff", "fi", "fl", "ffi", "ffl", "st", "st", "\u0574\u0576", "\u0574\u0565", "\u0574\u056b", "\u057e\u0576", "\u0574\u056d", "\ud803\udd50", "\ud803\udd51", "\ud803\udd52", "\ud803\udd53", "\ud803\udd54", "\ud803\udd55", "\ud803\udd56", "\ud803\udd57", "\ud803\udd58", "\ud803\udd59", "\ud803\udd5a", "\ud803\udd5b", "\ud803\udd5c", "\ud803\udd5d", "\ud803\udd5e", "\ud803\udd5f", "\ud803\udd60", "\ud803\udd61", "\ud803\udd62", "\ud803\udd63", "\ud803\udd64", "\ud803\udd65", "\ud81b\udea0", "\ud81b\udea1", "\ud81b\udea2", "\ud81b\udea3", "\ud81b\udea4", "\ud81b\udea5", "\ud81b\udea6", "\ud81b\udea7", "\ud81b\udea8", "\ud81b\udea9", "\ud81b\udeaa", "\ud81b\udeab", "\ud81b\udeac", "\ud81b\udead", "\ud81b\udeae", "\ud81b\udeaf", "\ud81b\udeb0", "\ud81b\udeb1", "\ud81b\udeb2", "\ud81b\udeb3", "\ud81b\udeb4", "\ud81b\udeb5", "\ud81b\udeb6", "\ud81b\udeb7", "\ud81b\udeb8"];
+const FOLD = new Map(Array.from(FOLD_FROM, (c, i) => [c, FOLD_TO[i]]));
+
+/** Python's str.casefold: toLowerCase, except where the FOLD table says otherwise. */
+function casefold(text) {
+  let out = "";
+  for (const c of text) out += FOLD.get(c) ?? c.toLowerCase();
+  return out;
+}
+
+/** The comparison key of a prompt: NFKC, zero-width characters removed, case folded, whitespace runs
+ * -> one space, trimmed (edge_t2i/data/prompts.py normalize_prompt). */
 function normalizePrompt(text) {
-  return String(text).normalize("NFKC").replace(INVISIBLE, "").toLowerCase().replace(WHITESPACE, " ").trim();
+  return casefold(String(text).normalize("NFKC").replace(INVISIBLE, "")).replace(WHITESPACE, " ").trim();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -171,8 +184,27 @@ function parseBank(buffer) {
   const prompts = JSON.parse(meta.prompts);
   if (prompts.length !== rows) throw new Error(`bank: ${prompts.length} prompts but ${rows} embeddings`);
   const keys = prompts.map(normalizePrompt);
-  const lexicon = new Map(Object.entries(meta.lexicon ? JSON.parse(meta.lexicon) : {}));
+  const lexicon = checkLexicon(meta.lexicon ? JSON.parse(meta.lexicon) : {});
   return { prompts, keys, embeddings, rows, dim, lexicon, index: new Map(keys.map((k, i) => [k, i])) };
+}
+
+const MAX_LEXICON_ENTRIES = 20000;
+
+/** The bank's lexicon as a Map, if it is what edge_t2i/runtime/bank.py check_lexicon accepts: at most
+ * MAX_LEXICON_ENTRIES phrases, each phrase and meaning 1-3 words of their own normalized form, <= 64 characters. */
+function checkLexicon(raw) {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error("bank: its lexicon is not an object");
+  const entries = Object.entries(raw);
+  if (entries.length > MAX_LEXICON_ENTRIES) throw new Error(`bank: its lexicon has over ${MAX_LEXICON_ENTRIES} phrases`);
+  const plain = (t) => {
+    if (typeof t !== "string" || t.length > 64) return false;
+    const words = promptWords(normalizePrompt(t));
+    return words.length >= 1 && words.length <= MAX_LEXICON_WORDS && words.join(" ") === t;
+  };
+  for (const [key, value] of entries) {
+    if (!plain(key) || !plain(value)) throw new Error(`bank: lexicon entry ${JSON.stringify(key).slice(0, 40)} is not 1-3 normalized words`);
+  }
+  return new Map(entries);
 }
 
 /** Row i of the bank as a Float32Array [dim] (a view, not a copy). */
@@ -398,11 +430,19 @@ function getTextReader() {
       return new Uint8Array(bytes);
     };
     const make = async () => {
-      const tokenizer = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await load(files.tokenizer)));
+      if (!(globalThis.crypto && crypto.subtle)) {
+        throw new Error("the text encoder runs only sha256-checked files, which needs a secure context: open the page "
+          + "on localhost or https");
+      }
+      const maxWords = pack.manifest.model.phrase_reader;
+      if (files.reader && !(Number.isInteger(maxWords) && maxWords >= 1 && maxWords <= 16)) {
+        throw new Error(`the phrase reader's window must be 1..16 words, got ${JSON.stringify(maxWords)}`);
+      }
+      const tokenizer = checkTokenizer(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await load(files.tokenizer))));
       const wasm = { executionProviders: ["wasm"] };
       const encoder = await ort.InferenceSession.create(await load(files.model), wasm);
       const reader = files.reader ? await ort.InferenceSession.create(await load(files.reader), wasm) : null;
-      return new TextReader(tokenizer, encoder, reader, pack.manifest.model.phrase_reader);
+      return new TextReader(tokenizer, encoder, reader, maxWords);
     };
     textReader = make().catch((err) => {
       textReader = null;  // let a later prompt try again
@@ -426,11 +466,21 @@ async function embedPrompt(promptText) {
   }
   if (promptWords(key).length > MAX_PROMPT_WORDS) throw new Error(`a prompt is at most ${MAX_PROMPT_WORDS} words`);
   const reader = await getTextReader();
-  if (!pack.bank.known) pack.bank.known = vocabulary(pack.bank.keys);
-  const reading = readPrompt(key, pack.bank.known, pack.bank.lexicon);
-  const read = Object.keys(reading.corrected).length ? reading.text : key;
-  const embedding = await exclusive(() => reader.embed(read, promptWords(read)));
+  const reading = readPrompt(key, knownWords(), pack.bank.lexicon, reader.wholeWords);
+  const words = reading.text.split(" ").filter(Boolean);
+  if (words.length > MAX_PROMPT_WORDS) {
+    throw new Error(`the prompt reads as ${words.length} words with the pack's lexicon: at most ${MAX_PROMPT_WORDS}`);
+  }
+  // as PromptBank: the text as read where anything was corrected, else the prompt as typed
+  const read = Object.keys(reading.corrected).length ? reading.text : promptText;
+  const embedding = await exclusive(() => reader.embed(read, promptWords(normalizePrompt(read))));
   return { embedding, reading, nearest: nearestRow(embedding) };
+}
+
+/** The words of the bank's first VOCABULARY_PROMPTS distinct prompt keys (as PromptBank.known_words). */
+function knownWords() {
+  if (!pack.bank.known) pack.bank.known = vocabulary([...pack.bank.index.keys()]);
+  return pack.bank.known;
 }
 
 /** The bank row nearest `v` by cosine similarity: {index, prompt, similarity}. */
@@ -625,6 +675,7 @@ function setupTyped() {
                       similarity: result.nearest.similarity, corrected: result.reading ? result.reading.corrected : {} };
       $("reading").textContent = description;
       $("reading").className = "";
+      $("prompt-a").selectedIndex = -1;  // A is the typed sentence now, not a bank prompt
       requestRender();
       showBackend();  // the status line lists the text path's files once they are checked
     } catch (err) {
@@ -731,8 +782,12 @@ window.edgeT2I = {
     const reader = await getTextReader();
     return texts.map((t) => reader.tokens(t));
   },
-  readPrompt: (text) => readPrompt(normalizePrompt(text), pack.bank.known || (pack.bank.known = vocabulary(pack.bank.keys)),
-                                   pack.bank.lexicon),
+  readPrompt: async (texts) => {           // texts -> how each is read (lexicon, typos), as PromptBank.reading
+    const reader = await getTextReader();
+    return texts.map((t) => readPrompt(normalizePrompt(t), knownWords(), pack.bank.lexicon, reader.wholeWords));
+  },
+  checkLexicon: (raw) => Array.from(checkLexicon(raw)),
+  checkTokenizer: (spec) => Boolean(checkTokenizer(spec)),
   currentEmbedding: () => state.embedding, // the blend the grid shows: slerp(A, B, t)
   state: () => {                           // the page's state, JSON-friendly (seeds as decimal strings)
     const { embedding, typed, ...rest } = state;

@@ -14,8 +14,7 @@ import { Tokenizer } from "./tokenizers/tokenizers.min.mjs";  // serve.py: node_
 
 /* global ort */
 
-export const MIN_LETTERS = 4;        // edge_t2i/data/spelling.py: the shortest word a typo is corrected to
-export const MIN_TYPED = 3;          // and the shortest typed word corrected
+export const MIN_LETTERS = 4;        // edge_t2i/data/spelling.py: the shortest typed word corrected (' and - not counted)
 export const MAX_LETTERS = 24;
 export const MAX_LEXICON_WORDS = 3;
 export const MAX_TOKENS = 128;       // the encoder's truncation (edge_t2i/runtime/encoder.py MAX_TOKENS)
@@ -56,8 +55,9 @@ export function oneEdit(word) {
 }
 
 /** How a prompt is read before it is encoded: {text, corrected {typed: used}, unknown [words]}. `key`: the
- * prompt's key; `known`: Set of the bank's words; `lexicon`: Map phrase -> bank words (from the bank file). */
-export function readPrompt(key, known, lexicon) {
+ * prompt's key; `known`: Set of the bank's words; `lexicon`: Map phrase -> bank words (from the bank file);
+ * `wholeWords`: Set of the tokenizer's whole-word tokens (TextReader.wholeWords) or null. */
+export function readPrompt(key, known, lexicon, wholeWords = null) {
   const words = promptWords(key);
   const out = [];
   const corrected = {};
@@ -74,7 +74,7 @@ export function readPrompt(key, known, lexicon) {
       }
     }
     if (matched) continue;
-    out.push(readWord(words[i], known, corrected, unknown));
+    out.push(readWord(words[i], known, corrected, unknown, wholeWords));
     i += 1;
   }
   return { text: out.join(" "), corrected, unknown: [...new Set(unknown)] };
@@ -82,11 +82,13 @@ export function readPrompt(key, known, lexicon) {
 
 /** One word: itself if the bank uses it, else its one correction against the bank's words (never against the
  * lexicon's ~900 colour names: "draw" is one edit from "drab"), else itself, unknown. */
-function readWord(word, known, corrected, unknown) {
+function readWord(word, known, corrected, unknown, wholeWords) {
   if (known.has(word) || known.size === 0) return word;
   const letters = word.replace(/['-]/g, "");
-  const fits = letters.length >= MIN_TYPED && letters.length <= MAX_LETTERS && /^[a-z]+$/.test(letters);
-  const candidates = fits ? [...oneEdit(word)].filter((w) => known.has(w) && w.length >= MIN_LETTERS) : [];
+  // a 3-letter word the tokenizer holds as a whole word ("pin", "let") is a word, not a typo ("str", "pnk")
+  const short = letters.length === MIN_LETTERS - 1 && wholeWords !== null && !wholeWords.has(word);
+  const fits = ((letters.length >= MIN_LETTERS && letters.length <= MAX_LETTERS) || short) && /^[a-z]+$/.test(letters);
+  const candidates = fits ? [...oneEdit(word)].filter((w) => known.has(w)) : [];
   if (candidates.length === 1) {
     corrected[word] = candidates[0];
     return corrected[word];
@@ -108,12 +110,31 @@ export function phraseWindows(words, maxWords) {
 // 3-5. Tokens, encoder, reader
 // ---------------------------------------------------------------------------------------------------
 
+/** `spec` (a parsed tokenizer.json) if it holds no regular expression, as edge_t2i/runtime/encoder.py
+ * check_tokenizer: a crafted pattern can backtrack for minutes on a typed word, on the page's main thread. */
+export function checkTokenizer(spec) {
+  const todo = [spec];
+  while (todo.length) {
+    const item = todo.pop();
+    if (item && typeof item === "object") {
+      if (!Array.isArray(item) && Object.prototype.hasOwnProperty.call(item, "Regex")) {
+        throw new Error("the pack's tokenizer uses a regular expression: the page takes WordPiece-style tokenizers "
+          + "without patterns");
+      }
+      for (const value of Object.values(item)) todo.push(value);
+    }
+  }
+  return spec;
+}
+
 /** The pack's text path: `encode(texts)` -> Float32Array [n * dim], `embed(text)` -> Float32Array [dim]. */
 export class TextReader {
   /** tokenizerJson: the parsed tokenizer.json; encoder, reader: ort.InferenceSession (reader may be null: the
    * prompt's own sentence embedding is then the generator's input); maxWords: model.phrase_reader. */
   constructor(tokenizerJson, encoder, reader, maxWords) {
     this.tokenizer = new Tokenizer(tokenizerJson, {});
+    const vocab = (tokenizerJson.model && tokenizerJson.model.vocab) || {};
+    this.wholeWords = new Set(Object.keys(vocab).filter((t) => !t.startsWith("##")));
     this.encoder = encoder;
     this.reader = reader;
     this.maxWords = maxWords;
@@ -147,7 +168,8 @@ export class TextReader {
     return pool(hidden.data, rows.map((r) => r.length), t, dim);
   }
 
-  /** The generator's embedding of one read text (Float32Array [dim]): its windows through the reader. */
+  /** The generator's embedding of one read text (Float32Array [dim]): its windows (of `words`, the text's words)
+   * through the reader; without a reader, the text's own sentence embedding. */
   async embed(text, words) {
     if (!this.reader) return this.encode([text]);
     // as runtime/reader.py: each distinct window encoded once, in sorted order (one padded batch, so the same

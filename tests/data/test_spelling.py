@@ -64,7 +64,7 @@ def test_generate_says_what_it_read(pack_dir, tmp_path, capsys):
     assert main(["generate", str(pack_dir), "--prompt", typed, "--unknown", "nearest", "--seeds", "0",
                  "--out", str(tmp_path / "x.png")]) == 0
     err = capsys.readouterr().err
-    assert "(typos corrected: lrage -> large)" in err and f"drawn as the bank prompt {BANK_PROMPTS[1]!r}" in err
+    assert "(spelling corrected: lrage -> large)" in err and f"drawn as the bank prompt {BANK_PROMPTS[1]!r}" in err
     assert "note: no bank prompt uses 'with', 'dragon'" in err
 
 
@@ -84,9 +84,23 @@ def test_metadata_records_the_prompt_as_typed_and_as_read(pack_dir, tmp_path):
 
 
 
-@pytest.mark.parametrize("typed,meant", [("str", "star"), ("pnk", "pink"), ("sta", "star"), ("rd", None)])
-def test_three_letter_typos_of_longer_known_words_are_corrected(typed, meant):
-    assert read(f"a {typed}", KNOWN).corrected == ({typed: meant} if meant else {})
+@pytest.mark.parametrize("typed", ["pin", "let", "tar", "str", "rd"])
+def test_three_letter_words_stay_without_the_encoders_vocabulary(typed):
+    assert read(f"a {typed}", KNOWN | {"pink", "left", "star"}).corrected == {}
+
+
+WHOLE_WORDS = frozenset({"pin", "let", "tar", "ink", "a", "rd"})  # as MiniLM's vocabulary holds them
+
+
+@pytest.mark.parametrize("typed,meant", [("str", "star"), ("pnk", "pink"), ("lft", "left"), ("pin", None),
+                                         ("let", None), ("tar", None), ("ink", None), ("rd", None)])
+def test_three_letter_typos_are_told_from_words_by_the_encoders_vocabulary(typed, meant):
+    r = read(f"a {typed}", KNOWN | {"pink", "left", "star"}, whole_words=WHOLE_WORDS)
+    assert r.corrected == ({typed: meant} if meant else {})
+
+
+def test_letters_are_counted_without_hyphens_and_apostrophes():
+    assert read("a star in the top-lef", KNOWN).corrected == {"top-lef": "top-left"}
 
 
 LEXICON = {"crimson": "red", "robin egg blue": "pink", "navy": "red", "red": "pink", "drab": "yellow"}
@@ -117,3 +131,27 @@ def test_a_bank_keeps_its_lexicon_through_save_and_load_and_refuses_a_crafted_on
                 {str(i): "red" for i in range(20_001)}):
         with pytest.raises(PackError, match="lexicon"):
             PromptBank(texts, np.eye(3, dtype=np.float32)[:2], "test", lexicon=bad)
+
+
+def test_a_prompt_that_reads_as_more_than_64_words_is_refused_in_one_line():
+    from edge_t2i.errors import InputError
+
+    texts = ["a large yellow square in the top-left", "a small red star in the center"]
+    bank = PromptBank(texts, np.eye(3, dtype=np.float32)[:2], "test", lexicon={"x": "red red star"})
+    assert len(bank.reading("x " * 21).text.split()) == 63
+    with pytest.raises(InputError, match="reads as 66 words with the pack's lexicon: at most 64"):
+        bank.reading("x " * 22)
+
+
+@pytest.mark.slow  # the text pack exports the text encoder
+def test_generate_says_when_no_word_of_a_prompt_is_known_and_skips_little_words(text_pack_dir, tmp_path, capsys):
+    from edge_t2i.cli import main
+
+    for prompt, said in [("qwxz blorp", "note: no word of 'qwxz blorp' is one the pack's bank uses"),
+                         ("a teeny star at the top", "note: no bank prompt uses 'teeny'"),
+                         ("a red star on it", None)]:
+        assert main(["generate", str(text_pack_dir), "--prompt", prompt, "--seeds", "0",
+                     "--out", str(tmp_path / "x.png"), "--force"]) == 0
+        err = capsys.readouterr().err
+        assert (said in err) if said else "note:" not in err, err
+        assert "'at'" not in err and "'on'" not in err

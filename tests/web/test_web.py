@@ -113,7 +113,8 @@ def test_js_noise_gives_the_spec_test_vectors(page):
 # ---- prompts and bank -----------------------------------------------------------------------------------
 def test_js_prompt_keys_and_bank_equal_python(page, web_pack):
     texts = ["  A Small  RED circle\tin the TOP-left ", "ａ ｌａｒｇｅ blue\u200b star", "café\u00a0au\x1clait",
-             "cafe\u0301", "\ufeffpink\u2060 cross\n\n", "Ｓｔａｒ\u3000①"]
+             "cafe\u0301", "\ufeffpink\u2060 cross\n\n", "Ｓｔａｒ\u3000①", "a STRAßE ẞ red star", "ΣΊΣΥΦΟΣ ς",
+             "Ꭰ\u13a1 ꭰ ǰ ẖ ŉ", "İstanbul DİYARBAKIR"]
     assert call(page, "args[0].map(window.edgeT2I.normalizePrompt)", texts) == [normalize_prompt(t) for t in texts]
     bank = PromptBank.load(web_pack / "bank.safetensors")
     js = call(page, "{prompts: window.edgeT2I.pack.bank.prompts, emb: Array.from(window.edgeT2I.pack.bank.embeddings)}")
@@ -329,7 +330,7 @@ def typed_sentences(bank_texts: list[str], n: int = 300) -> list[str]:
     return out[:n]
 
 
-def test_js_tokens_equal_the_python_tokenizer_on_300_sentences(page, web_pack):
+def test_js_tokens_equal_the_python_tokenizer_on_300_sentences_and_their_windows(page, web_pack):
     from tokenizers import Tokenizer
 
     from edge_t2i.runtime.encoder import MAX_TOKENS
@@ -337,7 +338,10 @@ def test_js_tokens_equal_the_python_tokenizer_on_300_sentences(page, web_pack):
     tok = Tokenizer.from_file(str(web_pack / "tokenizer.json"))
     tok.enable_truncation(MAX_TOKENS)  # as the runtime's OnnxTextEncoder, without its padding
     tok.no_padding()
+    from edge_t2i.data.prompts import phrase_windows
+
     texts = typed_sentences(PromptBank.load(web_pack / "bank.safetensors").texts)
+    texts += sorted({w for t in texts[-40:] for w in phrase_windows(t, 4)})  # the windows the encoder gets too
     js = call(page, "window.edgeT2I.tokens(args[0])", texts)
     py = [e.ids for e in tok.encode_batch(texts)]
     bad = [(t, a, b) for t, a, b in zip(texts, js, py, strict=True) if a != b]
@@ -347,14 +351,33 @@ def test_js_tokens_equal_the_python_tokenizer_on_300_sentences(page, web_pack):
 
 def test_js_reading_equals_the_python_runtime(page, web_pack):
     """Lexicon phrases and typo corrections: the same text, the same corrections, the same unknown words."""
-    bank = PromptBank.load(web_pack / "bank.safetensors")
+    bank = PromptBank.load(web_pack / "bank.safetensors")  # its prompts and lexicon; the encoder's words: below
     assert len(bank.lexicon) > 500  # the colour lexicon of the conftest pack
     texts = typed_sentences(bank.texts, 200)
-    js = call(page, "args[0].map((t) => window.edgeT2I.readPrompt(t))", texts)
-    for text, got in zip(texts, js, strict=True):
-        want = bank.reading(text)
+    import edge_t2i
+
+    texts += ["a str in the lft", "a pin shaped red cross, let it be", "a pnk sta"]  # 3-letter typos and words
+    js = call(page, "window.edgeT2I.readPrompt(args[0])", texts)
+    with edge_t2i.load(web_pack, backend="onnxruntime") as pipe:
+        wants = [pipe.bank.reading(t) for t in texts]
+    assert wants[-3].corrected == {"str": "star", "lft": "left"} and wants[-2].corrected == {} and wants[-1].corrected == {
+        "pnk": "pink", "sta": "star"}
+    for text, got, want in zip(texts, js, wants, strict=True):
         assert (got["text"], got["corrected"], got["unknown"]) == (want.text, want.corrected, list(want.unknown)), text
     assert any(r["corrected"] for r in js) and any(r["unknown"] for r in js)
+
+
+def test_js_refuses_what_python_refuses_in_a_pack_text_path(page):
+    """A crafted lexicon (bank.py check_lexicon) and a tokenizer with a regular expression (encoder.py)."""
+    assert call(page, "window.edgeT2I.checkLexicon({'crimson': 'red', 'robin egg blue': 'cyan'})") == [
+        ["crimson", "red"], ["robin egg blue", "cyan"]]
+    for bad in ({"crimson": {}}, {"Crimson": "red"}, {"a b c d": "red"}, {"x": "y " * 40}, [1], {"x" * 65: "red"}):
+        with pytest.raises(AssertionError, match="lexicon"):
+            call(page, "window.edgeT2I.checkLexicon(args[0])", bad)
+    spec = {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(a|a)+$"}}]}}
+    with pytest.raises(AssertionError, match="regular expression"):
+        call(page, "window.edgeT2I.checkTokenizer(args[0])", spec)
+    assert call(page, "window.edgeT2I.checkTokenizer(args[0])", {"model": {"type": "WordPiece"}}) is True
 
 
 TYPED = ["a teeny crimson starr in the upper left", "draw me a jumbo navy blue square by the bottom",
@@ -403,3 +426,27 @@ def test_a_typed_sentence_is_drawn_and_the_page_says_how_it_was_read(page, web_p
         });""")
     diff = np.abs(np.array(cells, np.int16).reshape(py.shape) - py.astype(np.int16)).max()
     assert diff <= MAX_PIXEL_DIFF, f"typed sentence grid vs Python: max difference {diff}/255"
+
+
+def test_a_pack_without_a_phrase_reader_encodes_typed_sentences_as_python_does(web_pack, tmp_path):
+    """Without reader.onnx the prompt's own sentence embedding is the generator's input: the prompt as typed (as
+    read where something was corrected), not its normalized key ("ＲＥＤ" tokenizes to [UNK] in both)."""
+    import shutil
+
+    import edge_t2i
+
+    why = web.missing()
+    if why is not None or not web.ORT_JS.is_file():
+        pytest.skip(why or "onnxruntime-web is not installed")
+    pack = Path(shutil.copytree(web_pack, tmp_path / "plain"))
+    m = json.loads((pack / "manifest.json").read_text())
+    del m["encoder"]["reader"], m["files"]["reader.onnx"]
+    (pack / "reader.onnx").unlink()
+    (pack / "manifest.json").write_text(json.dumps(m))
+    with web.served(pack) as url, web.chromium() as driver, edge_t2i.load(pack, backend="onnxruntime") as pipe:
+        driver.get(url)
+        web.wait_until_ready(driver)
+        for text in ["ＲＥＤ star, top LEFT", "a crimson starr please", "🐉"]:
+            got = np.array(call(driver, "window.edgeT2I.embedPrompt(args[0])", text)["embedding"], np.float32)
+            diff = float(np.abs(got - pipe.bank.lookup(text, "encode")).max())
+            assert diff <= 1e-4, f"{text!r}: max difference {diff}"
