@@ -8,13 +8,14 @@ that is a single edit away (Damerau: insert, delete, substitute a letter, or swa
 MIN_LETTERS letters stay (too many neighbours, and too many real words: "al" -> "a"?, "pin" -> "pink"?), as do
 words with no or several such neighbours; but a 3-letter word that the text encoder's WordPiece vocabulary does
 not hold as a whole word ("str", "pnk", "lft"; "pin", "let" and "ink" are whole words) is a typo too, where the
-pack has the encoder. Letters are counted without apostrophes and hyphens ("top-lef" is
-corrected to "top-left"); the edits insert and replace letters a-z only.
+pack has the encoder. Letters are counted without apostrophes and hyphens ("top-lef" is corrected to
+"top-left"); the edits insert and replace letters a-z only.
 
 A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
 words they mean ("crimson" -> "red", "robin egg blue" -> "cyan"; convert/lexicon.py builds one from colour names).
-Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then corrected against the bank's words only
-(a lexicon of ~900 colour names holds "drab" and "pear", one edit from "draw" and "near").
+Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
+corrected against the bank's words only (a lexicon of ~900 colour names holds "drab" and "pear", one edit from
+"draw" and "near"). docs/pack-spec.md ("Prompts not in the bank") spells the rules for other implementations.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None =
     `whole_words`: the text encoder's whole-word tokens; given, 3-letter words not among them are corrected too."""
     lexicon = lexicon or {}
     words = prompt_words(prompt)
-    out, corrected, unknown = [], {}, []
+    out: list[str] = []
+    corrected: dict[str, str] = {}
+    unknown: list[str] = []
     i = 0
     while i < len(words):
         for n in range(min(MAX_LEXICON_WORDS, len(words) - i), 0, -1):
