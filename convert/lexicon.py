@@ -10,6 +10,11 @@ name whose colour is not grey (OKLab chroma >= MIN_CHROMA) maps to the nearest p
 2020), lightness weighted by LIGHTNESS_WEIGHT, since the bank's colour words name hues (weight chosen on the
 training synonyms of data/captions.py and data/phrasings.py AUGMENT: 39 of 40 read right, against 30 at 1.0).
 
+Colour names the survey and CSS do not have ("vermilion", "carmine", "cerise") and size words ("teeny", "minuscule",
+"gigantic", "humongous") come from WordNet 3.1 (convert/wordnet.py): a colour name maps to the nearest colour of its
+hypernym chain the bank uses, a size word to the head of its adjective cluster ("small", "large") where the bank
+uses that word.
+
 A user's own lexicon is a JSON object {"phrase": "bank words"} (`read_lexicon`).
 """
 
@@ -21,6 +26,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from edge_t2i.convert import wordnet
 from edge_t2i.data.prompts import prompt_words
 from edge_t2i.data.spelling import MAX_LEXICON_WORDS
 from edge_t2i.errors import ConvertError, PackError, require
@@ -29,7 +35,8 @@ from edge_t2i.runtime.bank import check_lexicon
 MIN_CHROMA = 0.05       # OKLab chroma under which a colour is grey, white, black or near them: not mapped
 LIGHTNESS_WEIGHT = 0.25
 MIN_PALETTE = 3         # colour words a bank must use for a colour lexicon
-SOURCE = "xkcd colour survey (public domain) + CSS4 names, nearest bank colour in OKLab"
+SOURCE = ("colour names: xkcd colour survey (public domain) and CSS4, nearest bank colour in OKLab, then WordNet 3.1; "
+          "size words: WordNet 3.1")
 
 # sRGB (linear) -> LMS and LMS^(1/3) -> OKLab (Ottosson, "A perceptual color space for image processing", 2020)
 _M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
@@ -64,7 +71,9 @@ def color_names() -> dict[str, tuple[float, float, float]]:
 
 def color_lexicon(known: Iterable[str]) -> dict[str, str]:
     """{colour name: the bank's colour word nearest it} for a bank whose words (`known`) include at least
-    MIN_PALETTE colour names; {} otherwise. Names made only of known words are left to the encoder."""
+    MIN_PALETTE colour names; {} otherwise. Names made only of known words are left to the encoder. Names with an
+    sRGB colour (`color_names`) map by colour; WordNet's other colour names by their hypernym chain, to its nearest
+    colour in the palette (none in it: not mapped)."""
     known = set(known)
     names = color_names()
     palette = [w for w in sorted(known) if w in names and _chroma(names[w]) >= MIN_CHROMA]
@@ -78,6 +87,27 @@ def color_lexicon(known: Iterable[str]) -> dict[str, str]:
             continue
         distance = np.linalg.norm((targets - oklab(np.array(rgb))) * weight, axis=1)
         lexicon[name] = palette[int(np.argmin(distance))]
+    for name, chain in wordnet.load()["color"].items():
+        name = " ".join(prompt_words(name))
+        if name in names or name in lexicon or set(name.split()) <= known or len(name.split()) > MAX_LEXICON_WORDS:
+            continue
+        word = next((w for synset in chain for w in synset if w in palette), None)
+        if word is not None:
+            lexicon[name] = word
+    return lexicon
+
+
+def size_lexicon(known: Iterable[str]) -> dict[str, str]:
+    """{size word: "small" or "large"} for those of the two the bank uses (`known`): WordNet's satellites of each
+    (convert/wordnet.py), less those made only of known words."""
+    known = set(known)
+    lexicon = {}
+    for head, words in wordnet.load()["size"].items():
+        if head in known:
+            for word in words:
+                word = " ".join(prompt_words(word))
+                if word and not set(word.split()) <= known and len(word.split()) <= MAX_LEXICON_WORDS:
+                    lexicon[word] = head
     return lexicon
 
 
@@ -104,13 +134,15 @@ def read_lexicon(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def lexicon_for(choice: str, bank_texts: list[str], shapes: bool) -> tuple[dict[str, str], str | None]:
-    """(the lexicon, its source) for `--lexicon` `choice`: auto (a colour lexicon where the generator was trained
-    on shapes data, whose colours are attributes it draws), colors, none, or a JSON file."""
+    """(the lexicon, its source) for `--lexicon` `choice`: auto (`descriptive` where the generator was trained on
+    shapes data, whose colours and sizes are attributes it draws; none otherwise), descriptive (colour names and
+    size words, `color_lexicon` and `size_lexicon`), none, or a JSON file."""
     if choice == "none" or (choice == "auto" and not shapes):
         return {}, None
-    if choice in ("auto", "colors"):
+    if choice in ("auto", "descriptive"):
         from edge_t2i.data.spelling import vocabulary
 
-        lexicon = color_lexicon(vocabulary(bank_texts))
+        known = vocabulary(bank_texts)
+        lexicon = {**size_lexicon(known), **color_lexicon(known)}
         return lexicon, SOURCE if lexicon else None
     return read_lexicon(choice), os.path.basename(choice)

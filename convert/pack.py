@@ -68,7 +68,7 @@ class ConvertOptions:
     max_batch: int = 16
     opset: int = DEFAULT_OPSET
     with_encoder: bool = True          # the text encoder (INT8 ONNX + tokenizer) for prompts not in the bank
-    lexicon: str = "auto"              # auto | colors | none | a JSON file: descriptive words (convert/lexicon.py)
+    lexicon: str = "auto"              # auto | descriptive | none | a JSON file: descriptive words (convert/lexicon.py)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -116,8 +116,8 @@ def preflight(options: ConvertOptions) -> None:
             gpu_identity()
         except (BackendError, MissingExtraError) as exc:
             raise ConvertError(f"--engine: cannot build a TensorRT engine here: {exc}") from exc
-    if options.lexicon in ("auto", "colors"):
-        require("matplotlib", "convert", "The colour lexicon (--lexicon none leaves it out)")
+    if options.lexicon in ("auto", "descriptive"):
+        require("matplotlib", "convert", "The descriptive lexicon (--lexicon none leaves it out)")
     elif options.lexicon != "none":
         from edge_t2i.convert.lexicon import read_lexicon
 

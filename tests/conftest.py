@@ -95,8 +95,7 @@ def text_pack_dir(tmp_path_factory: pytest.TempPathFactory, pack_dir: Path) -> P
 
     from edge_t2i._io import sha256_file
     from edge_t2i.convert.encoder import export_phrase_reader, export_text_encoder
-    from edge_t2i.convert.lexicon import color_lexicon
-    from edge_t2i.data.spelling import vocabulary
+    from edge_t2i.convert.lexicon import lexicon_for
     from edge_t2i.models.checkpoint import save_generator
     from edge_t2i.models.config import ModelConfig
     from edge_t2i.models.networks import NetG
@@ -113,7 +112,7 @@ def text_pack_dir(tmp_path_factory: pytest.TempPathFactory, pack_dir: Path) -> P
             p.normal_(0, 0.5)
     files["reader"] = export_phrase_reader(save_generator(work / "reader-ckpt", reader_g.eval()), pack)
     bank = PromptBank.load(pack / "bank.safetensors")
-    PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, color_lexicon(vocabulary(bank.texts))).save(
+    PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon_for("descriptive", bank.texts, True)[0]).save(
         pack / "bank.safetensors")
     m = json.loads((pack / "manifest.json").read_text())
     m["encoder"], m["model"]["phrase_reader"] = files, 2

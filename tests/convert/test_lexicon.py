@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from edge_t2i.convert.lexicon import color_lexicon, lexicon_for, oklab, read_lexicon
+from edge_t2i.convert import wordnet
+from edge_t2i.convert.lexicon import color_lexicon, lexicon_for, oklab, read_lexicon, size_lexicon
 from edge_t2i.data.spelling import vocabulary
 from edge_t2i.errors import ConvertError
 
@@ -37,12 +38,69 @@ def test_greys_and_the_banks_own_words_are_left_alone_and_few_colours_make_no_le
     assert color_lexicon(vocabulary(["a red heart", "a blue car", "a cat"])) == {}  # two colour words: no palette
 
 
-def test_lexicon_choice_auto_is_colours_for_shapes_data_only(tmp_path):
-    texts = [f"a {c} star" for c in ("red", "green", "blue")]
+@pytest.mark.parametrize("name,word", [("vermilion", "red"), ("cardinal", "red"), ("sanguine", "red"),
+                                       ("gamboge", "yellow"), ("solferino", "pink"), ("lazuline", "blue")])
+def test_colour_names_the_survey_lacks_map_by_their_wordnet_hypernyms(name, word):
+    import matplotlib.colors as mc
+
+    assert f"xkcd:{name}" not in mc.XKCD_COLORS and name not in mc.CSS4_COLORS
+    assert color_lexicon(SHAPES_WORDS)[name] == word
+
+
+def test_a_measured_colour_wins_over_wordnets_tree():
+    # WordNet files teal under green and turquoise under blue; the survey's sRGB of each is nearest cyan
+    assert wordnet.load()["color"]["teal"][1] == ["green", "greenness", "viridity"]
+    assert color_lexicon(SHAPES_WORDS)["teal"] == "cyan" and color_lexicon(SHAPES_WORDS)["turquoise"] == "cyan"
+
+
+@pytest.mark.parametrize("name,word", [("teeny", "small"), ("itty-bitty", "small"), ("diminutive", "small"),
+                                       ("tiny", "small"), ("gigantic", "large"), ("humongous", "large"),
+                                       ("jumbo", "large"), ("oversized", "large")])
+def test_wordnet_size_words_map_to_the_banks_size_word(name, word):
+    assert size_lexicon(SHAPES_WORDS | {"large"})[name] == word
+
+
+def test_size_words_with_other_senses_or_a_bank_without_the_size_word_are_left_alone():
+    lexicon = size_lexicon(SHAPES_WORDS | {"large"})
+    assert not {"deep", "great", "minute", "wee", "slender", "little", "big", "small", "large"} & set(lexicon)
+    assert set(size_lexicon(SHAPES_WORDS).values()) == {"small"}  # the bank says "small" only
+    assert size_lexicon({"a", "red", "cat"}) == {}
+
+
+def test_wordnet_files_are_read_as_the_wndb_format_says(tmp_path):
+    header = "  1 This software and database is being provided to you, the LICENSEE, by Princeton University\n"
+    (tmp_path / "data.adj").write_text(header + "\n".join([
+        "00000001 00 a 02 small 0 little 0 003 & 00000002 s 0000 & 00000003 s 0000 ! 00000004 a 0101 | limited",
+        "00000002 00 s 01 teeny 0 001 & 00000001 a 0000 | very small",
+        "00000003 00 s 02 deep 0 minute(a) 0 001 & 00000001 a 0000 | small in quantity",
+        "00000004 00 a 02 large 0 big 0 001 ! 00000001 a 0101 | above average",
+        "00000005 00 a 01 deep 0 000 | far down"]) + "\n")
+    (tmp_path / "index.adj").write_text(header + "\n".join([
+        "small a 1 1 & 1 0 00000001", "teeny a 1 1 & 1 0 00000002", "deep a 2 1 & 2 0 00000005 00000003",
+        "minute a 1 1 & 1 0 00000003", "large a 1 1 ! 1 0 00000004"]) + "\n")
+    (tmp_path / "data.noun").write_text(header + "\n".join([
+        "00000010 07 n 02 chromatic_color 0 spectral_color 0 001 ~ 00000011 n 0000 | a color that has hue",
+        "00000011 07 n 01 red 0 002 @ 00000010 n 0000 ~ 00000012 n 0000 | red color",
+        "00000012 07 n 02 scarlet 0 vermilion 0 001 @ 00000011 n 0000 | a bright red"]) + "\n")
+    built = wordnet.build(tmp_path)
+    assert built["size"] == {"small": ["minute", "teeny"], "large": []}  # "deep" has a sense outside the cluster
+    assert built["color"]["vermilion"] == [["scarlet", "vermilion"], ["red"], ["chromatic color", "spectral color"]]
+    assert set(built["color"]) == {"red", "scarlet", "vermilion"} and "Princeton" in built["license"]
+
+
+def test_the_committed_wordnet_words_carry_the_licence_and_both_parts():
+    data = wordnet.load()
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in data["license"]
+    assert len(data["size"]["small"]) > 20 and len(data["size"]["large"]) > 30 and len(data["color"]) > 150
+
+
+def test_lexicon_choice_auto_is_descriptive_for_shapes_data_only(tmp_path):
+    texts = [f"a small {c} star" for c in ("red", "green", "blue")]
     assert lexicon_for("auto", texts, shapes=False) == ({}, None)
     assert lexicon_for("none", texts, shapes=True) == ({}, None)
     assert lexicon_for("auto", texts, shapes=True)[0]["crimson"] == "red"
-    assert lexicon_for("colors", texts, shapes=False)[0]["navy"] == "blue"
+    assert lexicon_for("descriptive", texts, shapes=False)[0]["navy"] == "blue"
+    assert lexicon_for("descriptive", texts, shapes=False)[0]["teeny"] == "small"
     own = tmp_path / "words.json"
     own.write_text(json.dumps({"Kitty Cat": "cat", "pup": "dog"}))
     assert lexicon_for(str(own), texts, shapes=False) == ({"kitty cat": "cat", "pup": "dog"}, "words.json")
@@ -63,3 +121,10 @@ def test_a_converted_shapes_pack_carries_the_colour_lexicon_in_its_bank(pack_dir
 
     bank = PromptBank.load(pack_dir / "bank.safetensors")
     assert bank.lexicon["crimson"] == "red" and bank.reading("a navy star").text == "a blue star"
+
+
+def test_rebuilding_the_wordnet_words_from_a_wrong_folder_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        wordnet.main([str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "not a WordNet 3.1 dict folder" in err and len(err.strip().splitlines()) == 1

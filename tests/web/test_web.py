@@ -352,10 +352,11 @@ def test_js_tokens_equal_the_python_tokenizer_on_300_sentences_and_their_windows
 def test_js_reading_equals_the_python_runtime(page, web_pack):
     """Lexicon phrases and typo corrections: the same text, the same corrections, the same unknown words."""
     bank = PromptBank.load(web_pack / "bank.safetensors")  # its prompts and lexicon; the encoder's words: below
-    assert len(bank.lexicon) > 500  # the colour lexicon of the conftest pack
+    assert len(bank.lexicon) > 500  # the descriptive lexicon of the conftest pack
     texts = typed_sentences(bank.texts, 200)
     import edge_t2i
 
+    texts += ["an itty-bitty vermilion star", "a Teensy-Weensy turkey red cross"]  # hyphens, phrases of WordNet
     texts += ["a str in the lft", "a pin shaped red cross, let it be", "a pnk sta"]  # 3-letter typos and words
     js = call(page, "window.edgeT2I.readPrompt(args[0])", texts)
     with edge_t2i.load(web_pack, backend="onnxruntime") as pipe:
@@ -365,6 +366,7 @@ def test_js_reading_equals_the_python_runtime(page, web_pack):
     for text, got, want in zip(texts, js, wants, strict=True):
         assert (got["text"], got["corrected"], got["unknown"]) == (want.text, want.corrected, list(want.unknown)), text
     assert any(r["corrected"] for r in js) and any(r["unknown"] for r in js)
+    assert js[-5]["text"] == "an small red star" and js[-4]["corrected"] == {"teensy-weensy": "small", "turkey red": "red"}
 
 
 def test_js_refuses_what_python_refuses_in_a_pack_text_path(page):

