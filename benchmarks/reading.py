@@ -4,13 +4,15 @@ A prompt outside the bank is read by the pack's text encoder and phrase reader i
 canonical caption (runtime/reader.py); that caption (the bank prompt at cosine ~1.0, `gen.explain`) is what the
 generator draws. A prompt is *read right* when the caption has every attribute the prompt asked for. This
 separates reading from drawing (the generator's own accuracy, benchmarks/typos.py and `edge-t2i quality`).
-Four sets of N prompts each, seeded:
+Five sets of N prompts each, seeded:
 
   bank        captions of the bank itself (the sentence pattern the generator was trained on)
   heldout     held-out phrasings (data/phrasings.py HELDOUT_*: templates and synonyms training never saw)
   typos       the same held-out phrasings, one attribute word (4+ letters) with a one-letter typo
   descriptive held-out phrasings with one colour, size or position said by a DESCRIPTIVE word or phrase
               ("vermilion", "teeny", "on the far left"; data/phrasings.py, disjoint from every training phrasing)
+  blind       the same with a colour or size word of DESCRIPTIVE_BLIND, written by someone who had not seen the
+              lexicon or its sources ("garnet", "goldenrod", "puny", "whopping")
 
 each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it. "item" is
 the share whose typo was forgiven (read as the same prompt without it) or whose descriptive word was read right
@@ -36,7 +38,7 @@ from typos import with_typo  # noqa: E402
 import edge_t2i  # noqa: E402
 from edge_t2i.data import vocab  # noqa: E402
 from edge_t2i.data.captions import parse_caption  # noqa: E402
-from edge_t2i.data.phrasings import descriptive, phrase  # noqa: E402
+from edge_t2i.data.phrasings import DESCRIPTIVE_BLIND, descriptive, phrase  # noqa: E402
 
 ATTRS = ("color", "shape", "size", "position")
 
@@ -45,7 +47,8 @@ def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[s
     """{set name: [(prompt, the attributes it asks for, what else it is: the typo's clean prompt, the attribute said
     descriptively, or None)]}."""
     known = gen.bank.known_words
-    sets: dict[str, list[tuple[str, dict, str | None]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": []}
+    sets: dict[str, list[tuple[str, dict, str | None]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": [],
+                                                           "blind": []}
     for i in rng.permutation(len(gen.bank))[:n]:
         text = gen.bank.texts[int(i)]
         c = parse_caption(text)
@@ -62,6 +65,12 @@ def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[s
         if len(sets["descriptive"]) < n:
             said, attr = descriptive(rng, *(attrs[a] for a in ("shape", "color", "size", "position")))
             sets["descriptive"].append((said, attrs, attr))
+    blind = np.random.default_rng(int(rng.integers(2**63)))  # its own stream: the sets above stay as they were
+    for _ in range(n):
+        attrs = {a: str(blind.choice(v)) for a, v in (("shape", vocab.SHAPES), ("color", vocab.COLORS),
+                                                       ("size", vocab.SIZES), ("position", vocab.POSITIONS))}
+        said, attr = descriptive(blind, *(attrs[a] for a in ("shape", "color", "size", "position")), DESCRIPTIVE_BLIND)
+        sets["blind"].append((said, attrs, attr))
     return sets
 
 
@@ -104,6 +113,20 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
     return out
 
 
+def by_word(gen, prompts: list[tuple[str, dict, str | None]]) -> dict[str, list[int]]:  # noqa: ANN001
+    """{DESCRIPTIVE_BLIND word: [prompts whose attribute it said was read right, prompts]}, with the correction."""
+    words = sorted({w for table in DESCRIPTIVE_BLIND.values() for ws in table.values() for w in ws}, key=len,
+                   reverse=True)
+    out: dict[str, list[int]] = {}
+    for text, want, attr in prompts:
+        word = next(w for w in words if w in text)
+        read = read_as(gen.bank, text)
+        right = read is not None and getattr(parse_caption(read), str(attr)) == want[str(attr)]
+        k, n = out.get(word, [0, 0])
+        out[word] = [k + right, n + 1]
+    return dict(sorted(out.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pack")
@@ -124,8 +147,12 @@ def main() -> None:
                   + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS) + f"  {item}")
     print("item: typos read as the same prompt without its typo; descriptive: the attribute said descriptively "
           "read right")
-    for k, (rate, count) in result["descriptive, corrected"]["item_by_attribute"].items():
-        print(f"descriptive {k} words read right: {100 * rate:.1f}% of {count}")
+    for name in ("descriptive", "blind"):
+        for k, (rate, count) in result[f"{name}, corrected"]["item_by_attribute"].items():
+            print(f"{name} {k} words read right: {100 * rate:.1f}% of {count}")
+    result["blind, by word"] = by_word(gen, sets["blind"])
+    print("blind words read wrong (read right / prompts): " + ", ".join(
+        f"{w} {k}/{n}" for w, (k, n) in result["blind, by word"].items() if k < n))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
 

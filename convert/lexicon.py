@@ -10,10 +10,11 @@ name whose colour is not grey (OKLab chroma >= MIN_CHROMA) maps to the nearest p
 2020), lightness weighted by LIGHTNESS_WEIGHT, since the bank's colour words name hues (weight chosen on the
 training synonyms of data/captions.py and data/phrasings.py AUGMENT: 39 of 40 read right, against 30 at 1.0).
 
-Colour names the survey and CSS do not have ("vermilion", "carmine", "cerise") and size words ("teeny", "minuscule",
-"gigantic", "humongous") come from WordNet 3.1 (convert/wordnet.py): a colour name maps to the nearest colour of its
-hypernym chain the bank uses, a size word to the head of its adjective cluster ("small", "large") where the bank
-uses that word.
+Colour names the survey and CSS do not have ("vermilion", "cardinal", "sanguine") and size words ("teeny",
+"gigantic", "humongous") come from WordNet 3.1 (convert/wordnet.py): a colour name whose spelling with spaces or a
+synonym in its synset has a measured colour ("sky-blue", "wine-colored") maps by that colour, any other to the
+nearest colour of its hypernym chain the bank uses; a size word to the head of its adjective cluster ("small",
+"large") where the bank uses that word.
 
 A user's own lexicon is a JSON object {"phrase": "bank words"} (`read_lexicon`).
 """
@@ -81,15 +82,21 @@ def color_lexicon(known: Iterable[str]) -> dict[str, str]:
         return {}
     targets = oklab(np.array([names[w] for w in palette]))
     weight = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
-    lexicon = {}
-    for name, rgb in names.items():
-        if set(name.split()) <= known or _chroma(rgb) < MIN_CHROMA:
-            continue
-        distance = np.linalg.norm((targets - oklab(np.array(rgb))) * weight, axis=1)
-        lexicon[name] = palette[int(np.argmin(distance))]
+
+    def nearest(rgb: tuple[float, float, float]) -> str:
+        return palette[int(np.argmin(np.linalg.norm((targets - oklab(np.array(rgb))) * weight, axis=1)))]
+
+    lexicon = {name: nearest(rgb) for name, rgb in names.items()
+               if not set(name.split()) <= known and _chroma(rgb) >= MIN_CHROMA}
     for name, chain in wordnet.load()["color"].items():
         name = " ".join(prompt_words(name))
-        if name in names or name in lexicon or set(name.split()) <= known or len(name.split()) > MAX_LEXICON_WORDS:
+        if name in names or set(name.split()) <= known or len(name.split()) > MAX_LEXICON_WORDS:
+            continue
+        spelled = [" ".join(prompt_words(w.replace("-", " "))) for w in (name, *chain[0])]
+        measured = next((names[w] for w in spelled if w in names), None)
+        if measured is not None:
+            if _chroma(measured) >= MIN_CHROMA:
+                lexicon[name] = nearest(measured)
             continue
         word = next((w for synset in chain for w in synset if w in palette), None)
         if word is not None:

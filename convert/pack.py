@@ -118,6 +118,8 @@ def preflight(options: ConvertOptions) -> None:
             raise ConvertError(f"--engine: cannot build a TensorRT engine here: {exc}") from exc
     if options.lexicon in ("auto", "descriptive"):
         require("matplotlib", "convert", "The descriptive lexicon (--lexicon none leaves it out)")
+    elif options.lexicon == "colors" and not os.path.exists("colors"):
+        raise ConvertError("--lexicon colors is now --lexicon descriptive (colour names and size words)")
     elif options.lexicon != "none":
         from edge_t2i.convert.lexicon import read_lexicon
 
@@ -158,8 +160,9 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
         folded = fold_batch_norm(tmp / FP32_FILE)
         if folded:
             st.done("fold", f"{folded} BatchNormalization folded into the layer before each")
+        lexicon_note: list[str] = []
         if source.bank is not None:
-            source.bank = lexicon_stage(source.bank, options, source.gate_kind == "oracle", st)
+            source.bank, lexicon_note = lexicon_stage(source.bank, options, source.gate_kind == "oracle", st)
             source.bank.save(tmp / BANK_FILE)
             st.done("bank", f"{len(source.bank)} prompts x {source.bank.dim} float16 ({source.bank.encoder_name}) -> "
                             f"{BANK_FILE}")
@@ -170,7 +173,7 @@ def convert(source: Source, out: str | os.PathLike[str], options: ConvertOptions
         manifest = build_manifest(tmp, source, exported, models, engines, encoder, record, options, st)
         manifest = reference_stage(tmp, manifest, source, st)
         write_manifest(tmp, manifest)
-        write_report(tmp, manifest.to_dict())
+        write_report(tmp, manifest.to_dict(), lexicon_note)
     return replace(manifest, root=Path(out), raw=manifest.to_dict())
 
 
@@ -182,15 +185,23 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
     return convert(own_checkpoint(checkpoint_dir, options), out, options, quiet, force)
 
 
-def lexicon_stage(bank: PromptBank, options: ConvertOptions, shapes: bool, st: Stages) -> PromptBank:
-    """`bank` with the lexicon `options.lexicon` asks for (convert/lexicon.py), saved in the bank file."""
+def lexicon_stage(bank: PromptBank, options: ConvertOptions, shapes: bool,
+                  st: Stages) -> tuple[PromptBank, list[str]]:
+    """(`bank` with the lexicon `options.lexicon` asks for (convert/lexicon.py), report.md's lines on it: its
+    source and, for WordNet's words, WordNet's notice and licence)."""
+    from edge_t2i.convert import wordnet
     from edge_t2i.convert.lexicon import lexicon_for
 
     lexicon, source = lexicon_for(options.lexicon, bank.texts, shapes)
     if not lexicon:
-        return bank
+        return bank, []
     st.done("lexicon", f"{len(lexicon)} descriptive words and phrases read as the bank's ({source})")
-    return PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon)
+    note = ["", "## Lexicon", "", f"- {len(lexicon)} descriptive words and phrases in the bank, read as the bank's "
+                                  f"words: {source}"]
+    if "WordNet" in str(source):
+        note += [f"- {wordnet.NOTICE} Its licence:", "",
+                 *(f"> {line}".rstrip() for line in wordnet.load()["license"].splitlines())]
+    return PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon), note
 
 
 def model_stages(tmp: Path, model: dict, source: Source, options: ConvertOptions,

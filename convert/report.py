@@ -13,8 +13,9 @@ from edge_t2i.imaging import image_grid, save_png
 from edge_t2i.runtime.manifest import Int8Coverage
 
 
-def write_report(pack: Path, manifest: dict) -> None:
-    """report.md and compare.png (FP32 row above INT8 row, same prompts and seeds)."""
+def write_report(pack: Path, manifest: dict, extra: list[str] | None = None) -> None:
+    """report.md and compare.png (FP32 row above INT8 row, same prompts and seeds); `extra`: more lines of
+    markdown at its end (the lexicon's source and licence)."""
     model = manifest["model"]
     width = f", ngf {model['ngf']}" if "ngf" in model else ""
     lines = [f"# edge-t2i pack: {pack.name if not pack.name.startswith('.') else 'generator'}", "",
@@ -48,6 +49,7 @@ def write_report(pack: Path, manifest: dict) -> None:
         fp32.unlink()
         int8.unlink()
         lines += ["", "![FP32 (top) vs INT8 (bottom)](compare.png)"]
+    lines += extra or []
     _io.write_text(pack / "report.md", "\n".join(lines) + "\n")
 
 

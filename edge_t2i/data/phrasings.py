@@ -133,6 +133,30 @@ DESCRIPTIVE: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# A second descriptive set, written blind: by a helper session that had seen neither this repository, its
+# lexicon (convert/lexicon.py) nor its sources, asked for the words people would type for each colour and size
+# (2026-12-07); the words of a training phrasing or held-out synonym removed by the rule of
+# tests/data/test_phrasings.py (ruby, blood red, cherry, amber, pumpkin, canary, forest and grass green,
+# aquamarine, royal blue and purple, azure, lilac, mauve, hot pink, miniature, mini, petite, bite-sized, enormous,
+# massive), and "blue-green", which says only plain words. The labels are the helper's: "sky blue" is blue to it, cyan to the colour survey.
+DESCRIPTIVE_BLIND: dict[str, dict[str, tuple[str, ...]]] = {
+    "color": {
+        "red": ("fire engine red", "garnet", "strawberry red"),
+        "orange": ("burnt orange", "traffic cone orange", "papaya", "persimmon"),
+        "yellow": ("daffodil", "goldenrod", "school bus yellow", "sunshine yellow", "dandelion"),
+        "green": ("leaf green", "mint", "spring green", "kiwi"),
+        "cyan": ("pool blue", "caribbean blue", "greenish blue", "tropical blue"),
+        "blue": ("sky blue", "ocean blue", "midnight blue", "electric blue"),
+        "purple": ("orchid", "mulberry", "boysenberry"),
+        "pink": ("baby pink", "cotton candy", "pastel pink", "watermelon", "cerise"),
+    },
+    "size": {
+        "small": ("teensy", "dinky", "puny", "compact"),
+        "large": ("vast", "hefty", "immense", "titanic", "whopping", "king-size"),
+    },
+}
+
+
 def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
     """AUGMENT: the training synonyms and the augmentation ones; HELDOUT: the held-out synonyms only."""
     train, _novel = SYNONYMS[attr][value]
@@ -167,13 +191,15 @@ def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position
     return re.sub(r"\s+", " ", text).strip()
 
 
-def descriptive(rng: np.random.Generator, shape: str, color: str, size: str, position: str) -> tuple[str, str]:
-    """(a held-out phrasing (HELDOUT_TEMPLATES) of these attributes whose colour, size or position, one of them
-    at random, is said with a DESCRIPTIVE word; the attribute it is): "draw me a mammoth blue star near the top"."""
+def descriptive(rng: np.random.Generator, shape: str, color: str, size: str, position: str,
+                table: dict[str, dict[str, tuple[str, ...]]] = DESCRIPTIVE) -> tuple[str, str]:
+    """(a held-out phrasing (HELDOUT_TEMPLATES) of these attributes whose colour, size or position, one of those
+    `table` (DESCRIPTIVE, or DESCRIPTIVE_BLIND) has, at random, is said with its word; the attribute it is):
+    "draw me a mammoth blue star near the top"."""
     pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
-    attr = pick(("color", "size", "position"))
+    attr = pick(tuple(a for a in ("color", "size", "position") if a in table))
     words = {"color": color, "size": size, "position": position.replace("-", " ")}
-    words[attr] = pick(DESCRIPTIVE[attr][{"color": color, "size": size, "position": position}[attr]])
+    words[attr] = pick(table[attr][{"color": color, "size": size, "position": position}[attr]])
     where = words["position"] if attr == "position" else pick(HELDOUT_WHERE).format(pos=words["position"])
     template = pick(HELDOUT_TEMPLATES)
     text = template.format(size=words["size"], color=words["color"], shape=shape, where=where,

@@ -12,9 +12,10 @@ pack has the encoder. Letters are counted without apostrophes and hyphens ("top-
 "top-left"); the edits insert and replace letters a-z only.
 
 A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
-words they mean ("crimson" -> "red", "robin egg blue" -> "cyan"; convert/lexicon.py builds one from colour names).
+words they mean ("crimson" -> "red", "robin egg blue" -> "cyan", "teeny" -> "small"; convert/lexicon.py builds one
+from colour names and size words).
 Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
-corrected against the bank's words only (a lexicon of ~900 colour names holds "drab" and "pear", one edit from
+corrected against the bank's words only (a lexicon of ~1,000 colour names holds "drab" and "pear", one edit from
 "draw" and "near"). docs/pack-spec.md ("Prompts not in the bank") spells the rules for other implementations.
 """
 

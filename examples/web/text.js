@@ -81,7 +81,7 @@ export function readPrompt(key, known, lexicon, wholeWords = null) {
 }
 
 /** One word: itself if the bank uses it, else its one correction against the bank's words (never against the
- * lexicon's ~900 colour names: "draw" is one edit from "drab"), else itself, unknown. */
+ * lexicon's ~1,000 colour names: "draw" is one edit from "drab"), else itself, unknown. */
 function readWord(word, known, corrected, unknown, wholeWords) {
   if (known.has(word) || known.size === 0) return word;
   const letters = word.replace(/['-]/g, "");

@@ -346,8 +346,8 @@ def test_with_encoder_pack_encodes_prompts_not_in_the_bank(fp16_pack):
     with load(pack, precision="fp32", threads=1) as g:
         assert g.bank.encoder is not None and new not in BANK_PROMPTS
         img = g.generate(new, seeds=[3])  # default policy with an encoder: "encode"
-        # a shapes-trained pack carries the colour lexicon: "violet" is read as the bank's "purple"
-        read = "a giant purple hexagon located at the northeast"
+        # a shapes-trained pack carries the descriptive lexicon: "giant" is read as "large", "violet" as "purple"
+        read = "a large purple hexagon located at the northeast"
         assert g.explain(new)["read_as"] == read
         emb = OnnxTextEncoder(pack / "encoder.int8.onnx", pack / "tokenizer.json").encode([read])
         assert np.array_equal(img, g.generate(emb, seeds=[3]))

@@ -1,4 +1,5 @@
-"""The colour lexicon a pack's bank carries (convert/lexicon.py): survey colour names -> the bank's colour words."""
+"""The lexicon a pack's bank carries (convert/lexicon.py): colour names -> the bank's colour words (xkcd survey, CSS,
+WordNet), WordNet's size words -> the bank's size words."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_size_words_with_other_senses_or_a_bank_without_the_size_word_are_left_a
 
 
 def test_wordnet_files_are_read_as_the_wndb_format_says(tmp_path):
-    header = "  1 This software and database is being provided to you, the LICENSEE, by Princeton University\n"
+    header = ("  1 This software and database is being provided to you, the LICENSEE, by Princeton University\n"
+              "  2 WordNet 3.1 Copyright 2011 by Princeton University.  All rights reserved.  \n")
     (tmp_path / "data.adj").write_text(header + "\n".join([
         "00000001 00 a 02 small 0 little 0 003 & 00000002 s 0000 & 00000003 s 0000 ! 00000004 a 0101 | limited",
         "00000002 00 s 01 teeny 0 001 & 00000001 a 0000 | very small",
@@ -85,12 +87,17 @@ def test_wordnet_files_are_read_as_the_wndb_format_says(tmp_path):
     built = wordnet.build(tmp_path)
     assert built["size"] == {"small": ["minute", "teeny"], "large": []}  # "deep" has a sense outside the cluster
     assert built["color"]["vermilion"] == [["scarlet", "vermilion"], ["red"], ["chromatic color", "spectral color"]]
-    assert set(built["color"]) == {"red", "scarlet", "vermilion"} and "Princeton" in built["license"]
+    assert set(built["color"]) == {"red", "scarlet", "vermilion"}
+    assert built["license"].splitlines()[1] == "WordNet 3.1 Copyright 2011 by Princeton University.  All rights reserved."
+    (tmp_path / "data.adj").write_text((tmp_path / "data.adj").read_text().replace("3.1 Copyright 2011", "3.0 "
+                                                                                   "Copyright 2006"))
+    with pytest.raises(ValueError, match="WordNet 3.1 Copyright 2011"):  # another release: not what the docs cite
+        wordnet.build(tmp_path)
 
 
 def test_the_committed_wordnet_words_carry_the_licence_and_both_parts():
     data = wordnet.load()
-    assert "WordNet 3.0 Copyright 2006 by Princeton University" in data["license"]
+    assert "WordNet 3.1 Copyright 2011 by Princeton University" in data["license"]
     assert len(data["size"]["small"]) > 20 and len(data["size"]["large"]) > 30 and len(data["color"]) > 150
 
 
@@ -116,11 +123,29 @@ def test_a_users_lexicon_file_is_refused_in_one_line(tmp_path, content, match):
         read_lexicon(path)
 
 
-def test_a_converted_shapes_pack_carries_the_colour_lexicon_in_its_bank(pack_dir):
+def test_a_converted_shapes_pack_carries_the_lexicon_in_its_bank_and_wordnets_notice_in_its_report(pack_dir):
     from edge_t2i.runtime.bank import PromptBank
 
     bank = PromptBank.load(pack_dir / "bank.safetensors")
     assert bank.lexicon["crimson"] == "red" and bank.reading("a navy star").text == "a blue star"
+    assert bank.reading("a teeny vermilion star").text == "a small red star"
+    report = (pack_dir / "report.md").read_text()
+    assert "## Lexicon" in report and f"- {wordnet.NOTICE} Its licence:" in report
+    assert "> WordNet 3.1 Copyright 2011 by Princeton University." in report
+
+
+def test_measured_spellings_and_synonyms_of_a_wordnet_name_decide_its_colour():
+    lexicon = color_lexicon(SHAPES_WORDS)
+    assert lexicon["sky-blue"] == lexicon["sky blue"] and lexicon["purplish-red"] == lexicon["purplish red"]
+    assert lexicon["wine-colored"] == lexicon["wine"]  # its synset's "wine" has a survey colour
+
+
+def test_the_old_colors_choice_says_its_new_name(tmp_path, monkeypatch):
+    from edge_t2i.convert.pack import ConvertOptions, preflight
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConvertError, match="now --lexicon descriptive"):
+        preflight(ConvertOptions(lexicon="colors"))
 
 
 def test_rebuilding_the_wordnet_words_from_a_wrong_folder_is_one_line(tmp_path, capsys):

@@ -47,7 +47,8 @@ def test_phrases_carry_the_attributes_and_name_the_background_only_when_asked(he
         assert any(w in named for w in ("white", *ph._words("background", "white", heldout))), named
 
 
-def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template():
+@pytest.mark.parametrize("table", ["DESCRIPTIVE", "DESCRIPTIVE_BLIND"])
+def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template(table):
     trained = {w for values in SYNONYMS.values() for train, novel in values.values() for p in train + novel
                for w in normalize_prompt(p).replace("-", " ").split()}
     trained |= {w for attr, values in ph.EXTRA.items() for v in values for p in ph._words(attr, v, False)
@@ -56,7 +57,7 @@ def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template():
                 for w in normalize_prompt(t.format(pos="", size="", color="", shape="", where="", where_cap="",
                                                    bg="")).split()}
     plain = {w for v in (*COLORS, *SIZES, *POSITIONS) for w in v.split("-")} | {"in", "the", "at", "on", "up", "down"}
-    for attr, values in ph.DESCRIPTIVE.items():
+    for attr, values in getattr(ph, table).items():
         for value, phrases in values.items():
             for p in phrases:
                 new = set(normalize_prompt(p).replace("-", " ").split()) - plain - {"blue", "green", "corner", "side"}
@@ -64,10 +65,15 @@ def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template():
                 assert not new & trained, f"{p!r}: {new & trained} is in a training phrasing"
 
 
-def test_descriptive_prompts_say_one_attribute_descriptively():
+@pytest.mark.parametrize("table", ["DESCRIPTIVE", "DESCRIPTIVE_BLIND"])
+def test_descriptive_prompts_say_one_attribute_descriptively(table):
     rng = np.random.default_rng(2)
+    attrs = set()
     for _ in range(100):
         shape, color, size, pos = (str(rng.choice(v)) for v in (SHAPES, COLORS, SIZES, POSITIONS))
-        text, attr = ph.descriptive(rng, shape, color, size, pos)
+        text, attr = ph.descriptive(rng, shape, color, size, pos, getattr(ph, table))
         assert shape in text and "{" not in text
-        assert any(p in text for p in ph.DESCRIPTIVE[attr][{"color": color, "size": size, "position": pos}[attr]])
+        words = getattr(ph, table)[attr][{"color": color, "size": size, "position": pos}[attr]]
+        assert any(p in text for p in words)
+        attrs.add(attr)
+    assert attrs == set(getattr(ph, table))

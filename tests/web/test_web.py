@@ -42,7 +42,7 @@ web = _load_helpers()
 
 @pytest.fixture(scope="module")
 def web_pack(text_pack_dir: Path) -> Path:
-    """The tiny pack with a text encoder, phrase reader and colour lexicon (tests/conftest.py text_pack_dir)."""
+    """The tiny pack with a text encoder, phrase reader and descriptive lexicon (tests/conftest.py text_pack_dir)."""
     return text_pack_dir
 
 
@@ -412,7 +412,7 @@ def test_a_typed_sentence_is_drawn_and_the_page_says_how_it_was_read(page, web_p
         time.sleep(0.2)
     state = web.settle(page)
     said = page.find_element("id", "reading").text
-    assert state["typed"]["text"] == text and "crimson \u2192 red, starr \u2192 star" in said and "teeny" in said, said
+    assert state["typed"]["text"] == text and "teeny \u2192 small, crimson \u2192 red, starr \u2192 star" in said, said
     pick = page.find_element("id", "blend")
     assert float(pick.get_attribute("value")) == state["t"]
     with edge_t2i.load(web_pack, precision=state["precision"], backend="onnxruntime") as pipe:
