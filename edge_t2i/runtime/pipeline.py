@@ -13,8 +13,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from edge_t2i.runtime.bank import PromptBank, TextEncoder, UnknownPolicy, check_
 from edge_t2i.runtime.manifest import Manifest, read_manifest
 from edge_t2i.runtime.noise import PORTABLE, check_seeds, noise
 from edge_t2i.runtime.select import BACKEND_CHOICES, Candidate, Route, Trial, check_names, choose, input_dims, io_spec
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
@@ -266,25 +269,29 @@ class Pipeline:
         return self._call(feeds, checked=True)[0]["image"]
 
     def _call(self, feeds: dict[str, np.ndarray], checked: bool) -> tuple[dict[str, np.ndarray], backends.Backend]:
-        """The outputs of the engine that runs this batch size (under its lock where it is not thread-safe):
-        `checked`, its `infer` (feeds and outputs checked); else its bare `run`, for feeds `generate` checked."""
-        self._last_call = time.monotonic()
+        """The outputs of the engine that runs this batch size: `checked`, its `infer` (feeds and outputs checked);
+        else its bare `run`, for feeds `generate` checked."""
         backend = self._route(len(feeds.get("z", ()))).backend
-        call = backend.infer if checked else backend.run
+        return self._locked(backend, backend.infer if checked else backend.run, feeds), backend
+
+    def _locked(self, backend: backends.Backend, call: Callable[..., _T], *args: object) -> _T:
+        """`call(*args)` under `backend`'s lock where it is not thread-safe."""
+        self._last_call = time.monotonic()
         lock = self._locks[id(backend)]
         if lock is None:
-            return call(feeds), backend
+            return call(*args)
         with lock:
-            return call(feeds), backend
+            return call(*args)
 
     def _images(self, feeds: dict[str, np.ndarray], bgr: bool, raw: bool) -> np.ndarray:
-        """`generate`'s last step, on feeds it checked itself: the engine's run, the output's name, dtype, shape and
-        range against the manifest (backends.base.IOSpec), and uint8 pixels."""
+        """`generate`'s last step, on feeds it checked itself: the engine's uint8 pixels (Backend.pixels: its output
+        checked against the manifest (backends.base.IOSpec) and converted)."""
         if raw:
             return self.infer(feeds)
-        out, backend = self._call(feeds, checked=False)
-        batch, spec = len(feeds["z"]), backend.io or io_spec(self.manifest)
-        return to_uint8(spec.check_outputs(out, batch, backend.describe()), bgr)
+        backend = self._route(len(feeds["z"])).backend
+        if backend.io is None:
+            backend.io = io_spec(self.manifest)
+        return self._locked(backend, backend.pixels, feeds, bgr)
 
     def _noise(self, seeds: list[int]) -> np.ndarray:
         """z of `seeds`; the last few seed lists are kept (a game re-creating an asset asks for the same)."""

@@ -301,7 +301,7 @@ class Chooser:
     def measure(self, trial: Trial, batches: tuple[int, ...], force: bool = False, cached_only: bool = False) -> None:
         """Images/s of `trial` at each of `batches`, from the cache or timed now (`cached_only`: never timed)."""
         for b in batches:
-            k = self._key(trial, "rate", b)
+            k = self._key(trial, "pixels-rate", b)  # images/s of Backend.pixels (a plain "rate" timed infer)
             hit = None if force else self.cache.get(k)
             if hit is None and cached_only:
                 continue
@@ -310,7 +310,7 @@ class Chooser:
                 if backend is None or (backend.max_batch is not None and b > backend.max_batch):
                     continue
                 try:
-                    rate = measure_rate(backend.infer, input_dims(self.manifest), b)
+                    rate = measure_rate(backend.pixels, input_dims(self.manifest), b)  # what generate runs
                 except EdgeT2IError as exc:
                     trial.error = str(exc)
                     return

@@ -97,7 +97,7 @@ def device_identity(engine: str, threads: int) -> dict:
 
 def key(pack: str, engine: str, precision: str, kind: str, threads: int, batch: int = 0, file: str = "",
         file_sha256: str = "") -> str:
-    """The cache key of one fact (kind "check" or "rate") about one engine candidate on this device."""
+    """The cache key of one fact (kind "check" or "pixels-rate") about one engine candidate on this device."""
     ident = {"pack": pack, "precision": precision, "kind": kind, "batch": batch, "file": file,
              "file_sha256": file_sha256, **device_identity(engine, threads)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()

@@ -137,12 +137,14 @@ def gen_embedding(m) -> np.ndarray:
 
 
 def test_load_measures_once_then_reads_the_cache(pack_dir, cache, monkeypatch):
-    calls = []
+    calls, timed = [], set()
     real = tuning.measure_rate
-    monkeypatch.setattr(select, "measure_rate", lambda *a, **k: (calls.append(a[2]), real(*a, **k))[1])
+    monkeypatch.setattr(select, "measure_rate", lambda *a, **k: (calls.append(a[2]), timed.add(a[0].__name__),
+                                                                 real(*a, **k))[2])
     with edge_t2i.load(pack_dir, threads=1) as g:
         first = [(b, c.backend, c.precision) for b, c in g.choices]
     assert calls and set(calls) == {1, 16} and (cache / tuning.CACHE_FILE).is_file()
+    assert timed == {"pixels"}  # what generate runs: the engine, the output's checks and the uint8 conversion
     n = len(calls)
     with edge_t2i.load(pack_dir, threads=1) as g:
         assert [(b, c.backend, c.precision) for b, c in g.choices] == first

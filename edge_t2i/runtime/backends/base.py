@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge_t2i.errors import BackendError, InputError, PackError
+from edge_t2i.imaging import to_uint8
 
 RANGE_SLACK = 0.05  # an INT8 model's output Q/DQ may round tanh's 1.0 up by a step or two (of 2/255 each)
 
@@ -92,6 +93,14 @@ class Backend(ABC):
         out = self.run(feeds)
         self.io.check_outputs(out, batch, self.describe())
         return out
+
+    def pixels(self, feeds: dict[str, np.ndarray], bgr: bool = False) -> np.ndarray:
+        """uint8 [B, H, W, 3] RGB (BGR with `bgr`) of `feeds` the caller checked: `run`, the image checked against
+        `io` as `infer` checks it, then imaging.to_uint8; what `Pipeline.generate` returns and the tuner times.
+        Raises PackError, BackendError."""
+        out = self.run(feeds)
+        image = out["image"] if self.io is None else self.io.check_outputs(out, len(feeds["z"]), self.describe())
+        return to_uint8(image, bgr)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
