@@ -21,7 +21,7 @@ def plot(result: dict, out: str | os.PathLike[str]) -> Path:
     names = list(dict.fromkeys(r["config"] for r in rows))
     batches = sorted({r["batch"] for r in rows})
     ncols = 3 if result.get("sustained") else 2
-    fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4.2))
+    fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4.2 + 0.12 * len(names)))
     width = 0.8 / len(names)
     for i, n in enumerate(names):
         vals = [next((r["images_per_s"] for r in rows if r["config"] == n and r["batch"] == b), 0) for b in batches]
@@ -29,7 +29,7 @@ def plot(result: dict, out: str | os.PathLike[str]) -> Path:
     axes[0].set_xticks(np.arange(len(batches)) + width * (len(names) - 1) / 2, [f"batch {b}" for b in batches])
     axes[0].set_ylabel("images / s (end to end)")
     axes[0].set_title("throughput")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.12), ncol=2, frameon=False)
     b1 = [r for r in rows if r["batch"] == min(batches)]
     axes[1].barh([r["config"] for r in b1], [r["p50_ms"] for r in b1], color="tab:blue", label="p50")
     axes[1].barh([r["config"] for r in b1], [r["p99_ms"] - r["p50_ms"] for r in b1], left=[r["p50_ms"] for r in b1],

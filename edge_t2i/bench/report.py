@@ -34,7 +34,7 @@ def machine_info() -> dict:
 
 def table(result: dict) -> str:
     width = max([14, *(len(r["config"]) + 1 for r in result["rows"])])
-    head = (f"{'config':<{width}}{'engine':<13}{'prec':<5}{'batch':>6}{'img/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+    head = (f"{'config':<{width}}{'engine':<14}{'prec':<5}{'batch':>6}{'img/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
             f"{'max ms':>8}{'vs torch':>9}{'infer/s':>9}{'MB':>6}{'GMAC/s':>8}{'util':>7}{'mach':>7}")
     peaks = result.get("peak_gmacs") or {}
     peak_text = "; ".join(f"{e} GEMM peaks FP32 {p['fp32']:.0f} / INT8 {p['int8']:.0f} GMAC/s"
@@ -47,7 +47,7 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         vs = f"{r['vs_torch']:.2f}x" if r["vs_torch"] else "-"
         mb = f"{r['model_bytes'] / 1e6:.1f}" if r["model_bytes"] else "-"
-        lines.append(f"{r['config']:<{width}}{str(r['backend'])[:12]:<13}{r['precision']:<5}{r['batch']:>6}"
+        lines.append(f"{r['config']:<{width}}{str(r['backend']):<14}{r['precision']:<5}{r['batch']:>6}"
                      f"{r['images_per_s']:>9.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['max_ms']:>8.2f}{vs:>9}"
                      f"{r['infer_images_per_s']:>9.1f}{mb:>6}{_or_dash(r['gmacs'], '.1f'):>8}"
                      f"{_or_dash(r['utilization'], '.1%'):>7}{_or_dash(r.get('machine_utilization'), '.1%'):>7}")

@@ -503,7 +503,11 @@ function describeReading({ reading, nearest }) {
   const fixes = Object.entries(reading ? reading.corrected : {}).map(([a, b]) => `${a} \u2192 ${b}`);
   const parts = [];
   if (fixes.length) parts.push(`read as \u201c${reading.text}\u201d (${fixes.join(", ")})`);
-  if (reading && reading.unknown.length) parts.push(`no bank prompt uses ${reading.unknown.map((w) => `\u201c${w}\u201d`).join(", ")}`);
+  const unknown = reading ? reading.unknown.filter((w) => w.length > 2) : [];  // "at", "on": as generate
+  if (unknown.length) {
+    parts.push(`no bank prompt uses ${unknown.map((w) => `\u201c${w}\u201d`).join(", ")} (the text encoder reads ` +
+               "such words by meaning)");
+  }
   parts.push(nearest.similarity >= 0.999 ? `drawn as the bank prompt \u201c${nearest.prompt}\u201d`
     : `drawn as no bank prompt (closest \u201c${nearest.prompt}\u201d at cosine ${nearest.similarity.toFixed(3)})`);
   return parts.join("; ");
@@ -542,7 +546,7 @@ function setupPicker(letter) {
   const select = $(`prompt-${letter}`);
   const count = $(`count-${letter}`);
   const refresh = () => {
-    const n = filterList(select, search.value, state[letter]);
+    const n = filterList(select, search.value, letter === "a" && state.typed ? -1 : state[letter]);
     count.textContent = `${n} of ${pack.bank.rows}`;
   };
   search.addEventListener("input", refresh);
@@ -675,7 +679,9 @@ function setupTyped() {
                       similarity: result.nearest.similarity, corrected: result.reading ? result.reading.corrected : {} };
       $("reading").textContent = description;
       $("reading").className = "";
-      $("prompt-a").selectedIndex = -1;  // A is the typed sentence now, not a bank prompt
+      $("prompt-a").selectedIndex = -1;  // A is the typed sentence now, not a bank prompt: no filter, no pick
+      $("search-a").value = "";
+      $("search-a").dispatchEvent(new Event("input"));
       requestRender();
       showBackend();  // the status line lists the text path's files once they are checked
     } catch (err) {

@@ -413,6 +413,10 @@ def test_a_typed_sentence_is_drawn_and_the_page_says_how_it_was_read(page, web_p
     state = web.settle(page)
     said = page.find_element("id", "reading").text
     assert state["typed"]["text"] == text and "teeny \u2192 small, crimson \u2192 red, starr \u2192 star" in said, said
+    # A is the typed sentence now: the bank list shows no pick and no filter; little words go unmentioned
+    assert call(page, "document.getElementById('prompt-a').selectedIndex") == -1
+    assert page.find_element("id", "search-a").get_attribute("value") == ""
+    assert "\u201cin\u201d" not in said
     pick = page.find_element("id", "blend")
     assert float(pick.get_attribute("value")) == state["t"]
     with edge_t2i.load(web_pack, precision=state["precision"], backend="onnxruntime") as pipe:
