@@ -14,8 +14,9 @@ committed, so a conversion needs no WordNet.
   not use but other generators' may (convert/lexicon.py applies the words only where asked).
 - **Colour names**: every hyponym (`~`) of the noun "chromatic color", with its hypernym chain nearest first
   ("vermilion": scarlet, red, chromatic color), so a name maps to the nearest colour the bank uses. The lexicon
-  takes these only for names the colour survey has no colour for: WordNet's tree places hues loosely (cyan under
-  green, turquoise under blue), a measured sRGB colour is better where there is one.
+  follows the chain only for names the colour survey and CSS have no colour for, under the name itself, its
+  hyphens read as spaces or another word of its synset: WordNet's tree places hues loosely (cyan under green,
+  turquoise under blue), a measured sRGB colour is better where there is one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+from edge_t2i import _io
 
 SIZE_HEADS = (("small", "little"), ("large", "big"))
 COLOR_ROOT = "chromatic color"
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         content = build(args.dict_dir)
     except (OSError, ValueError, IndexError, KeyError, StopIteration) as exc:
         parser.exit(2, f"error: {args.dict_dir}: not a WordNet 3.1 dict folder ({exc})\n")
-    args.out.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    _io.write_text(args.out, json.dumps(content, indent=1, sort_keys=True) + "\n")  # atomically
     print(f"{args.out}: {sum(map(len, content['size'].values()))} size words, {len(content['color'])} colour names")
 
 

@@ -138,7 +138,8 @@ DESCRIPTIVE: dict[str, dict[str, tuple[str, ...]]] = {
 # (2026-12-07); the words of a training phrasing or held-out synonym removed by the rule of
 # tests/data/test_phrasings.py (ruby, blood red, cherry, amber, pumpkin, canary, forest and grass green,
 # aquamarine, royal blue and purple, azure, lilac, mauve, hot pink, miniature, mini, petite, bite-sized, enormous,
-# massive), and "blue-green", which says only plain words. The labels are the helper's: "sky blue" is blue to it, cyan to the colour survey.
+# massive), and "blue-green", which says only plain words. The labels are the helper's: "sky blue" is blue to it,
+# cyan to the colour survey.
 DESCRIPTIVE_BLIND: dict[str, dict[str, tuple[str, ...]]] = {
     "color": {
         "red": ("fire engine red", "garnet", "strawberry red"),
