@@ -203,6 +203,9 @@ def create(manifest: Manifest, cand: Candidate, threads: int = 0) -> Backend:
         b = backends.create("openvino", model=data, label=cand.file, precision=cand.precision, device=device,
                             threads=threads,
                             precision_hint=hint, cache_key=manifest.files[cand.file] + (hint or cand.precision))
+        if cand.precision == "bf16" and getattr(b, "hint", "bf16") != "bf16":
+            b.close()
+            raise BackendError("OpenVINO runs no layer of this model in bf16 here: it is openvino-fp32")
     b.io = io_spec(manifest)
     return b
 

@@ -325,3 +325,50 @@ def test_a_named_engine_still_gets_its_fastest_precision(pack_dir, cache, monkey
     monkeypatch.setattr(Chooser, "measure", rates)
     with edge_t2i.load(pack_dir, backend="onnxruntime", threads=1) as gen:
         assert [c.precision for _, c in gen.choices] == ["fp32"]  # INT8 measured slower: FP32
+
+
+def test_a_bf16_candidate_that_openvino_keeps_in_f32_is_not_offered_as_bf16(pack_dir, monkeypatch):
+    """OpenVINO may keep every layer of a model in f32 under a bf16 hint (a DCGAN's Deconvolutions): the
+    candidate is then openvino-fp32 under another name, and says so."""
+    manifest = read_manifest(pack_dir)
+    closed = []
+
+    class KeptInF32:
+        hint = "f32"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(select.backends, "create", lambda *a, **k: KeptInF32())
+    cand = Candidate("openvino", "bf16", manifest.models["fp32"], True, "test")
+    with pytest.raises(BackendError, match="runs no layer of this model in bf16 here: it is openvino-fp32"):
+        select.create(manifest, cand)
+    assert closed
+
+
+def test_openvino_reports_the_precision_its_layers_run_in(tmp_path):
+    """A model of one ConvTranspose: OpenVINO's CPU plugin keeps Deconvolution in f32 even where its default is bf16,
+    so the backend reports f32 (on a CPU without bf16, f32 is the default anyway)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((8, 3, 4, 4)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("ConvTranspose", ["x", "w"], ["image"], strides=[2, 2])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 10, 10])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    b = OpenVinoBackend(model.SerializeToString(), threads=1)
+    assert b.hint == "f32" and not b._runs_in("bf16") and "inference precision f32" in b.describe()
+
+
+def test_a_model_openvino_runs_in_bf16_reports_bf16(pack_dir):
+    pytest.importorskip("openvino")
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend, cpu_default_precision
+
+    if cpu_default_precision() != "bf16":
+        pytest.skip("this CPU computes f32 by default (no native bf16)")
+    b = OpenVinoBackend(pack_dir / read_manifest(pack_dir).models["fp32"], threads=1)  # the CPU's default: bf16
+    assert b.hint == "bf16" and b._runs_in("bf16")

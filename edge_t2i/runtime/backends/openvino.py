@@ -100,6 +100,8 @@ class OpenVinoBackend(Backend):
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {device}") from exc
         self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
+        if self.hint == "bf16" and not self._runs_in("bf16"):
+            self.hint = "f32"  # the hint allows bf16, but OpenVINO kept every layer of this model in f32
         self._output = self.compiled.output(0)
         self.name = "openvino" if device == "CPU" else f"openvino-{device.lower()}"
 
@@ -111,6 +113,18 @@ class OpenVinoBackend(Backend):
             if isinstance(exc, BackendError):
                 raise
             raise wrap_error(exc, f"OpenVINO failed running {self.label}") from exc
+
+    def _runs_in(self, precision: str) -> bool:
+        """Whether some layer of the compiled model runs in `precision` (its runtime model's runtimePrecision;
+        True where OpenVINO does not say). OpenVINO's CPU plugin may keep a model wholly in f32 under a bf16
+        hint: a DCGAN's Deconvolution layers stay f32."""
+        try:
+            found = [op.get_rt_info()["runtimePrecision"].astype(str)
+                     for op in self.compiled.get_runtime_model().get_ordered_ops()
+                     if "runtimePrecision" in op.get_rt_info()]
+        except Exception:  # noqa: BLE001 - a device or version that does not report it
+            return True
+        return not found or precision in found
 
     def describe(self) -> str:
         return f"OpenVINO {self.device} ({self.precision} model, inference precision {self.hint})"
