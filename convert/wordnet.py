@@ -22,6 +22,7 @@ committed, so a conversion needs no WordNet.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 from importlib.resources import files
@@ -119,8 +120,9 @@ def build(dict_dir: Path) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def load() -> dict[str, Any]:
-    """convert/wordnet.json as `build` wrote it."""
+    """convert/wordnet.json as `build` wrote it (read once a process; callers do not change it)."""
     return json.loads(files("edge_t2i.convert").joinpath("wordnet.json").read_text(encoding="utf-8"))
 
 

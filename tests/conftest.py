@@ -112,8 +112,8 @@ def text_pack_dir(tmp_path_factory: pytest.TempPathFactory, pack_dir: Path) -> P
             p.normal_(0, 0.5)
     files["reader"] = export_phrase_reader(save_generator(work / "reader-ckpt", reader_g.eval()), pack)
     bank = PromptBank.load(pack / "bank.safetensors")
-    PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon_for("descriptive", bank.texts, True)[0]).save(
-        pack / "bank.safetensors")
+    lexicon = lexicon_for("descriptive", bank.texts, True)[0]
+    PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon).save(pack / "bank.safetensors")
     m = json.loads((pack / "manifest.json").read_text())
     m["encoder"], m["model"]["phrase_reader"] = files, 2
     for name in (*files.values(), "bank.safetensors"):
