@@ -275,7 +275,7 @@ def build_manifest(tmp: Path, source: Source, exported: Exported, models: dict[s
     metadata_props (so the sha256s cover it). No path of the converting machine goes into it."""
     model = exported.model
     dim = int(model.get("cond_dim", 0)) if source.conditioning == "sentence" else 0
-    inputs, outputs = standard_io(model["resolution"], model["nz"], dim)
+    inputs, outputs = standard_io(model["resolution"], model["nz"], dim, int(model.get("channels", 3)))
     variants = record.cpu_variants if record else {}
     coverage = record.coverage if record else None
     stamp_onnx_metadata(tmp, [*models.values(), *(v["file"] for v in variants.values())],

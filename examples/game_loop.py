@@ -1,6 +1,7 @@
 """A real-time sprite demo: prompts become sprites while the game keeps its frame rate.
 
-Keys 1-6 switch the prompt (the sprite cross-fades through a spherical blend of the
+A sprite pack (`train --rgba`: premultiplied RGBA) is drawn over the game's own backdrop with
+premultiplied-alpha blending. Keys 1-6 switch the prompt (the sprite cross-fades through a spherical blend of the
 two prompt embeddings), SPACE re-rolls the seed, ESC quits. Generation runs on
 the AsyncPipeline's worker thread: the frame loop only submits requests and
 shows the newest finished image, so no frame waits for the generator.
@@ -30,6 +31,22 @@ PROMPTS = [
 BLEND_FRAMES = 45  # half a second at 90 Hz
 
 
+def to_surface(pygame, image: np.ndarray):  # noqa: ANN001, ANN201 - pygame module and Surface
+    """uint8 [H, W, 3] RGB or [H, W, 4] premultiplied RGBA -> a pygame Surface (with per-pixel alpha for RGBA)."""
+    h, w = image.shape[:2]
+    if image.shape[2] == 4:
+        return pygame.image.frombuffer(np.ascontiguousarray(image).tobytes(), (w, h), "RGBA")
+    return pygame.surfarray.make_surface(image.swapaxes(0, 1))
+
+
+def make_backdrop(pygame, width: int, height: int):  # noqa: ANN001, ANN201
+    """The game's own background: a dusk gradient with a grass strip, so a sprite's transparency shows."""
+    y = np.linspace(0.0, 1.0, height)[None, :, None]
+    sky = (np.array([40, 40, 90]) * (1 - y) + np.array([230, 150, 120]) * y).repeat(width, 0)
+    sky[:, int(height * 0.8):] = (60, 140, 60)
+    return pygame.surfarray.make_surface(sky.astype(np.uint8))
+
+
 def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
     import pygame
 
@@ -45,6 +62,7 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
     screen = pygame.display.set_mode((side * 2, side))
     pygame.display.set_caption(f"edge-t2i: {gen.choice.backend} {gen.choice.precision}")
     clock = pygame.time.Clock()
+    backdrop = make_backdrop(pygame, side * 2, side)
     current, target, blend_t, seed = 0, 0, 1.0, 0
     sprite = None
     submit_ms, frame_ms = [], []
@@ -73,10 +91,10 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
             submit_ms.append((time.perf_counter() - s0) * 1e3)
             latest = worker.latest()
             if latest is not None:
-                sprite = pygame.transform.scale(pygame.surfarray.make_surface(latest[0].swapaxes(0, 1)), (side, side))
-            screen.fill((30, 30, 40))
-            if sprite is not None:
-                screen.blit(sprite, (side // 2, 0))
+                sprite = pygame.transform.scale(to_surface(pygame, latest[0]), (side, side))
+            screen.blit(backdrop, (0, 0))
+            if sprite is not None:  # a sprite pack's premultiplied RGBA composites over the backdrop
+                screen.blit(sprite, (side // 2, 0), special_flags=pygame.BLEND_PREMULTIPLIED if gen.channels == 4 else 0)
             pygame.display.flip()
             frame_ms.append((time.perf_counter() - t0) * 1e3)
             frame += 1
@@ -85,7 +103,7 @@ def run(pack: str, frames: int | None, scale: int, backend: str) -> dict:
             "frames": frame, "backend": gen.choice.backend, "precision": gen.choice.precision,
             "frame_ms_p50": float(np.percentile(frame_ms, 50)), "frame_ms_p99": float(np.percentile(frame_ms, 99)),
             "submit_ms_max": float(max(submit_ms)), "submit_ms_p99": float(np.percentile(submit_ms, 99)), "images_generated": len(worker.latencies),
-            "requests_dropped": worker.dropped,
+            "requests_dropped": worker.dropped, "channels": gen.channels,
             "generation_latency_ms_p50": float(np.percentile(worker.latencies, 50) * 1e3) if worker.latencies else None,
             "frames_over_budget": int(sum(ms > FRAME_BUDGET_S * 1e3 for ms in frame_ms)),
         }

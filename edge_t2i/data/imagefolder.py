@@ -72,24 +72,47 @@ class ImageFolder:
         return len(self.records)
 
     def image(self, index: int) -> np.ndarray:
-        """uint8 [H, W, 3] RGB."""
-        path = self.root / self.records[index]["file_name"]
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise DataError(f"cannot read image {path} (missing or not an image)")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        """uint8 [H, W, 3] RGB; an image with alpha is composited over white (what a viewer shows)."""
+        rgba = self.image_rgba(index)
+        if rgba.shape[2] == 3:
+            return rgba
+        a = rgba[..., 3:].astype(np.float32) / 255.0
+        return np.rint(rgba[..., :3] * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
-    def load_images(self, resolution: int | None = None, show_progress: bool = True) -> np.ndarray:
-        """All images as one uint8 [N, R, R, 3] array, resized (area filter) to `resolution`."""
-        first = self.image(0)
+    def image_rgba(self, index: int) -> np.ndarray:
+        """uint8 [H, W, 3] RGB, or [H, W, 4] straight-alpha RGBA when the file has alpha."""
+        path = self.root / self.records[index]["file_name"]
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise DataError(f"cannot read image {path} (missing or not an image)")
+        if img.dtype != np.uint8:
+            img = (img.astype(np.float32) / 257.0).round().astype(np.uint8)
+        if img.ndim == 2:
+            return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+    def load_images(self, resolution: int | None = None, show_progress: bool = True, rgba: bool = False) -> np.ndarray:
+        """All images as one uint8 [N, R, R, 3] array, resized (area filter) to `resolution`; with `rgba`,
+        [N, R, R, 4] premultiplied RGBA (opaque images get alpha 255), resized on premultiplied values."""
+        first = self.image_rgba(0) if rgba else self.image(0)
         side = resolution or first.shape[0]
-        out = np.empty((len(self), side, side, 3), np.uint8)
+        out = np.empty((len(self), side, side, 4 if rgba else 3), np.uint8)
         for i in progress(range(len(self)), total=len(self), desc="loading images", disable=not show_progress):
-            img = first if i == 0 else self.image(i)
+            img = first if i == 0 else (self.image_rgba(i) if rgba else self.image(i))
+            if rgba:
+                img = premultiply(img)
             if img.shape[:2] != (side, side):
                 img = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
             out[i] = img
         return out
+
+
+def premultiply(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] or straight RGBA [H, W, 4] -> uint8 premultiplied RGBA [H, W, 4]."""
+    if image.shape[2] == 3:
+        return np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], 2)
+    a = image[..., 3:].astype(np.float32) / 255.0
+    return np.concatenate([np.rint(image[..., :3] * a).astype(np.uint8), image[..., 3:]], 2)
 
 
 def read_imagefolder(root: str | os.PathLike[str]) -> ImageFolder:

@@ -135,9 +135,11 @@ def inception_session() -> Any:
 
 
 def _check_images(images: np.ndarray) -> None:
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
+            or images.shape[-1] not in (3, 4):
         got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
-        raise ConvertError(f"Inception features need uint8 RGB images [N, H, W, 3], got {got}")
+        raise ConvertError(f"Inception features need uint8 RGB [N, H, W, 3] or premultiplied RGBA [N, H, W, 4] "
+                           f"images, got {got}")
     if len(images) == 0 or min(images.shape[1:3]) < 1:
         raise ConvertError(f"Inception features need at least one non-empty image, got shape {images.shape}")
 
@@ -156,7 +158,8 @@ def tf_bilinear_resize(x: Any, size: int = INCEPTION_SIZE) -> Any:
 
 
 def inception_features(images: np.ndarray, batch: int = 64, progress: bool = False) -> np.ndarray:
-    """Inception pool_3 features of uint8 RGB images [N, H, W, 3] (any H, W) -> float64 [N, 2048].
+    """Inception pool_3 features of uint8 RGB images [N, H, W, 3] (any H, W) -> float64 [N, 2048]. Premultiplied
+    RGBA images [N, H, W, 4] (sprites) are composited over white first (`imaging.composite`), as a viewer shows them.
 
     Each batch: float32 NCHW pixel values 0..255, TF1 bilinear resize to 299 x 299
     (`tf_bilinear_resize`, torch), scaled to v / 128 - 1, through the network exported to ONNX Runtime
@@ -172,6 +175,10 @@ def inception_features(images: np.ndarray, batch: int = 64, progress: bool = Fal
         raise ConvertError(f"batch must be a positive integer, got {batch!r}")
     torch = require("torch", EXTRA, "Inception features")
     session = inception_session()
+    if images.shape[-1] == 4:
+        from edge_t2i.imaging import composite
+
+        images = composite(images)
     out = np.empty((len(images), FEATURE_DIM), np.float64)
     starts = range(0, len(images), batch)
     with torch.inference_mode():

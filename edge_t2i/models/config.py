@@ -31,6 +31,7 @@ class ModelConfig:
     text_adapter: tuple[int, ...] = ()  # class counts of the attribute adapter's groups (networks.TextAdapter); (): none
     phrase_reader: int = 0    # words per window of the phrase reader (networks.PhraseReader); 0: none
     layered: bool = False     # composite a flat background colour and an alpha-masked foreground (networks.NetG)
+    channels: int = 3         # 3: RGB; 4: premultiplied RGBA (sprites with alpha, `train --rgba`)
     architecture: str = ARCHITECTURE
     version: int = 1
 
@@ -57,6 +58,8 @@ class ModelConfig:
                                   f"got {self.phrase_reader!r}")
         if not isinstance(self.layered, bool):
             raise CheckpointError(f"layered must be true or false, got {self.layered!r}")
+        if isinstance(self.channels, bool) or self.channels not in (3, 4) or (self.channels == 4 and self.layered):
+            raise CheckpointError(f"channels must be 3 (RGB) or 4 (RGBA, not layered), got {self.channels!r}")
         if self.architecture != ARCHITECTURE:
             raise CheckpointError(f"architecture '{self.architecture}' is not '{ARCHITECTURE}'")
         if not 1.0 <= self.output_scale <= 2.0:

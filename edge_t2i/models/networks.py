@@ -164,7 +164,8 @@ class GBlock(nn.Module):
 
 
 class NetG(nn.Module):
-    """(z [B, nz], embedding [B, cond_dim]) -> image [B, 3, R, R] in [-1, 1].
+    """(z [B, nz], embedding [B, cond_dim]) -> image [B, C, R, R] in [-1, 1]: C = config.channels, 3 (RGB) or 4
+    (premultiplied RGBA: a sprite's colour already multiplied by its alpha, each mapped from [0, 1] to [-1, 1]).
 
     The output is clamp(tanh(x) * output_scale, -1, 1): with scale 1/0.9 the pure
     black and white of the data are reached at tanh = +-0.9, where its gradient
@@ -197,7 +198,7 @@ class NetG(nn.Module):
             GBlock(cin, cout, config.cond_dim + config.noise_in_fusion, config.fusion_hidden)
             for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])
         )
-        self.to_rgb = nn.Conv2d(levels[-1][1], 3, 3, 1, 1)
+        self.to_rgb = nn.Conv2d(levels[-1][1], config.channels, 3, 1, 1)  # RGB, or premultiplied RGBA
         if config.layered:
             self.to_alpha = nn.Conv2d(levels[-1][1], 1, 3, 1, 1)
             self.to_background = nn.Sequential(
@@ -297,7 +298,7 @@ class NetD(nn.Module):
         super().__init__()
         self.aux_classes = tuple(aux_classes)
         levels = level_channels(config.ndf, config.resolution)[::-1]  # full resolution first
-        self.conv_img = nn.Conv2d(3, levels[0][1], 3, 1, 1)
+        self.conv_img = nn.Conv2d(config.channels, levels[0][1], 3, 1, 1)
         self.blocks = nn.Sequential(*(DBlock(cin, cout) for (_, cin), (_, cout) in zip(levels[:-1], levels[1:])))
         c = levels[-1][1]
         self.cond_proj = nn.Linear(config.cond_dim, 64)
@@ -338,7 +339,7 @@ class NoiseEncoder(nn.Module):
     def __init__(self, config: ModelConfig, dims: int, width: int = 16):
         super().__init__()
         layers: list[nn.Module] = []
-        cin, side = 3, config.resolution
+        cin, side = config.channels, config.resolution
         while side > 4:
             cout = min(width * 2 ** len(layers[::2]), 8 * width)
             layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]

@@ -150,6 +150,11 @@ class Manifest:
     def conditional(self) -> bool:
         return self.conditioning != "none"
 
+    @property
+    def channels(self) -> int:
+        """3: the generator draws RGB; 4: premultiplied RGBA (a sprite with alpha)."""
+        return int(self.outputs[0].shape[1]) if self.outputs else 3
+
     def to_dict(self) -> dict[str, Any]:
         """The manifest.json object (docs/pack-spec.md); `parse_manifest` reads it back to an equal Manifest."""
         variants = {p: {"file": v.file, "requires_any": list(v.requires_any), **v.extra}
@@ -169,12 +174,14 @@ class Manifest:
         return out
 
 
-def standard_io(resolution: int, nz: int, embedding_dim: int) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """The generator IO every pack has: z [batch, nz] (+ embedding [batch, d] unless d is 0) -> image."""
+def standard_io(resolution: int, nz: int, embedding_dim: int,
+                channels: int = 3) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The generator IO every pack has: z [batch, nz] (+ embedding [batch, d] unless d is 0) -> image
+    [batch, channels, R, R] (channels 3: RGB; 4: premultiplied RGBA)."""
     inputs = [TensorSpec("z", ("batch", nz), "float32")]
     if embedding_dim:
         inputs.append(TensorSpec("embedding", ("batch", embedding_dim), "float32"))
-    return tuple(inputs), (TensorSpec("image", ("batch", 3, resolution, resolution), "float32"),)
+    return tuple(inputs), (TensorSpec("image", ("batch", channels, resolution, resolution), "float32"),)
 
 
 def write_manifest(pack_dir: str | os.PathLike[str], manifest: Manifest) -> Path:
@@ -262,11 +269,12 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         raise PackError("manifest: an unconditional generator (conditioning none) has no bank or text encoder")
     embedding_dim = _int(model.get("cond_dim"), "model.cond_dim") if conditioning == "sentence" else 0
     resolution, nz = _int(model.get("resolution"), "model.resolution"), _int(model.get("nz"), "model.nz")
+    channels = _channels(model)
     inputs, outputs = _parse_io(raw.get("io"), conditioning, raw.get("output_range", list(OUTPUT_RANGE)))
-    if (inputs, outputs) != standard_io(resolution, nz, embedding_dim):
+    if (inputs, outputs) != standard_io(resolution, nz, embedding_dim, channels):
         raise PackError(f"manifest io: the shapes must be z [batch, {nz}]"
                         + (f", embedding [batch, {embedding_dim}]" if embedding_dim else "")
-                        + f" -> image [batch, 3, {resolution}, {resolution}] float32, as model says")
+                        + f" -> image [batch, {channels}, {resolution}, {resolution}] float32, as model says")
     created = raw.get("created", "")
     gate = raw.get("gate")
     if gate is not None and not isinstance(gate, dict):
@@ -282,6 +290,13 @@ def parse_manifest(root: Path, raw: object) -> Manifest:
         records={k: raw[k] for k in RECORDS if raw.get(k) is not None}, schema_version=version,
         created=created if isinstance(created, str) else "", reference=reference,
     )
+
+
+def _channels(model: dict) -> int:
+    channels = model.get("channels", 3)
+    if channels not in (3, 4) or isinstance(channels, bool):
+        raise PackError(f"manifest model.channels: 3 (RGB) or 4 (premultiplied RGBA), got {str(channels)[:20]}")
+    return int(channels)
 
 
 def _parse_io(io: object, conditioning: str,

@@ -149,7 +149,10 @@ class Pipeline:
                  seeds: Sequence[int] | int | None = None, z: np.ndarray | None = None, bgr: bool = False,
                  unknown: UnknownPolicy | None = None, raw: bool = False) -> np.ndarray:
         """Images for prompts or embeddings: uint8 [B, H, W, 3] RGB (BGR with `bgr=True`), or with
-        `raw=True` the generator's float32 [B, 3, H, W] in [-1, 1].
+        `raw=True` the generator's float32 [B, 3, H, W] in [-1, 1]. A sprite pack (`channels` 4) returns
+        premultiplied RGBA [B, H, W, 4] (BGRA with `bgr=True`): draw it with "over" blending,
+        out = rgb + (1 - alpha) * background (`edge_t2i.imaging.composite`), e.g. OpenGL's
+        glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA).
 
         `prompts_or_embeddings`: a prompt, a list of B prompts (looked up in the bank, see
         `embeddings_for`), or float embeddings [B, dim] (L2-normalised sentence vectors); None for an
@@ -182,6 +185,11 @@ class Pipeline:
     def conditional(self) -> bool:
         """False for an unconditional generator (noise alone -> image): `generate` takes seeds, no prompts."""
         return self.manifest.conditional
+
+    @property
+    def channels(self) -> int:
+        """3: `generate` returns RGB; 4: premultiplied RGBA (a sprite pack: composite it over your frame)."""
+        return self.manifest.channels
 
     def _generate_unconditional(self, prompts: object, seeds: Sequence[int] | int | None, z: np.ndarray | None,
                                 bgr: bool, raw: bool) -> np.ndarray:

@@ -58,7 +58,7 @@ def input_dims(manifest: Manifest) -> dict[str, int]:
 
 
 def io_spec(manifest: Manifest) -> IOSpec:
-    return IOSpec(input_dims(manifest), (3, manifest.resolution, manifest.resolution))
+    return IOSpec(input_dims(manifest), (manifest.channels, manifest.resolution, manifest.resolution))
 
 
 def check_names(backend: str, precision: str) -> None:

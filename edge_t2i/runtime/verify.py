@@ -46,7 +46,7 @@ SSIM_MARGIN = 0.02
 @dataclass(frozen=True)
 class Reference:
     feeds: dict[str, np.ndarray]   # float32 inputs, REFERENCE_COUNT rows each
-    images: np.ndarray             # uint8 [N, H, W, 3]: the FP32 model's images of `feeds`
+    images: np.ndarray             # uint8 [N, H, W, C] (C = manifest.channels): the FP32 model's images of `feeds`
     min_psnr_db: float             # the gate's thresholds
     min_ssim: float
     source: str                    # where the images came from, for people
@@ -63,7 +63,7 @@ class Reference:
 
             with OnnxRuntimeBackend(self.model_files[precision], threads=0, label=f"the {precision} model") as gated:
                 h, w = self.images.shape[1:3]
-                gated.io = IOSpec({n: int(a.shape[1]) for n, a in self.feeds.items()}, (3, h, w))
+                gated.io = IOSpec({n: int(a.shape[1]) for n, a in self.feeds.items()}, (self.images.shape[3], h, w))
                 images = to_uint8(gated.infer(self.feeds)["image"])
             self.expected[precision] = (psnr_db(self.images, images), ssim(self.images, images))
         if precision not in self.expected:  # nothing measured for it: the gate's own thresholds
@@ -153,7 +153,7 @@ def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None
             raise PackError("the pack has no FP32 model and no reference set: nothing to check an engine against")
         name = manifest.models["fp32"]
         with OnnxRuntimeBackend(read_model(manifest, name), threads=0, label=name) as fp32:
-            fp32.io = IOSpec({n: int(a.shape[1]) for n, a in feeds.items()}, (3, manifest.resolution, manifest.resolution))
+            fp32.io = IOSpec({n: int(a.shape[1]) for n, a in feeds.items()}, (manifest.channels, manifest.resolution, manifest.resolution))
             images = to_uint8(fp32.infer(feeds)["image"])
         models = {p: read_model(manifest, f) for p, f in manifest.models.items() if p != "fp32"}
         return Reference(feeds, images, min_psnr, min_ssim, f"{name} rendered here by ONNX Runtime",
@@ -165,7 +165,7 @@ def load_reference(manifest: Manifest, bank_embeddings: np.ndarray | None = None
         raise PackError(f"reference set {name} is unreadable ({str(exc)[:200]})") from exc
     names = [t.name for t in manifest.inputs]
     image = tensors.get("image")
-    want = (manifest.resolution, manifest.resolution, 3)
+    want = (manifest.resolution, manifest.resolution, manifest.channels)
     if (meta.get("format") != REFERENCE_FORMAT or set(tensors) != {*names, "image"} or image is None
             or image.dtype != np.uint8 or image.ndim != 4 or image.shape[1:] != want
             or not 1 <= len(image) <= MAX_REFERENCE

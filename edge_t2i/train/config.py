@@ -37,6 +37,17 @@ def check_ranges(config: object) -> None:
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = option("", "imagefolder (metadata.jsonl + images) to train on", required=True)
+    recipe: str = option("auto", "training recipe: 'shapes' (the shapes dataset's terms and defaults), 'general' "
+                                 "(DF-GAN's losses with DiffAugment, noise in the fusion blocks and an EMA ramp-up, "
+                                 "for any other data) or 'auto' (shapes for `data shapes` folders, general otherwise)",
+                         choices=("auto", "shapes", "general"))
+    rgba: bool = option(False, "train on the images' alpha: premultiplied RGBA in, a 4-channel generator out "
+                               "(general recipe; images without alpha count as opaque)", flag="--rgba")
+    diffaugment: str = option("", "DiffAugment policy for D's inputs (Zhao et al., NeurIPS 2020): comma-separated "
+                                  "from color, translation, cutout; '' or 'none': off", metavar="POLICY")
+    ema_rampup: float = option(0.0, "EMA ramp-up (StyleGAN2-ADA): the EMA's half-life is at most this fraction of "
+                                    "the images seen, so early weights leave the average fast (0: off)",
+                               range=(0.0, 1.0))
     out: str = option("", "run folder: checkpoint/, best/, state/, samples/, metrics.jsonl", required=True)
     resolution: int = option(64, "image side in pixels", choices=RESOLUTIONS)
     ngf: int = option(16, "generator width: channels at full resolution", range=(1, 512))
@@ -113,10 +124,77 @@ class TrainConfig:
             raise DataError("--background-weight, --colour-line-weight and --named-background-prior need --layered")
         if self.named_background_prior and self.background_weight == 0:
             raise DataError("--named-background-prior needs the background term (--background-weight > 0)")
+        bad = sorted(set(self.augment_policy()) - set(AUGMENTATIONS))
+        if bad:
+            raise DataError(f"unknown DiffAugment policy {', '.join(bad)}: choose from {', '.join(AUGMENTATIONS)} "
+                            "(comma-separated) or none")
+        if self.rgba and self.recipe == "shapes":
+            raise DataError("--rgba trains with the general recipe (the shapes data has no alpha)")
+        if self.recipe == "general":
+            for name, why in SHAPES_ONLY.items():
+                if getattr(self, name):
+                    raise DataError(f"--{name.replace('_', '-')} is a shapes-dataset term, not for the general "
+                                    f"recipe: {why} (config.resolve_recipe fills in the general recipe's defaults)")
         self.model_config()  # validates (noise_in_fusion too)
         if not 0 < self.encoder_dims <= self.model_config().nz:
             raise DataError(f"encoder dims must be in 1..{self.model_config().nz}, got {self.encoder_dims}")
 
+    def augment_policy(self) -> tuple[str, ...]:
+        """The DiffAugment operations, in order ((): none)."""
+        parts = tuple(p.strip() for p in self.diffaugment.split(",") if p.strip())
+        return () if parts == ("none",) else parts
+
     def model_config(self) -> ModelConfig:
         return ModelConfig(resolution=self.resolution, ngf=self.ngf, ndf=self.ndf, text_norm=self.text_norm,
-                           noise_in_fusion=self.noise_in_fusion, layered=self.layered)
+                           noise_in_fusion=self.noise_in_fusion, layered=self.layered, channels=4 if self.rgba else 3)
+
+
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+# What each recipe sets where the user gave no flag (the shapes recipe is TrainConfig's own defaults).
+# general: DF-GAN (Tao et al., CVPR 2022; its code feeds [sentence, noise] to every fusion block: noise_in_fusion
+# = nz), DiffAugment's full policy for data of a few thousand images (Zhao et al., NeurIPS 2020: "color,
+# translation,cutout"), StyleGAN2-ADA's EMA (half-life 10k images at batch 32 -> decay 0.5^(32/10000) = 0.998,
+# ramp-up 0.05), and none of the shapes dataset's terms.
+RECIPES: dict[str, dict[str, Any]] = {
+    "shapes": {},
+    "general": {"diffaugment": "color,translation,cutout", "noise_in_fusion": 100, "ema_decay": 0.998,
+                "ema_rampup": 0.05, "align_weight": 0.0, "aux_weight": 0.0, "recon_weight": 0.0},
+}
+# Terms that only make sense on the shapes dataset (one flat object on a flat background, attribute labels).
+SHAPES_ONLY = {"align_weight": "the aligned L1 assumes a caption fixes the image up to small shifts",
+               "layered": "the layered generator draws one flat object on a flat background",
+               "background_weight": "the background term reads a flat background colour",
+               "colour_line_weight": "the two-colour edge term assumes one flat object on a flat background",
+               "named_background_prior": "it needs captions that name a background colour",
+               "aux_weight": "the attribute head needs the shapes dataset's `objects` labels",
+               "recon_weight": "the object anchor needs the shapes dataset's `objects` labels"}
+
+
+def dataset_kind(data: str) -> str:
+    """'shapes' for a folder `edge-t2i data shapes` wrote (its dataset_info.json says so), else 'general'."""
+    from pathlib import Path
+
+    from edge_t2i.data.imagefolder import is_our_dataset
+
+    return "shapes" if is_our_dataset(Path(data)) else "general"
+
+
+def resolve_recipe(explicit: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from the options the user gave (`explicit`, by field name) and the recipe's defaults.
+
+    `recipe` 'auto' becomes the data's kind (`dataset_kind`). Raises DataError for the shapes recipe on other
+    data and for a shapes-only term given on general data (one line, with the reason)."""
+    kind = dataset_kind(explicit.get("data", ""))
+    recipe = explicit.get("recipe", "auto")
+    if recipe == "auto":
+        recipe = "general" if explicit.get("rgba") else kind
+    if recipe == "shapes" and kind != "shapes":
+        raise DataError(f"--recipe shapes is for `edge-t2i data shapes` folders, and {explicit.get('data')} is not one "
+                        "(its dataset_info.json does not say so): use --recipe general")
+    return TrainConfig(**{**RECIPES[recipe], **explicit, "recipe": recipe})
+
+
+def explicit_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """The fields of `cfg` that differ from TrainConfig's defaults (what a Python caller set)."""
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != f.default}

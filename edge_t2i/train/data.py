@@ -24,13 +24,14 @@ from edge_t2i.train.ddp import Distributed
 
 @dataclass
 class TrainData:
-    images: torch.Tensor        # uint8 [N, 3, R, R] (training records only)
+    images: torch.Tensor        # uint8 [N, C, R, R] (training records only; C = 4: premultiplied RGBA)
     embeddings: torch.Tensor    # float32 [N, 384]
     eval_rows: list[dict]
     eval_embeddings: np.ndarray
     labels: torch.Tensor | None = None   # int64 [N, 4] attribute indices (-1 unknown), None without labels
     masks: torch.Tensor | None = None    # uint8 [N, R, R] object regions for the reconstruction anchor
     names_background: torch.Tensor | None = None  # bool [N]: the caption names the background (layered G only)
+    eval_images: np.ndarray | None = None  # uint8 [M, R, R, C] the held-out rows' real images (KID in evaluate)
 
 
 def attribute_labels(records: list[dict] | tuple[dict, ...]) -> torch.Tensor | None:
@@ -60,20 +61,33 @@ def object_masks(images: np.ndarray, records: list[dict] | tuple[dict, ...]) -> 
     return out
 
 
+def held_out_order(n: int, n_eval: int, recipe: str, seed: int = 0) -> np.ndarray:
+    """Record order with the held-out rows last. Shapes data is in random order already (the last rows are held
+    out, as every shapes run so far); other data is often sorted (emoji by category), so its held-out rows are a
+    seeded random sample, the same for every run on the same folder."""
+    if recipe != "general" or n_eval == 0:
+        return np.arange(n)
+    held = np.sort(np.random.default_rng([seed, n]).choice(n, n_eval, replace=False))
+    return np.concatenate([np.setdiff1d(np.arange(n), held), held])
+
+
 def load_data(cfg: TrainConfig, rank_main: bool) -> TrainData:
     folder: ImageFolder = read_imagefolder(cfg.data)
     n_eval = min(cfg.eval_count, len(folder) // 10)
     n_train = len(folder) - n_eval
     if n_train < cfg.batch_size:
         raise DataError(f"{cfg.data} has {n_train} training records, fewer than the batch size {cfg.batch_size}")
+    order = held_out_order(len(folder), n_eval, cfg.recipe)
+    folder = ImageFolder(folder.root, tuple(folder.records[i] for i in order))
     emb = text_encoder.cached_embeddings(folder.texts, text_encoder.cache_path(cfg.data))
-    images = folder.load_images(cfg.resolution, show_progress=rank_main)
+    images = folder.load_images(cfg.resolution, show_progress=rank_main, rgba=cfg.rgba)
     labels = attribute_labels(folder.records[:n_train])
     return TrainData(
         images=torch.from_numpy(images[:n_train]).permute(0, 3, 1, 2).contiguous(),
         embeddings=torch.from_numpy(emb[:n_train]),
         eval_rows=list(folder.records[n_train:]),
         eval_embeddings=emb[n_train:],
+        eval_images=images[n_train:],
         labels=labels if cfg.aux_weight > 0 else None,
         masks=torch.from_numpy(object_masks(images[:n_train], folder.records[:n_train]))
         if labels is not None and (cfg.recon_weight > 0 or cfg.align_object_weight > 0 or cfg.align_rotation > 0)

@@ -14,13 +14,13 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from edge_t2i import _io
-from edge_t2i.data.imagefolder import is_our_dataset
 from edge_t2i.errors import CheckpointError, DataError
 from edge_t2i.eval import oracle, quality
 from edge_t2i.imaging import image_grid, save_png, to_uint8
@@ -28,7 +28,8 @@ from edge_t2i.models import checkpoint
 from edge_t2i.models.networks import NetD, NetG, NoiseEncoder
 from edge_t2i.progress import progress
 from edge_t2i.train import state
-from edge_t2i.train.config import TrainConfig
+from edge_t2i.train.augment import diff_augment
+from edge_t2i.train.config import TrainConfig, explicit_fields, resolve_recipe
 from edge_t2i.train.data import AUX_CLASSES, TrainData, batch_for_step, load_data
 from edge_t2i.train.ddp import Distributed, average_gradients, setup_distributed
 from edge_t2i.train.losses import Batch, discriminator_loss, generator_loss, matching_aware_gp
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
 BEST_DIR = "best"
+
+
+class Augmented:
+    """D seen through DiffAugment (train/augment.py): called like D, augments the image argument first."""
+
+    def __init__(self, d: Any, policy: tuple[str, ...], gen: torch.Generator):
+        self.d, self.policy, self.gen = d, policy, gen
+
+    def __call__(self, image: torch.Tensor, embedding: torch.Tensor, **kwargs: Any) -> Any:
+        return self.d(diff_augment(image, self.policy, self.gen), embedding, **kwargs)
 
 
 class Trainer:
@@ -58,7 +69,8 @@ class Trainer:
         self.opt_e = torch.optim.Adam(self.E.parameters(), lr=cfg.lr_g, betas=betas) if self.E else None
         self.step = 0
         self.elapsed = 0.0
-        self.best_all = -1.0
+        self.best_all = -1e30  # the best selection figure so far (oracle 'all', or -KID)
+        self.eval_cache: dict[str, np.ndarray] = {}
         self.g_ddp: torch.nn.Module = self.G
         self.d_ddp: torch.nn.Module = self.D
         self.e_ddp: torch.nn.Module | None = self.E
@@ -82,18 +94,21 @@ class Trainer:
     def train_step(self, data: TrainData) -> dict[str, float]:
         """One D step (with lazy MA-GP) and one G step on this step's batch; returns the losses."""
         batch = self.make_batch(data)
+        policy = self.cfg.augment_policy()
+        gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.step * 7_919 + self.d.rank) % 2**62)
+        d_seen = Augmented(self.d_ddp, policy, gen) if policy else self.d_ddp
         with torch.no_grad():
             fake = self.g_ddp(batch.z.detach(), batch.emb)
-        loss_d, aux_d = discriminator_loss(self.d_ddp, batch, fake, self.aux_classes, self.cfg.aux_weight)
+        loss_d, aux_d = discriminator_loss(d_seen, batch, fake, self.aux_classes, self.cfg.aux_weight)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        gp = self.gradient_penalty(batch.real, batch.emb)
+        gp = self.gradient_penalty(batch.real, batch.emb, Augmented(self.D, policy, gen) if policy else self.D)
         self.opt_d.step()
 
         fake = self.g_ddp(batch.z, batch.emb)
         sup = slice(batch.first_encoded if batch.first_encoded < len(batch.idx) else 0, None)
         masks = data.masks[batch.idx[sup]].to(self.d.device) if data.masks is not None else None
-        loss_g, parts = generator_loss(self.d_ddp, batch, fake, self.G.last_layers, masks,
+        loss_g, parts = generator_loss(d_seen, batch, fake, self.G.last_layers, masks,
                                        self.aux_classes, self.cfg)
         for opt in (self.opt_g, self.opt_e):
             if opt is not None:
@@ -136,12 +151,13 @@ class Trainer:
         return Batch(idx, real, data.embeddings[idx].to(dev), data.embeddings[mis].to(dev), z, labels,
                      first_encoded, k, kl, named)
 
-    def gradient_penalty(self, real: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        """Lazy MA-GP every `gp_every` steps, weighted by `gp_every`; its gradients join D's."""
+    def gradient_penalty(self, real: torch.Tensor, emb: torch.Tensor, d: Any) -> torch.Tensor:
+        """Lazy MA-GP every `gp_every` steps, weighted by `gp_every`; its gradients join D's. `d` is the bare D
+        (DDP cannot reduce a double backward: reduced by hand), seen through DiffAugment when the recipe has it
+        (the gradient is taken with respect to the image before augmentation, as DiffAugment's StyleGAN2 R1)."""
         if self.step % self.cfg.gp_every:
             return torch.zeros(())
-        # On the bare module: DDP cannot reduce a double backward; reduce by hand.
-        gp = matching_aware_gp(self.D, real, emb)
+        gp = matching_aware_gp(d, real, emb)
         (self.cfg.gp_weight * self.cfg.gp_every * gp).backward()
         if self.d.world > 1:
             average_gradients(self.D, self.d.world)
@@ -161,6 +177,9 @@ class Trainer:
         # A warm start already has a good average: no EMA warm-up that would overwrite it with G.
         warm = 1.0 if self.cfg.init_from else (1 + self.step) / (10 + self.step)
         decay = min(self.cfg.ema_decay, warm)
+        if self.cfg.ema_rampup > 0:  # StyleGAN2-ADA: half-life <= ema_rampup x images seen
+            half_life = self.cfg.ema_rampup * (self.step + 1) * self.cfg.batch_size
+            decay = min(decay, 0.5 ** (self.cfg.batch_size / half_life))
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p, 1 - decay)
 
@@ -180,6 +199,34 @@ class Trainer:
         self.step, self.elapsed, self.best_all = meta["step"], meta["elapsed_s"], meta.get("best_all", -1.0)
 
 
+def describe_recipe(cfg: TrainConfig) -> str:
+    """One line for the start of a run: the recipe and what it turned on."""
+    if cfg.recipe == "general":
+        aug = ",".join(cfg.augment_policy()) or "off"
+        return (f"recipe general (data {cfg.data}): DiffAugment {aug}, noise in fusion {cfg.noise_in_fusion}, "
+                f"EMA {cfg.ema_decay} ramp-up {cfg.ema_rampup}, {'RGBA' if cfg.rgba else 'RGB'}; "
+                "best/ by KID on held-out rows")
+    return (f"recipe shapes (data {cfg.data} is a `data shapes` folder): aligned L1 {cfg.align_weight}, "
+            f"attribute head {cfg.aux_weight}; best/ by the attribute oracle")
+
+
+def device_name(device: str) -> str:
+    """What trained it, for the model card: the GPU's name, or the CPU's model and core count."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    from edge_t2i.runtime.cpu import cpu_model
+
+    return f"{cpu_model()}, {torch.get_num_threads()} threads"
+
+
+def dataset_summary(path: str) -> dict:
+    """Name, count and licences of the training data (dataset_info.json), for the model card."""
+    from edge_t2i.data.importer import dataset_info
+
+    info = dataset_info(path)
+    return {k: info[k] for k in ("name", "generator", "count", "licences", "alpha") if k in info}
+
+
 def is_run(path: Path) -> bool:
     """Whether folder `path` is a training run this tool wrote (its train_config.json)."""
     return (path / "train_config.json").is_file()
@@ -192,7 +239,9 @@ def write_metrics(run: Path, row: dict) -> None:
 
 @torch.no_grad()
 def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
-    """EMA samples: a grid of fixed prompts x seeds, and the oracle on the held-out prompts."""
+    """EMA samples: a grid of fixed prompts x seeds, and on the held-out prompts the oracle (shapes recipe) or
+    KID against the held-out real images (general recipe; `eval_kid`, lower is better). Returns the metrics;
+    "select" is the figure `best/` follows (higher is better)."""
     g, dev = trainer.G_ema, trainer.d.device
     rows, emb = data.eval_rows, torch.from_numpy(data.eval_embeddings).to(dev)
     gen = torch.Generator(device="cpu").manual_seed(1234)
@@ -210,15 +259,29 @@ def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
     tile = image_grid(np.concatenate(grid), columns=n_seeds, scale=2)
     save_png(run / "samples" / f"step{trainer.step:06d}.png", tile)
     save_png(run / "samples" / "latest.png", tile)
+    if trainer.cfg.recipe == "general":
+        from edge_t2i.eval import kid
+
+        if data.eval_images is None or len(data.eval_images) < 2:
+            return {"eval_diversity": spread}
+        if "real" not in trainer.eval_cache:  # the held-out real images' features, once per process
+            trainer.eval_cache["real"] = kid.inception_features(data.eval_images)
+        fake = kid.inception_features(images)
+        real = trainer.eval_cache["real"]
+        k = kid.kid(fake, real, subsets=50, subset_size=min(len(fake), len(real)))
+        return {"eval_kid": k.mean, "eval_kid_std": k.std, "eval_diversity": spread, "select": -k.mean}
     expected = [oracle.expected_attributes(r) for r in rows]
     if all(all(v is None for v in e.values()) for e in expected):
         return {"eval_diversity": spread}  # captions the oracle cannot read: no attribute metrics
     scores = oracle.score_images(images, rows)
-    return {**{f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}, "eval_diversity": spread}
+    out = {**{f"eval_{k}": v for k, v in scores.as_dict().items() if k != "count"}, "eval_diversity": spread}
+    return {**out, "select": out["eval_all"]}
 
 
 def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainData, Trainer]:
     d = setup_distributed()
+    if d.main:
+        log.info("%s", describe_recipe(cfg))
     if cfg.batch_size % d.world:
         raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // d.world))
@@ -240,9 +303,14 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train (or resume with `resume`) and return the run folder; rank 0 writes everything.
 
-    Raises: DataError (bad data or options), CheckpointError (a run already in `cfg.out`
-    without `resume`, or a state that does not fit), OutputError (`cfg.out` holds other files or
+    A config whose recipe is 'auto' is resolved first (`config.resolve_recipe`, its non-default fields taken as
+    given): 'shapes' for a `data shapes` folder, 'general' otherwise.
+
+    Raises: DataError (bad data or options, a shapes-only term on general data), CheckpointError (a run already
+    in `cfg.out` without `resume`, or a state that does not fit), OutputError (`cfg.out` holds other files or
     overlaps the data), MissingExtraError."""
+    if cfg.recipe == "auto":
+        cfg = resolve_recipe(explicit_fields(cfg))
     d, run, data, trainer = _prepare(cfg, resume)
     bar = progress(range(trainer.step, cfg.steps), total=cfg.steps - trainer.step, desc="train", disable=not d.main)
     window_start, window_images = time.perf_counter(), 0
@@ -272,9 +340,11 @@ def checkpoint_and_log(trainer: Trainer, data: TrainData, run: Path, losses: dic
     metrics = evaluate(trainer, data, run)
     training = {"steps": trainer.step, "images_seen": trainer.step * trainer.cfg.batch_size,
                 "train_seconds": round(trainer.elapsed, 1), "config": asdict(trainer.cfg),
-                "dataset_kind": "shapes" if is_our_dataset(Path(trainer.cfg.data)) else "general"}
-    if metrics.get("eval_all", -1.0) > trainer.best_all:
-        trainer.best_all = metrics["eval_all"]
+                "dataset_kind": trainer.cfg.recipe, "device": device_name(trainer.d.device),
+                "dataset": dataset_summary(trainer.cfg.data)}
+    select = metrics.pop("select", None)
+    if select is not None and select > trainer.best_all:  # best_all: the best selection figure so far
+        trainer.best_all = select
         with _io.atomic_dir(run / BEST_DIR) as tmp:
             checkpoint.save_generator(tmp, trainer.G_ema, {**training, "eval": metrics})
     with _io.atomic_dir(run / CHECKPOINT_DIR) as tmp:

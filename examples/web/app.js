@@ -7,7 +7,7 @@
 //   2. prompts      the lookup key (NFKC, invisible characters removed, lower case, whitespace collapsed)
 //   3. bank         bank.safetensors -> prompts + float32 embeddings
 //   4. blend        slerp between two embeddings, as edge_t2i/runtime/bank.py `slerp`
-//   5. pixels       the generator's float [B, 3, H, W] in [-1, 1] -> uint8 RGB [H, W, 3]
+//   5. pixels       the generator's float [B, C, H, W] in [-1, 1] -> uint8 [H, W, C] (RGB, or RGBA for sprites)
 //   6. pack         manifest.json, sha256 checks, one ONNX Runtime session per precision
 //   7. page         prompt pickers, a typed sentence, blend slider, seed, a live 4x2 grid, images/s
 //
@@ -261,13 +261,14 @@ function toByte(x) {
   return roundHalfEven(Math.fround(Math.fround(c + 1) * 127.5));
 }
 
-/** Image b of a float32 [B, 3, H, W] output as uint8 RGB [H * W * 3] (row-major, channels last). */
-function toUint8(data, b, height, width) {
+/** Image b of a float32 [B, C, H, W] output as uint8 [H * W * C] (row-major, channels last): C = 3, RGB, or
+ * C = 4, premultiplied RGBA (a sprite pack). */
+function toUint8(data, b, height, width, channels = 3) {
   const plane = height * width;
-  const base = b * 3 * plane;
-  const out = new Uint8Array(plane * 3);
+  const base = b * channels * plane;
+  const out = new Uint8Array(plane * channels);
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < 3; c++) out[p * 3 + c] = toByte(data[base + c * plane + p]);
+    for (let c = 0; c < channels; c++) out[p * channels + c] = toByte(data[base + c * plane + p]);
   }
   return out;
 }
@@ -314,7 +315,9 @@ function checkManifest(m) {
   if (inputs.join() !== expected.join() || !outputs.includes("image")) {
     throw new Error(`the generator's IO is ${inputs} -> ${outputs}, not ${expected} -> image`);
   }
-  return { nz: m.model.nz, dim: unconditional ? 0 : m.model.cond_dim, resolution: m.model.resolution };
+  const channels = m.model.channels || 3;  // 4: a sprite pack, premultiplied RGBA
+  if (channels !== 3 && channels !== 4) throw new Error(`the generator draws ${channels} channels, not 3 or 4`);
+  return { nz: m.model.nz, dim: unconditional ? 0 : m.model.cond_dim, resolution: m.model.resolution, channels };
 }
 
 const pack = { manifest: null, spec: null, bank: null, verified: [] };
@@ -406,14 +409,14 @@ async function generate(promptText, seed, precision = "int8") {
   if (pack.spec.dim === 0) {  // an unconditional pack: the seed alone (promptText must be null)
     if (promptText !== null) throw new Error("this pack's generator is unconditional: it takes no prompt");
     return toUint8(await infer(precision, new Float32Array(0), [toSeed(seed)]), 0, pack.spec.resolution,
-                   pack.spec.resolution);
+                   pack.spec.resolution, pack.spec.channels);
   }
   if (typeof promptText !== "string" || promptText.length > MAX_PROMPT_CHARS) {
     throw new Error(`a prompt is a string of at most ${MAX_PROMPT_CHARS} characters`);
   }
   const { embedding } = await embedPrompt(promptText);
   const data = await infer(precision, embedding, [toSeed(seed)]);
-  return toUint8(data, 0, pack.spec.resolution, pack.spec.resolution);
+  return toUint8(data, 0, pack.spec.resolution, pack.spec.resolution, pack.spec.channels);
 }
 
 let textReader = null;  // Promise<TextReader>, made on the first prompt outside the bank
@@ -579,16 +582,19 @@ function makeGrid() {
   $("grid").replaceChildren(...cells);
 }
 
+/** Draw uint8 RGB [H * W * 3], or premultiplied RGBA [H * W * 4] (a sprite: the canvas takes straight alpha,
+ * and its checkerboard background shows through), into cell i. */
 function drawCell(i, rgb, seed) {
   const figure = $("grid").children[i];
   const canvas = figure.querySelector("canvas");
   const image = new ImageData(canvas.width, canvas.height);
-  for (let p = 0, q = 0; p < rgb.length; p += 3, q += 4) {
-    image.data[q] = rgb[p];
-    image.data[q + 1] = rgb[p + 1];
-    image.data[q + 2] = rgb[p + 2];
-    image.data[q + 3] = 255;
+  const c = pack.spec.channels;
+  for (let p = 0, q = 0; p < rgb.length; p += c, q += 4) {
+    const a = c === 4 ? rgb[p + 3] : 255;
+    for (let k = 0; k < 3; k++) image.data[q + k] = a ? Math.min(255, Math.round(rgb[p + k] * 255 / a)) : 0;
+    image.data[q + 3] = a;
   }
+  canvas.classList.toggle("sprite", c === 4);
   canvas.getContext("2d").putImageData(image, 0, 0);
   figure.querySelector("figcaption").textContent = `seed ${seed}`;
 }
@@ -617,7 +623,7 @@ async function renderGrid() {
   const data = await infer(precision, batch, seeds);
   const ms = performance.now() - start;
   const size = pack.spec.resolution;
-  seeds.forEach((s, i) => drawCell(i, toUint8(data, i, size, size), s));
+  seeds.forEach((s, i) => drawCell(i, toUint8(data, i, size, size, pack.spec.channels), s));
   Object.assign(state, { embedding, seeds });
   timings.push({ images: GRID, ms });
   if (timings.length > 10) timings.shift();
