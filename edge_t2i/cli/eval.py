@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from edge_t2i.cli.common import add_prompt_args, claim_image_output, int_in, prompts_and_seeds, write_images
+from edge_t2i.errors import DataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,15 +17,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_in(1, 10**9), default=None, help="score only the first N images")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("quality", help="issue 13's figures of a checkpoint against their targets",
-                       description="Samples the checkpoint (torch, one image per caption, seed = index) on test-split "
-                                   "captions of the shapes dataset and scores them with the attribute oracle: seen "
-                                   "(shape, color) pairs, held-out pairs, held-out phrasings, novel phrasings, named "
-                                   "backgrounds; clean images (blotchy backgrounds, background deviation, halo, second "
-                                   "objects) over the seen set; position, rotation and background over 32 seeds of "
-                                   "six captions against real images. Prints each figure next to its target.")
-    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors)")
-    p.add_argument("--count", type=int_in(1, 100_000), default=1000, help="captions of seen pairs (default 1000; the other sets take half)")
+    p = sub.add_parser("quality", help="a checkpoint's quality figures: KID/FID on any data, or the shapes oracle's",
+                       description="With --real DIR (any imagefolder: what the generator was trained on): KID and FID "
+                                   "of CHECKPOINT's images (one per real caption, seed = index; or a folder of "
+                                   "generated images) against DIR's, the real-vs-real floor (two halves of DIR), and "
+                                   "what seeds change for one caption against what the data varies (Inception and "
+                                   "pixel distances; edge_t2i/eval/general.py). Without --real, for a generator "
+                                   "trained on the shapes data: the attribute oracle's accuracy on test-split captions "
+                                   "(seen and held-out pairs, held-out and novel phrasings, named backgrounds), clean "
+                                   "images, and position, rotation and background over 32 seeds against real images, "
+                                   "each figure next to its target.")
+    p.add_argument("checkpoint", help="checkpoint folder (config.json + generator.safetensors), or with --real a "
+                                      "folder of generated images (metadata.jsonl)")
+    p.add_argument("--real", help="imagefolder of real images to compare with (KID, FID, diversity over seeds)")
+    p.add_argument("--count", type=int_in(1, 100_000), default=1000,
+                   help="images per set (default 1000; without --real: captions of seen pairs, the other sets half)")
     p.add_argument("--json", help="also write the figures as JSON")
     p.set_defaults(func=cmd_quality)
 
@@ -46,7 +54,19 @@ def cmd_quality(a: argparse.Namespace) -> None:
     from edge_t2i.eval.targets import format_targets
 
     if a.json:
-        _io.claim_output_file(a.json, inputs=(a.checkpoint,), what="--json")
+        _io.claim_output_file(a.json, inputs=(a.checkpoint, *([a.real] if a.real else [])), what="--json")
+    if a.real:
+        from edge_t2i.eval.general import format_general, general_quality
+
+        r = general_quality(a.checkpoint, a.real, a.count)
+        print(format_general(r))
+        if a.json:
+            _io.write_json(a.json, r)
+        return
+    trained_on = _trained_on(a.checkpoint)
+    if trained_on is not None:
+        raise DataError(f"{a.checkpoint} was trained on general data, which the shapes oracle cannot judge: give "
+                        f"--real with the imagefolder to compare with ({trained_on})")
     r = evaluate_generator(a.checkpoint, a.count)
     print("oracle accuracy (one image per caption, seed = caption index; background: captions that name one)")
     for name in SETS:
@@ -63,6 +83,17 @@ def cmd_quality(a: argparse.Namespace) -> None:
     print(f"\n{met} of {len(r['targets'])} targets met" + (f" ({unmeasured} not measurable)" if unmeasured else ""))
     if a.json:
         _io.write_text(a.json, json.dumps(r, indent=2) + "\n")
+
+
+def _trained_on(checkpoint: str) -> str | None:
+    """The training data of a checkpoint trained with the general recipe (its config.json says), else None."""
+    try:
+        training = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8")).get("training") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if training.get("dataset_kind") != "general":
+        return None
+    return str((training.get("config") or {}).get("data") or "the folder it was trained on")
 
 
 def cmd_sample(a: argparse.Namespace) -> None:

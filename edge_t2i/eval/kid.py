@@ -270,10 +270,12 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
     linalg = require("scipy.linalg", EXTRA, "FID")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root = linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(root).all():
-        ridge = 1e-6 * np.eye(len(cov_a))
-        root = linalg.sqrtm((cov_a + ridge) @ (cov_b + ridge))
+    with warnings.catch_warnings():  # singular products (N < d) warn; the ridge below is pytorch-fid's answer
+        warnings.simplefilter("ignore")
+        root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():
+            ridge = 1e-6 * np.eye(len(cov_a))
+            root = linalg.sqrtm((cov_a + ridge) @ (cov_b + ridge))
     diff = mu_a - mu_b
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(np.real(root)))
 

