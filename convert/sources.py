@@ -14,6 +14,7 @@ user banks: disjoint halves) nor a seed (calibration z from its own seed, the ga
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,31 @@ def oracle_applies(training: dict, requested: str) -> bool:
     return True  # checkpoints before the dataset was recorded were all trained on shapes data (as before)
 
 
+def _training_captions(training: dict) -> tuple[list[str], list[str], list[str]] | None:
+    """For a generator trained on general data: (bank, calibration, evaluation) prompts from its training folder's
+    captions, when that folder is here: every distinct caption for the bank, and two disjoint seeded samples of
+    up to 256 and 128 of them. Raises ConvertError when the folder is gone (the shipped prompt sets are shapes
+    captions, which say nothing about such a generator)."""
+    from edge_t2i.data.imagefolder import read_imagefolder
+
+    data = (training.get("config") or {}).get("data")
+    if not (isinstance(data, str) and data and (Path(data) / "metadata.jsonl").is_file()):
+        raise ConvertError("this generator was trained on general data and its training folder is not here: pass "
+                           "--prompts, --calib-prompts and --eval-prompts (one caption a line; the shipped sets are "
+                           "shapes captions)")
+    texts = sorted({normalize_prompt(t) for t in read_imagefolder(data).texts})
+    order = np.random.default_rng(0).permutation(len(texts))
+    n_eval = min(128, len(texts) // 3)
+    evaluation = [texts[i] for i in sorted(order[:n_eval])]
+    calibration = [texts[i] for i in sorted(order[n_eval:n_eval + 256])]
+    if not evaluation or not calibration:
+        raise ConvertError(f"{data} has {len(texts)} distinct captions: too few to calibrate and gate; pass "
+                           "--calib-prompts and --eval-prompts")
+    logging.getLogger("edge_t2i").info("  prompts: %d captions of %s (bank), %d for calibration, %d for the gate",
+                                       len(texts), data, len(calibration), len(evaluation))
+    return texts, calibration, evaluation
+
+
 def own_checkpoint(checkpoint_dir: str | os.PathLike[str], options: ConvertOptions) -> Source:
     """This project's checkpoint folder (config.json + generator.safetensors) with MiniLM prompt files.
     Raises: CheckpointError, DataError (bad prompt files), ConvertError (calibration and gate prompts overlap)."""
@@ -87,13 +113,18 @@ def own_checkpoint(checkpoint_dir: str | os.PathLike[str], options: ConvertOptio
 
     checkpoint_dir = Path(checkpoint_dir)
     ModelConfig.load(checkpoint_dir / "config.json")
-    bank_prompts = read_prompts(options.prompts or calib.default_prompts("bank"))
-    calib_prompts = read_prompts(options.calib_prompts or calib.default_prompts("calibration"))
-    eval_prompts = read_prompts(options.eval_prompts or calib.default_prompts("eval"))
+    training = read_training_info(checkpoint_dir)
+    given = options.prompts and options.calib_prompts and options.eval_prompts
+    own = _training_captions(training) if not (given or oracle_applies(training, options.gate_kind)) else None
+    bank_prompts = read_prompts(options.prompts) if options.prompts else own[0] if own else read_prompts(
+        calib.default_prompts("bank"))
+    calib_prompts = read_prompts(options.calib_prompts) if options.calib_prompts else own[1] if own else read_prompts(
+        calib.default_prompts("calibration"))
+    eval_prompts = read_prompts(options.eval_prompts) if options.eval_prompts else own[2] if own else read_prompts(
+        calib.default_prompts("eval"))
     overlap = {normalize_prompt(p) for p in calib_prompts} & {normalize_prompt(p) for p in eval_prompts}
     if overlap:
         raise ConvertError(f"calibration and evaluation prompts must be disjoint; both hold {sorted(overlap)[0]!r}")
-    training = read_training_info(checkpoint_dir)
     eval_embeddings = encode(eval_prompts)
     oracle = oracle_applies(training, options.gate_kind)
     if oracle:

@@ -162,3 +162,23 @@ def test_quality_on_any_data_gives_kid_fid_floor_and_seed_diversity(art, tmp_pat
     assert r["n"] == 16 and r["floor"]["n"] == 8 and r["kid"] > r["floor"]["kid"]  # 2 steps: far from the data
     d = r["diversity"]
     assert d["data_pixel_l1"] > 0 and 0 <= d["pixel_ratio"] and d["feature_ratio"] is not None
+
+
+def test_convert_takes_a_general_generators_prompts_from_its_training_captions(art, tmp_path, capsys):
+    run = train(TrainConfig(data=str(art), out=str(tmp_path / "run"), resolution=32, ngf=4, ndf=4, batch_size=8,
+                            steps=2, eval_every=100, eval_count=8, threads=1, rgba=True))
+    args = ["--calib-samples", "8", "--gate-images", "16", "--no-kid", "--no-encoder"]
+    # 4 distinct captions: 1 for the gate, 3 to calibrate, all 4 in the bank
+    assert main(["convert", str(run / "checkpoint"), "--out", str(tmp_path / "pack"), *args]) == 0
+    manifest = json.loads((tmp_path / "pack" / "manifest.json").read_text())
+    assert manifest["model"]["channels"] == 4 and manifest["gate"]["kind"] == "fidelity"
+    import edge_t2i
+
+    with edge_t2i.load(tmp_path / "pack", backend="onnxruntime") as gen:
+        assert sorted(gen.bank.texts) == sorted(CAPTIONS)
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    config["training"]["config"]["data"] = str(tmp_path / "gone")
+    (run / "checkpoint" / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["convert", str(run / "checkpoint"), "--out", str(tmp_path / "pack2"), *args]) == 2
+    assert "pass --prompts, --calib-prompts and --eval-prompts" in capsys.readouterr().err
