@@ -1,8 +1,9 @@
-"""Images as the package hands them around: uint8 [N, H, W, 3] RGB.
+"""Images as the package hands them around: uint8 [N, H, W, 3] RGB, or [N, H, W, 4] premultiplied RGBA for
+sprite generators (`ModelConfig.channels` 4).
 
-One mapping from the generator's float output to pixels, one PNG writer and one
-contact-sheet (grid) layout, used by data, training samples, the runtime, the
-gate's compare.png and the CLI.
+One mapping from the generator's float output to pixels, one PNG writer (straight alpha in the file, as PNG
+wants), one "over" compositing and one contact-sheet (grid) layout, used by data, training samples, the runtime,
+the gate's compare.png and the CLI.
 """
 
 from __future__ import annotations
