@@ -15,8 +15,12 @@ A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXI
 words they mean ("crimson" -> "red", "robin egg blue" -> "cyan", "teeny" -> "small"; convert/lexicon.py builds one
 from colour names and size words).
 Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
-corrected against the bank's words only (a lexicon of ~1,000 colour names holds "drab" and "pear", one edit from
-"draw" and "near"). docs/pack-spec.md ("Prompts not in the bank") spells the rules for other implementations.
+corrected against the bank's words. A word with no bank word one edit away may be a typo of a one-word lexicon
+entry ("humongus" -> "humongous" -> "large"), but a lexicon of ~1,000 colour names holds "drab" and "pear", one
+edit from the real words "draw" and "near": so only a word of at least LEXICON_MIN_LETTERS letters that the text
+encoder's WordPiece vocabulary does not hold as a whole word (no real word it knows) is corrected against the
+lexicon, and only where the pack has the encoder. docs/pack-spec.md ("Prompts not in the bank") spells the rules
+for other implementations.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from edge_t2i.data.prompts import prompt_words
 
 MIN_LETTERS = 4  # the shortest typed word corrected (letters, ' and - not counted): "pin", "let", "tar" stay
 MAX_LEXICON_WORDS = 3
+LEXICON_MIN_LETTERS = 5  # the shortest typed word corrected against the lexicon (and only if no whole word)
 MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -81,22 +86,31 @@ def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None =
                 i += n
                 break
         else:
-            out.append(_word(words[i], known, corrected, unknown, whole_words))
+            out.append(_word(words[i], known, corrected, unknown, whole_words, lexicon))
             i += 1
     return Reading(" ".join(out), corrected, tuple(dict.fromkeys(unknown)))
 
 
 def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: list[str],
-          whole_words: frozenset[str] | None) -> str:
-    """One word as read: itself if known, else its one correction, else itself (unknown)."""
+          whole_words: frozenset[str] | None, lexicon: Mapping[str, str] | None = None) -> str:
+    """One word as read: itself if known, else its one correction against the bank's words, else (no bank word
+    one edit away; a long word that is no whole word of the encoder) its one correction against the lexicon's
+    one-word entries, else itself (unknown)."""
     if word in known or not known:
         return word
     letters = word.replace("'", "").replace("-", "")
     short = len(letters) == MIN_LETTERS - 1 and whole_words is not None and word not in whole_words
-    fits = (MIN_LETTERS <= len(letters) <= MAX_LETTERS or short) and letters.isalpha()
-    candidates = one_edit(word) & known if fits else set()
+    fits = (MIN_LETTERS <= len(letters) <= MAX_LETTERS or short) and letters.isascii() and letters.isalpha()
+    edits = one_edit(word) if fits else set()
+    candidates = edits & known
     if len(candidates) == 1:
         corrected[word] = candidates.pop()
         return corrected[word]
+    if not candidates and lexicon and whole_words is not None and word not in whole_words \
+            and len(letters) >= LEXICON_MIN_LETTERS:
+        entries = {e for e in edits if e in lexicon and " " not in e}
+        if len(entries) == 1:
+            corrected[word] = lexicon[entries.pop()]
+            return corrected[word]
     unknown.append(word)
     return word

@@ -14,6 +14,7 @@ import { Tokenizer } from "./tokenizers/tokenizers.min.mjs";  // serve.py: node_
 
 /* global ort */
 
+export const LEXICON_MIN_LETTERS = 5;  // spelling.py: the shortest word corrected against the lexicon
 export const MIN_LETTERS = 4;        // edge_t2i/data/spelling.py: the shortest typed word corrected (' and - not counted)
 export const MAX_LETTERS = 24;
 export const MAX_LEXICON_WORDS = 3;
@@ -74,24 +75,34 @@ export function readPrompt(key, known, lexicon, wholeWords = null) {
       }
     }
     if (matched) continue;
-    out.push(readWord(words[i], known, corrected, unknown, wholeWords));
+    out.push(readWord(words[i], known, corrected, unknown, wholeWords, lexicon));
     i += 1;
   }
   return { text: out.join(" "), corrected, unknown: [...new Set(unknown)] };
 }
 
-/** One word: itself if the bank uses it, else its one correction against the bank's words (never against the
- * lexicon's ~1,000 colour names: "draw" is one edit from "drab"), else itself, unknown. */
-function readWord(word, known, corrected, unknown, wholeWords) {
+/** One word: itself if the bank uses it, else its one correction against the bank's words, else (no bank word
+ * one edit away, at least 5 letters, no whole word of the tokenizer: "draw" is one edit from the colour "drab")
+ * its one correction against the lexicon's one-word entries ("humongus" -> "large"), else itself, unknown. */
+function readWord(word, known, corrected, unknown, wholeWords, lexicon) {
   if (known.has(word) || known.size === 0) return word;
   const letters = word.replace(/['-]/g, "");
   // a 3-letter word the tokenizer holds as a whole word ("pin", "let") is a word, not a typo ("str", "pnk")
   const short = letters.length === MIN_LETTERS - 1 && wholeWords !== null && !wholeWords.has(word);
   const fits = ((letters.length >= MIN_LETTERS && letters.length <= MAX_LETTERS) || short) && /^[a-z]+$/.test(letters);
-  const candidates = fits ? [...oneEdit(word)].filter((w) => known.has(w)) : [];
+  const edits = fits ? [...oneEdit(word)] : [];
+  const candidates = edits.filter((w) => known.has(w));
   if (candidates.length === 1) {
     corrected[word] = candidates[0];
     return corrected[word];
+  }
+  if (candidates.length === 0 && lexicon.size > 0 && wholeWords !== null && !wholeWords.has(word)
+      && letters.length >= LEXICON_MIN_LETTERS) {
+    const entries = [...new Set(edits.filter((w) => lexicon.has(w) && !w.includes(" ")))];
+    if (entries.length === 1) {
+      corrected[word] = lexicon.get(entries[0]);
+      return corrected[word];
+    }
   }
   unknown.push(word);
   return word;

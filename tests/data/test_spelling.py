@@ -113,9 +113,23 @@ def test_lexicon_phrases_are_read_as_their_bank_words_longest_first():
     assert read("a red star", KNOWN, LEXICON).text == "a red star"  # a word the bank uses keeps its meaning
 
 
-def test_typos_are_corrected_to_bank_words_only_never_to_lexicon_words():
+def test_without_the_encoders_vocabulary_typos_are_corrected_to_bank_words_only():
     r = read("draw a crimsn star", KNOWN, LEXICON)  # "draw" is one edit from "drab", "crimsn" from "crimson"
     assert r.corrected == {} and r.unknown == ("draw", "crimsn")
+
+
+LEXICON_WORDS = WHOLE_WORDS | {"draw", "near", "humongous", "crimson"}  # real words MiniLM holds whole
+
+
+@pytest.mark.parametrize("typed,meant", [("crimsn", "red"), ("humongus", "large"), ("navyy", "red"),
+                                         ("draw", None), ("crimsonn", None), ("navi", None)])
+def test_long_typos_that_are_no_word_are_read_through_the_lexicon(typed, meant):
+    """"draw" is a whole word of the encoder (one edit from "drab"); "crimsonn" is one edit from two entries;
+    "navi" has 4 letters, fewer than LEXICON_MIN_LETTERS."""
+    lexicon = {**LEXICON, "humongous": "large", "crimsons": "pink"}
+    r = read(f"a {typed} star", KNOWN, lexicon, whole_words=LEXICON_WORDS)
+    assert r.corrected == ({typed: meant} if meant else {})
+    assert r.unknown == (() if meant else (typed,))
 
 
 def test_a_bank_keeps_its_lexicon_through_save_and_load_and_refuses_a_crafted_one(tmp_path):

@@ -357,6 +357,7 @@ def test_js_reading_equals_the_python_runtime(page, web_pack):
     import edge_t2i
 
     texts += ["an itty-bitty vermilion star", "a Teensy-Weensy turkey red cross"]  # hyphens, phrases of WordNet
+    texts += ["a humongus crimsn star"]  # typos of lexicon words (long, no whole word of the encoder)
     texts += ["a str in the lft", "a pin shaped red cross, let it be", "a pnk sta"]  # 3-letter typos and words
     js = call(page, "window.edgeT2I.readPrompt(args[0])", texts)
     with edge_t2i.load(web_pack, backend="onnxruntime") as pipe:
@@ -366,7 +367,8 @@ def test_js_reading_equals_the_python_runtime(page, web_pack):
     for text, got, want in zip(texts, js, wants, strict=True):
         assert (got["text"], got["corrected"], got["unknown"]) == (want.text, want.corrected, list(want.unknown)), text
     assert any(r["corrected"] for r in js) and any(r["unknown"] for r in js)
-    assert js[-5]["text"] == "an small red star" and js[-4]["corrected"] == {"teensy-weensy": "small", "turkey red": "red"}
+    assert js[-4]["corrected"] == {"humongus": "large", "crimsn": "red"}
+    assert js[-6]["text"] == "an small red star" and js[-5]["corrected"] == {"teensy-weensy": "small", "turkey red": "red"}
 
 
 def test_js_refuses_what_python_refuses_in_a_pack_text_path(page):
