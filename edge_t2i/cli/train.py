@@ -9,7 +9,7 @@ from edge_t2i.cli.common import float_in, int_in
 
 TRAIN_DESCRIPTION = ("Train the DF-GAN-style generator. The recipe follows the data: `edge-t2i data shapes` folders "
                      "train with the shapes recipe (its terms and oracle), anything else (e.g. from `edge-t2i data "
-                     "import`) with the general recipe (DiffAugment, noise in the fusion blocks, EMA ramp-up, KID "
+                     "import`) with the general recipe (noise in the fusion blocks, EMA ramp-up, DiffAugment on request, KID "
                      "on held-out rows picks best/); flags you give override the recipe's defaults. Uses CUDA when "
                      "present. Under `torchrun --nproc_per_node N` the same command trains with "
                      "DistributedDataParallel.")

@@ -211,7 +211,7 @@ def describe_recipe(cfg: TrainConfig) -> str:
 
 
 def device_name(device: str) -> str:
-    """What trained it, for the model card: the GPU's name, or the CPU's model and core count."""
+    """What trained it, for the model card: the GPU's name, or the CPU's model and torch's thread count."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     from edge_t2i.runtime.cpu import cpu_model

