@@ -8,7 +8,7 @@ sample sheet (real images | each checkpoint's seeds) for the model card.
 Each checkpoint goes through `edge_t2i.eval.general.general_quality` (one image per real caption, seed = index,
 against the real images; the floor from two halves of the real set; diversity over 8 seeds for 32 captions
 with two real images each) with the same real sample, so their KIDs compare. KID's ratio is printed with the
-spread of its subsets. The sheet shows, for 8 captions held out of training, the two real images, then 6
+spread of its subsets. The sheet shows, for 8 captions with two real images (seeded pick), those two, then 6
 seeds of each checkpoint.
 """
 
