@@ -280,8 +280,6 @@ def evaluate(trainer: Trainer, data: TrainData, run: Path) -> dict:
 
 def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainData, Trainer]:
     d = setup_distributed()
-    if d.main:
-        log.info("%s", describe_recipe(cfg))
     if cfg.batch_size % d.world:
         raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // d.world))
@@ -295,6 +293,7 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
     else:
         trainer.start(data)
     if d.main:  # the run folder appears only once the data loaded and the models were built
+        log.info("%s", describe_recipe(cfg))  # the first line of a run that starts (never before an error)
         run.mkdir(parents=True, exist_ok=True)
         _io.write_json(run / "train_config.json", asdict(cfg))
     return d, run, data, trainer
