@@ -15,15 +15,20 @@ from edge_t2i.runtime import AsyncPipeline
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_game_loop_headless(pack_dir, tmp_path):
+def run_headless(pack: Path, frames: int, tmp_path: Path) -> dict:
+    """examples/game_loop.py on `pack` for `frames` frames with SDL's dummy drivers; its statistics."""
     pytest.importorskip("pygame")
     stats_file = tmp_path / "stats.json"
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "game_loop.py"), str(pack_dir), "--frames", "300",
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "game_loop.py"), str(pack), "--frames", str(frames),
                            "--json", str(stats_file)], capture_output=True, text=True, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    stats = json.loads(stats_file.read_text())
+    return json.loads(stats_file.read_text())
+
+
+@pytest.mark.slow
+def test_game_loop_headless(pack_dir, tmp_path):
+    stats = run_headless(pack_dir, 300, tmp_path)
     assert stats["frames"] == 300 and stats["backend"] == "onnxruntime"
     assert stats["images_generated"] > 0
     # every frame submitted one request: generated, dropped for a newer one, or (at most two) still in flight

@@ -2,8 +2,6 @@
 and the web page, each returning or drawing its alpha."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -67,13 +65,9 @@ def test_generate_returns_premultiplied_rgba_and_writes_straight_alpha_pngs(spri
 
 @pytest.mark.slow
 def test_game_loop_composites_a_sprite_pack(sprite_pack, tmp_path):
-    pytest.importorskip("pygame")
-    stats_file = tmp_path / "stats.json"
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "game_loop.py"), str(sprite_pack), "--frames", "60",
-                           "--json", str(stats_file)], capture_output=True, text=True, env=env, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    stats = json.loads(stats_file.read_text())
+    from tests.test_game_loop import run_headless
+
+    stats = run_headless(sprite_pack, 60, tmp_path)
     assert stats["channels"] == 4 and stats["images_generated"] > 0
 
 
