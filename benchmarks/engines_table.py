@@ -3,7 +3,9 @@
     python benchmarks/engines_table.py docs/engines/shapes64.json docs/engines/faces.json ...
 
 Per pack and batch size: what `auto` (edge_t2i.load) chose and its images/s, the fastest raw engine run of the
-pack's files (ONNX Runtime or OpenVINO called directly) and the ratio; INT8 over FP32 through `load`.
+pack's files (ONNX Runtime or OpenVINO called directly with their default options) and the ratio, the same
+against OpenVINO called with static shapes (the model reshaped to the batch, as the runtime compiles it);
+INT8 over FP32 through `load`.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ def rows(path: Path) -> list[str]:
         b = v["batch"]
         auto = by[("auto", b)]
         raw = v["best_raw_config"].removeprefix("raw-").replace(":generator.", " ").removesuffix(".onnx")
+        static = (f"{v['best_static']:.0f} | {v['ratio_static']:.2f}x" if "ratio_static" in v else "- | -")
         out.append(f"| {path.stem} | {r['macs_per_image'] / 1e6:.0f} M | {b} | {auto['backend']} {auto['precision']} | "
-                   f"{v['auto']:.0f} | {raw} | {v['best_raw']:.0f} | **{v['ratio']:.2f}x** | "
+                   f"{v['auto']:.0f} | {raw} | {v['best_raw']:.0f} | **{v['ratio']:.2f}x** | {static} | "
                    f"{auto['p99_ms'] / auto['p50_ms']:.2f} | {int8.get(b, float('nan')):.2f}x |")
     return out
 
 
 def main() -> None:
-    print("| pack | MAC/image | batch | auto runs | auto img/s | fastest raw engine | its img/s | auto / raw | "
-          "auto p99/p50 | INT8 / FP32 (load) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| pack | MAC/image | batch | auto runs | auto img/s | fastest raw engine (defaults) | its img/s | auto / raw | "
+          "OpenVINO static img/s | auto / static | auto p99/p50 | INT8 / FP32 (load) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in sys.argv[1:]:
         print("\n".join(rows(Path(name))))
 

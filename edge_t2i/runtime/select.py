@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from edge_t2i.errors import BackendError, EdgeT2IError, MissingExtraError, PackError, did_you_mean
 from edge_t2i.runtime import backends, cpu
-from edge_t2i.runtime.backends.base import Backend, IOSpec
+from edge_t2i.runtime.backends.base import TUNE_BATCHES, Backend, IOSpec
 from edge_t2i.runtime.backends.openvino import cpu_default_precision
 from edge_t2i.runtime.manifest import PRECISIONS, Manifest
 from edge_t2i.runtime.packfile import read_model, read_verified
@@ -32,7 +32,6 @@ log = logging.getLogger("edge_t2i.runtime")
 ENGINES = ("tensorrt", "onnxruntime-cuda", "openvino-gpu", "openvino-npu", "onnxruntime", "openvino", "torch")
 BACKEND_CHOICES = ("auto", *ENGINES[:-1])
 PRECISION_CHOICES = ("auto", *PRECISIONS, "bf16")  # bf16: the FP32 model run in bf16 (OpenVINO on a bf16 CPU)
-TUNE_BATCHES = (1, 16)
 ROUTE_SPLIT = 4
 
 

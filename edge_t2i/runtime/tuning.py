@@ -31,6 +31,9 @@ CACHE_FORMAT = "edge-t2i tune v1"
 MAX_ENTRIES = 4096
 MEASURE_S = 0.3          # timed seconds per (engine, batch size); at least MIN_CALLS calls
 MIN_CALLS = 3
+# how the runtime runs and checks engines: a new revision makes every earlier check and timing stale (2: OpenVINO
+# compiles the tuned batch sizes for static shapes, and the device check renders at batch 1 and 3 as well)
+REVISION = 2
 
 
 def pack_digest(manifest: Manifest) -> str:
@@ -99,7 +102,7 @@ def key(pack: str, engine: str, precision: str, kind: str, threads: int, batch: 
         file_sha256: str = "") -> str:
     """The cache key of one fact (kind "check" or "pixels-rate") about one engine candidate on this device."""
     ident = {"pack": pack, "precision": precision, "kind": kind, "batch": batch, "file": file,
-             "file_sha256": file_sha256, **device_identity(engine, threads)}
+             "file_sha256": file_sha256, "revision": REVISION, **device_identity(engine, threads)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
 

@@ -81,17 +81,21 @@ def test_short_bench_run_writes_json_and_plot(pack_dir, checkpoint_dir, tmp_path
     assert rc == 0
     result = json.loads(out_json.read_text())
     rows = result["rows"]
-    raw = {f"raw-{e}:{f}" for e in ("onnxruntime", "openvino")
-           for f in ("generator.fp32.onnx", "generator.int8.onnx", "generator.int8.u8s8.onnx")}
-    configs = {"auto", "auto-int8", "auto-fp32", "onnxruntime-int8", "openvino-fp32", "torch", *raw}
+    files = ("generator.fp32.onnx", "generator.int8.onnx", "generator.int8.u8s8.onnx")
+    raw = {f"raw-{e}:{f}" for e in ("onnxruntime", "openvino") for f in files}
+    static = {f"raw-openvino-static:{f}" for f in files}  # OpenVINO called with the model reshaped to the batch
+    configs = {"auto", "auto-int8", "auto-fp32", "onnxruntime-int8", "openvino-fp32", "torch", *raw, *static}
     assert {(r["config"], r["batch"]) for r in rows} == {(c, b) for c in configs for b in (1, 2)}
     assert all(0 < r["utilization"] <= 1 and 0 < r["machine_utilization"] <= r["utilization"] for r in rows)
     for engine in ("onnxruntime", "openvino"):
         assert result["peak_gmacs"][engine]["int8"] > 0 and result["peak_gmacs"][engine]["fp32"] > 0
     by = {(r["config"], r["batch"]): r["images_per_s"] for r in rows}
-    for v in result["verdict"]:  # auto against the fastest raw engine of the same batch size
+    for v in result["verdict"]:  # auto against the fastest raw engine of the same batch size, default and static
         best = max(raw, key=lambda c, b=v["batch"]: by[c, b])
         assert v["best_raw_config"] == best and v["ratio"] == round(by["auto", v["batch"]] / by[best, v["batch"]], 3)
+        top = max(static, key=lambda c, b=v["batch"]: by[c, b])
+        assert v["best_static_config"] == top
+        assert v["ratio_static"] == round(by["auto", v["batch"]] / by[top, v["batch"]], 3)
     assert [r["batch"] for r in result["int8_vs_fp32"]] == [1, 2]
     for r in rows:
         assert {"backend", "precision", "batch", "images_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms"} <= set(r)

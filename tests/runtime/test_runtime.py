@@ -43,7 +43,7 @@ def test_import_and_generate_without_torch(pack_dir):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("ok onnxruntime")
+    assert proc.stdout.split() in (["ok", "onnxruntime"], ["ok", "openvino"])  # whichever measured faster here
 
 
 def test_auto_takes_the_fastest_verified_engine_and_says_why(gen):

@@ -71,6 +71,54 @@ def test_the_device_check_refuses_an_engine_whose_output_is_altered(pack_dir, ho
     assert ("matches" if passes else "DIFFERS FROM") in verdict.reason
 
 
+@pytest.mark.parametrize("bad_batch", [1, 3, 16])
+def test_the_device_check_renders_every_batch_size_an_engine_may_compile_on_its_own(pack_dir, bad_batch):
+    """OpenVINO compiles batch 1 and 16 as static models and runs other sizes on its dynamic one: an engine whose
+    image is wrong at one batch size only fails the check."""
+    m = read_manifest(pack_dir)
+    ort = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
+    wrong_at = Altered(ort, lambda x: np.roll(x, 3, axis=3) if len(x) == bad_batch else x)
+    verdict = verify.check_engine(wrong_at, verify.load_reference(m))
+    assert not verdict.passed and "DIFFERS FROM" in verdict.reason and "again at batch 1 and 3" in verdict.reason
+
+
+def test_openvino_compiles_the_tuned_batch_sizes_for_static_shapes(pack_dir):
+    """Batch 1 and 16 run models compiled for that shape (much faster than the dynamic model: docs/engines.md);
+    every other size runs the dynamic model; all of them give the dynamic model's images."""
+    pytest.importorskip("openvino")
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
+
+    m = read_manifest(pack_dir)
+    static = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32")
+    dynamic = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32", static_batches=())
+    ref = verify.load_reference(m)
+    for b in (1, 3, 16):
+        feeds = {k: v[:b] for k, v in ref.feeds.items()}
+        np.testing.assert_allclose(static.run(feeds)["image"], dynamic.run(feeds)["image"], atol=1e-4)
+    shapes = {b: [list(i.get_partial_shape()) for i in r.model_inputs] for b, r in static._requests.items()}
+    assert sorted(shapes, key=str) == [1, 16, None], shapes
+    assert all(str(s[0][0]) == str(b) for b, s in shapes.items() if b is not None)  # static: [b, nz]
+    assert shapes[None][0][0].is_dynamic and list(dynamic._requests) == [None]
+
+
+def test_openvino_runs_a_model_that_fixes_its_batch_size_as_it_is(tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [4], [1, 3, 2, 2])  # a Reshape that fixes batch 1
+    graph = helper.make_graph([helper.make_node("Reshape", ["z", "shape"], ["image"])], "g",
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 12])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 2, 2])], [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    b = OpenVinoBackend(model.SerializeToString(), threads=1, static_batches=(16, 1))
+    z = np.linspace(-1, 1, 12, dtype=np.float32)[None]
+    np.testing.assert_array_equal(b.run({"z": z})["image"], z.reshape(1, 3, 2, 2))
+    assert 16 not in b.static_batches
+
+
 def test_an_engine_that_cannot_render_fails_its_check_instead_of_raising(pack_dir):
     class Broken(Backend):
         def run(self, feeds):

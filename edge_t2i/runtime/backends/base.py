@@ -19,6 +19,8 @@ import numpy as np
 from edge_t2i.errors import BackendError, InputError, PackError
 from edge_t2i.imaging import to_uint8
 
+TUNE_BATCHES = (1, 16)  # the batch sizes load() measures and routes (runtime/select.py); engines that compile
+# per shape (OpenVINO) compile these statically
 RANGE_SLACK = 0.05  # an INT8 model's output Q/DQ may round tanh's 1.0 up by a step or two (of 2/255 each)
 
 

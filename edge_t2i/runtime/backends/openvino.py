@@ -6,8 +6,13 @@ VNNI), and it compiles the FP32 model in the precision `precision_hint` names. O
 default hint runs FP32 models in bf16; this backend runs FP32 packs at "f32" unless asked, so FP32 means
 FP32 (the device check in runtime/verify.py checks every engine against the pack's reference images).
 Configuration follows OpenVINO's latency guide: PERFORMANCE_HINT LATENCY, one stream, threads pinned on
-the CPU, compiled models cached (CACHE_DIR). Sources: OpenVINO docs, "Low Precision Transformations",
-"Precision Control", "Optimizing for Latency", "Model Caching Overview".
+the CPU, compiled models cached (CACHE_DIR). The pack's models take any batch size (a dynamic first
+dimension); OpenVINO runs a model compiled for one static shape much faster than a dynamic one (DF-GAN 64 px
+on a 2-core AMX Xeon: 1.7x at batch 1, 2x at batch 16, docs/engines.md), so the batch sizes `load` measures
+and routes (1 and 16) each get a model reshaped to that batch and compiled for it, and other batch sizes run
+the dynamic model. Sources: OpenVINO docs, "Low Precision Transformations", "Precision Control",
+"Optimizing for Latency", "Model Caching Overview", "Dynamic Shapes" ("static shapes ... better performance";
+`Model.reshape`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 
 from edge_t2i.errors import BackendError, MissingExtraError
 from edge_t2i.runtime import cache
-from edge_t2i.runtime.backends.base import Backend, model_source, register, wrap_error
+from edge_t2i.runtime.backends.base import TUNE_BATCHES, Backend, model_source, register, wrap_error
 
 
 def import_openvino():  # noqa: ANN201 - returns the module
@@ -64,15 +69,18 @@ class OpenVinoBackend(Backend):
     `threads` 0: all cores; `precision_hint`: "f32", "bf16" or "f16" (OpenVINO's INFERENCE_PRECISION_HINT),
     None: OpenVINO's default for the device (the INT8 model's float parts in bf16 on AMX CPUs); `pin` pins
     the CPU threads; `cache_key` (the model's sha256) turns on OpenVINO's compiled-model cache in the user's
-    cache folder. Not thread-safe (one infer request: the Pipeline serialises calls).
-    Raises: MissingExtraError (extra `openvino`), BackendError (OpenVINO cannot read, compile or run it)."""
+    cache folder; `static_batches`: batch sizes compiled for their own static shape (the first at
+    construction, the others and the dynamic model for every other size on first use; () compiles only
+    the dynamic model). Not thread-safe (one infer request per compiled model: the Pipeline serialises
+    calls). Raises: MissingExtraError (extra `openvino`), BackendError (OpenVINO cannot read, compile or run
+    it)."""
 
     name = "openvino"
     thread_safe = False
 
     def __init__(self, model: str | os.PathLike[str] | bytes, precision: str = "fp32", device: str = "CPU",
                  threads: int = 0, precision_hint: str | None = None, pin: bool = True, cache_key: str = "",
-                 label: str | None = None):
+                 label: str | None = None, static_batches: tuple[int, ...] = TUNE_BATCHES):
         ov = import_openvino()
         self.precision = precision
         self.device = device
@@ -84,31 +92,58 @@ class OpenVinoBackend(Backend):
                 config["INFERENCE_NUM_THREADS"] = threads
         if precision_hint:
             config["INFERENCE_PRECISION_HINT"] = precision_hint
+        self._config = config
+        self.static_batches = tuple(static_batches)
+        self._requests: dict[int | None, object] = {}  # batch size (None: the dynamic model) -> its infer request
         # OpenVINO keys its compiled-model cache by path, size and time: a folder per model sha256 (`cache_key`)
         # means a compiled blob is only ever reused for the bytes the pack verified; without one, no cache.
         cache_dir = cache.ensure(f"openvino/{cache_key[:32]}") if cache_key else None
         try:
-            core = ov.Core()
+            self._core = ov.Core()
             if cache_dir is not None:
-                core.set_property({"CACHE_DIR": str(cache_dir)})
+                self._core.set_property({"CACHE_DIR": str(cache_dir)})
             # from memory: read_model parses the verified bytes (an ONNX model with external data is refused by
             # OpenVINO, and before that by runtime/packfile.py); the cache is then keyed by the model's content
-            self.compiled = core.compile_model(core.read_model(source) if isinstance(source, bytes) else source,
-                                               device, config)
-            self.request = self.compiled.create_infer_request()
-            hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+            self._model = self._core.read_model(source)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {device}") from exc
+            raise wrap_error(exc, f"OpenVINO cannot read {self.label}") from exc
+        self._request(self.static_batches[0] if self.static_batches else None)
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
         self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
         if self.hint == "bf16" and not self._runs_in("bf16"):
             self.hint = "f32"  # the hint allows bf16, but OpenVINO kept every layer of this model in f32
-        self._output = self.compiled.output(0)
         self.name = "openvino" if device == "CPU" else f"openvino-{device.lower()}"
+
+    def _request(self, batch: int | None):  # noqa: ANN202 - an openvino InferRequest
+        """The infer request of the model compiled for `batch` (static) or for any batch (None), compiled on first
+        use. A model that cannot take `batch` as its first dimension statically runs dynamic."""
+        key = batch if batch in self.static_batches else None
+        request = self._requests.get(key)
+        if request is not None:
+            return request
+        model = self._model
+        if key is not None:
+            try:
+                model = self._model.clone()
+                model.reshape({i.get_any_name(): [key, *list(i.get_partial_shape())[1:]] for i in model.inputs})
+            except Exception:  # noqa: BLE001 - OpenVINO's own errors: a graph that fixes its batch size runs as it is
+                self.static_batches = tuple(b for b in self.static_batches if b != key)
+                return self._request(None)
+        try:
+            compiled = self._core.compile_model(model, self.device, self._config)
+            request = compiled.create_infer_request()
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {self.device}") from exc
+        if not self._requests:
+            self.compiled = compiled  # the first one: its precision and runtime model describe the backend
+        self._requests[key] = request
+        return request
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:  # inputs shared, not copied; the output read from the request's tensor and copied once
-            self.request.infer(feeds, share_inputs=True)
-            return {"image": np.array(self.request.get_output_tensor(0).data, dtype=np.float32, copy=True)}
+            request = self._request(len(next(iter(feeds.values()))))
+            request.infer(feeds, share_inputs=True)
+            return {"image": np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)}
         except Exception as exc:
             if isinstance(exc, BackendError):
                 raise
@@ -130,5 +165,5 @@ class OpenVinoBackend(Backend):
         return f"OpenVINO {self.device} ({self.precision} model, inference precision {self.hint})"
 
     def close(self) -> None:
-        self.request = None
+        self._requests = {}
         self.compiled = None
