@@ -10,6 +10,7 @@ import pytest
 
 import edge_t2i
 from edge_t2i.errors import BackendError, InputError, PackError
+from edge_t2i.imaging import to_uint8
 from edge_t2i.runtime import select, tuning, verify
 from edge_t2i.runtime.backends.base import Backend
 from edge_t2i.runtime.manifest import read_manifest
@@ -95,6 +96,8 @@ def test_openvino_compiles_the_tuned_batch_sizes_for_static_shapes(pack_dir):
     for b in (1, 3, 16):
         feeds = {k: v[:b] for k, v in ref.feeds.items()}
         np.testing.assert_allclose(static.run(feeds)["image"], dynamic.run(feeds)["image"], atol=1e-4)
+        # pixels reads the output where OpenVINO wrote it: the same pixels as the copied output's
+        np.testing.assert_array_equal(static.pixels(feeds), to_uint8(static.run(feeds)["image"]))
     shapes = {b: [list(i.get_partial_shape()) for i in r.model_inputs] for b, r in static._requests.items()}
     assert sorted(shapes, key=str) == [1, 16, None], shapes
     assert all(str(s[0][0]) == str(b) for b, s in shapes.items() if b is not None)  # static: [b, nz]
