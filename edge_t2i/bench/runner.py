@@ -46,6 +46,7 @@ from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.backends.base import wrap_error
 from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
+from edge_t2i.runtime.backends.openvino import cpu_default_precision
 from edge_t2i.runtime.manifest import Manifest, read_manifest
 from edge_t2i.runtime.packfile import read_model
 from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
@@ -159,9 +160,12 @@ def raw_configs(manifest: Manifest, threads: int) -> tuple[list[Config], list[di
             skipped += [{"config": f"raw-openvino{kind}:{file}", "reason": "OpenVINO is not installed"}
                         for kind in ("", "-static")]
             continue
-        configs.append(Config(f"raw-openvino:{file}", "openvino", precision,
+        # OpenVINO's default runs an FP32 model in bf16 on CPUs with native bf16: its rows say so (and count against
+        # the bf16 peak)
+        ov_precision = "bf16" if precision == "fp32" and cpu_default_precision() == "bf16" else precision
+        configs.append(Config(f"raw-openvino:{file}", "openvino", ov_precision,
                               lambda f=file: _raw_ov(read_model(manifest, f), f, threads), size))
-        configs.append(Config(f"raw-openvino-static:{file}", "openvino", precision,
+        configs.append(Config(f"raw-openvino-static:{file}", "openvino", ov_precision,
                               lambda f=file: _raw_ov(read_model(manifest, f), f, threads, static=True), size))
     return configs, skipped
 
