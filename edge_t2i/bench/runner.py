@@ -209,11 +209,16 @@ def _raw_ov(model: bytes, name: str, threads: int, static: bool = False) -> Call
         def request(batch: int):  # noqa: ANN202 - an openvino InferRequest
             key = batch if static else 0
             if key not in requests:
-                m = parsed
-                if static:
-                    m = parsed.clone()
-                    m.reshape({i.get_any_name(): [batch, *list(i.get_partial_shape())[1:]] for i in m.inputs})
-                requests[key] = core.compile_model(m, "CPU", config).create_infer_request()
+                try:
+                    m = parsed
+                    if static:
+                        m = parsed.clone()
+                        m.reshape({i.get_any_name(): [batch, *list(i.get_partial_shape())[1:]] for i in m.inputs})
+                    requests[key] = core.compile_model(m, "CPU", config).create_infer_request()
+                except Exception:  # a graph that fixes its batch size: as the runtime does, the dynamic model
+                    if not static:
+                        raise
+                    requests[key] = core.compile_model(parsed, "CPU", config).create_infer_request()
             return requests[key]
 
         if not static:

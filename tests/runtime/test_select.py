@@ -80,8 +80,26 @@ def test_the_device_check_renders_every_batch_size_an_engine_may_compile_on_its_
     ort = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
     wrong_at = Altered(ort, lambda x: np.roll(x, 3, axis=3) if len(x) == bad_batch else x)
     verdict = verify.check_engine(wrong_at, verify.load_reference(m))
-    assert not verdict.passed and "DIFFERS FROM" in verdict.reason and "again at batch 1 and 3" in verdict.reason
+    assert not verdict.passed and "DIFFERS FROM" in verdict.reason and "at batch 16, 1, 3" in verdict.reason
 
+
+def test_a_reference_set_smaller_than_a_batch_still_runs_every_batch_size(pack_dir):
+    """Packs may carry 1-64 reference images: a set of 5 is repeated so the batch-16 model renders too."""
+    m = read_manifest(pack_dir)
+    ref = verify.load_reference(m)
+    small = verify.Reference({k: v[:5] for k, v in ref.feeds.items()}, ref.images[:5], ref.min_psnr_db, ref.min_ssim,
+                             ref.source, ref.expected)
+    ort = select.create(m, next(c for c in select.candidates(m, "onnxruntime", "fp32")))
+    seen = []
+
+    class Counting(Altered):
+        def run(self, feeds):
+            seen.append(len(feeds["z"]))
+            return super().run(feeds)
+
+    verdict = verify.check_engine(Counting(ort, lambda x: x), small)
+    assert verdict.passed and verdict.psnr_db == 100.0, verdict.reason
+    assert {16, 1, 3} <= set(seen) and "5 images" in verdict.reason
 
 def test_openvino_compiles_the_tuned_batch_sizes_for_static_shapes(pack_dir):
     """Batch 1 and 16 run models compiled for that shape (much faster than the dynamic model: docs/engines.md);
@@ -102,6 +120,27 @@ def test_openvino_compiles_the_tuned_batch_sizes_for_static_shapes(pack_dir):
     assert sorted(shapes, key=str) == [1, 16, None], shapes
     assert all(str(s[0][0]) == str(b) for b, s in shapes.items() if b is not None)  # static: [b, nz]
     assert shapes[None][0][0].is_dynamic and list(dynamic._requests) == [None]
+
+
+def test_openvino_falls_back_to_the_dynamic_model_where_a_static_one_will_not_compile(pack_dir, monkeypatch):
+    ov = pytest.importorskip("openvino")
+    from edge_t2i.runtime.backends.openvino import OpenVinoBackend
+
+    real = ov.Core.compile_model
+
+    def static_fails(self, model, *args, **kwargs):
+        if not model.inputs[0].get_partial_shape().is_dynamic:
+            raise RuntimeError("Exception from src/inference: no kernel for this shape")
+        return real(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(ov.Core, "compile_model", static_fails)
+    m = read_manifest(pack_dir)
+    b = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32")
+    assert b.static_batches == () and list(b._requests) == [None]
+    assert b.run({k: v[:1] for k, v in verify.load_reference(m).feeds.items()})["image"].shape[0] == 1
+    b.close()
+    with pytest.raises(BackendError, match="closed"):  # one line, not an AttributeError on None
+        b.run({k: v[:1] for k, v in verify.load_reference(m).feeds.items()})
 
 
 def test_openvino_runs_a_model_that_fixes_its_batch_size_as_it_is(tmp_path):

@@ -70,11 +70,10 @@ class OpenVinoBackend(Backend):
     `threads` 0: all cores; `precision_hint`: "f32", "bf16" or "f16" (OpenVINO's INFERENCE_PRECISION_HINT),
     None: OpenVINO's default for the device (the INT8 model's float parts in bf16 on AMX CPUs); `pin` pins
     the CPU threads; `cache_key` (the model's sha256) turns on OpenVINO's compiled-model cache in the user's
-    cache folder; `static_batches`: batch sizes compiled for their own static shape (the first at
-    construction, the others and the dynamic model for every other size on first use; () compiles only
-    the dynamic model). Not thread-safe (one infer request per compiled model: the Pipeline serialises
-    calls). Raises: MissingExtraError (extra `openvino`), BackendError (OpenVINO cannot read, compile or run
-    it)."""
+    cache folder; `static_batches`: batch sizes compiled for their own static shape, at construction (the
+    dynamic model, for every other size, on first use; () compiles only the dynamic model). Not thread-safe
+    (one infer request per compiled model: the Pipeline serialises calls). Raises: MissingExtraError (extra
+    `openvino`), BackendError (OpenVINO cannot read, compile or run it; closed)."""
 
     name = "openvino"
     thread_safe = False
@@ -108,8 +107,12 @@ class OpenVinoBackend(Backend):
             self._model = self._core.read_model(source)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise wrap_error(exc, f"OpenVINO cannot read {self.label}") from exc
-        self._request(self.static_batches[0] if self.static_batches else None)
-        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        for batch in self.static_batches or (None,):  # all now: a first batch-16 frame must not wait for a compile
+            self._request(batch)
+        try:
+            hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        except Exception as exc:  # a device or version that does not report it
+            raise wrap_error(exc, f"OpenVINO compiled {self.label} for {device} but cannot say its precision") from exc
         self.hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # e.g. "bf16"
         if self.hint == "bf16" and not self._runs_in("bf16"):
             self.hint = "f32"  # the hint allows bf16, but OpenVINO kept every layer of this model in f32
@@ -117,23 +120,25 @@ class OpenVinoBackend(Backend):
 
     def _request(self, batch: int | None):  # noqa: ANN202 - an openvino InferRequest
         """The infer request of the model compiled for `batch` (static) or for any batch (None), compiled on first
-        use. A model that cannot take `batch` as its first dimension statically runs dynamic."""
+        use. A model that cannot be reshaped or compiled for `batch` statically (a graph that fixes its batch
+        size) runs that batch size on the dynamic model. Raises BackendError (closed, or no model compiles)."""
+        if self._model is None:
+            raise BackendError(f"{self.label}: this OpenVINO backend is closed")
         key = batch if batch in self.static_batches else None
         request = self._requests.get(key)
         if request is not None:
             return request
-        model = self._model
-        if key is not None:
-            try:
+        try:
+            model = self._model
+            if key is not None:
                 model = self._model.clone()
                 model.reshape({i.get_any_name(): [key, *list(i.get_partial_shape())[1:]] for i in model.inputs})
-            except Exception:  # noqa: BLE001 - OpenVINO's own errors: a graph that fixes its batch size runs as it is
-                self.static_batches = tuple(b for b in self.static_batches if b != key)
-                return self._request(None)
-        try:
             compiled = self._core.compile_model(model, self.device, self._config)
             request = compiled.create_infer_request()
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            if key is not None:
+                self.static_batches = tuple(b for b in self.static_batches if b != key)
+                return self._request(None)
             raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {self.device}") from exc
         if not self._requests:
             self.compiled = compiled  # the first one: its precision and runtime model describe the backend
@@ -181,4 +186,4 @@ class OpenVinoBackend(Backend):
 
     def close(self) -> None:
         self._requests = {}
-        self.compiled = None
+        self.compiled = self._model = self._core = None
