@@ -29,7 +29,7 @@ def run_headless(pack: Path, frames: int, tmp_path: Path) -> dict:
 @pytest.mark.slow
 def test_game_loop_headless(pack_dir, tmp_path):
     stats = run_headless(pack_dir, 300, tmp_path)
-    assert stats["frames"] == 300 and stats["backend"] == "onnxruntime"
+    assert stats["frames"] == 300 and stats["backend"] in ("onnxruntime", "openvino")  # whichever measured faster
     assert stats["images_generated"] > 0
     # every frame submitted one request: generated, dropped for a newer one, or (at most two) still in flight
     assert 300 - 2 <= stats["images_generated"] + stats["requests_dropped"] <= 300, stats
