@@ -215,19 +215,19 @@ def check_engine(backend: object, reference: Reference, precision: str = "fp32")
     Never raises for the engine's own failures: an engine that cannot run the set fails the check."""
     n = len(reference.images)
     step = min(getattr(backend, "max_batch", None) or REFERENCE_COUNT, REFERENCE_COUNT)
-    rows = np.arange(max(n, step)) % n  # a set smaller than a batch is repeated, so the batch-16 model runs too
-    feeds = {k: v[rows] for k, v in reference.feeds.items()}
-    want = reference.images[rows]
     batches = [step] + [b for b in CHECK_BATCHES if b < step]
     try:
+        rows = np.arange(max(n, step)) % n  # a set smaller than a batch is repeated, so the batch-16 model runs too
+        feeds = {k: v[rows] for k, v in reference.feeds.items()}
+        want = reference.images[rows]
         renders = []
         for batch in batches:
             out = np.concatenate([backend.infer({k: v[i:i + batch] for k, v in feeds.items()})["image"]  # type: ignore[attr-defined]
                                   for i in range(0, len(rows), batch)])
             renders.append(to_uint8(np.asarray(out, np.float32)))
             if renders[-1].shape != want.shape:
-                return Verdict(False, 0.0, 0.0, f"renders {list(renders[-1].shape[1:])} at batch {batch}, the "
-                                                f"reference is {list(want.shape[1:])}")
+                return Verdict(False, 0.0, 0.0, f"renders {list(renders[-1].shape)} at batch {batch}, the "
+                                                f"reference is {list(want.shape)}")
         p = min(psnr_db(want, r) for r in renders)
         s = min(ssim(want, r) for r in renders)
         min_p, min_s = reference.thresholds(precision)
