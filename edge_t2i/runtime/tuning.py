@@ -31,9 +31,9 @@ CACHE_FORMAT = "edge-t2i tune v1"
 MAX_ENTRIES = 4096
 MEASURE_S = 0.3          # timed seconds per (engine, batch size); at least MIN_CALLS calls
 MIN_CALLS = 3
-# how the runtime runs and checks engines: a new revision makes every earlier check and timing stale (3: OpenVINO
-# compiles the tuned batch sizes for static shapes, and the device check renders the set at batch 1 and 3 as well)
-REVISION = 3
+# how the runtime runs and checks engines: a new revision makes every earlier check and timing stale (4: OpenVINO
+# compiles each batch size for its static shape, and the device check renders the set at batch 1 and 3 as well)
+REVISION = 4
 
 
 def pack_digest(manifest: Manifest) -> str:

@@ -101,25 +101,32 @@ def test_a_reference_set_smaller_than_a_batch_still_runs_every_batch_size(pack_d
     assert verdict.passed and verdict.psnr_db == 100.0, verdict.reason
     assert {16, 1, 3} <= set(seen) and "5 images" in verdict.reason
 
-def test_openvino_compiles_the_tuned_batch_sizes_for_static_shapes(pack_dir):
-    """Batch 1 and 16 run models compiled for that shape (much faster than the dynamic model: docs/engines.md);
-    every other size runs the dynamic model; all of them give the dynamic model's images."""
+def test_openvino_compiles_each_batch_size_for_its_static_shape(pack_dir):
+    """Batch 1 and 16 are compiled for their shape at construction, other sizes at their first call (much faster
+    than the dynamic model: docs/engines.md), up to max_static sizes, then the dynamic model; all of them give
+    the dynamic model's images."""
     pytest.importorskip("openvino")
     from edge_t2i.runtime.backends.openvino import OpenVinoBackend
 
     m = read_manifest(pack_dir)
     static = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32")
-    dynamic = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32", static_batches=())
+    assert sorted(static._requests) == [1, 16]  # compiled at construction
+    dynamic = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32", max_static=0)
+    capped = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32", max_static=2)
     ref = verify.load_reference(m)
     for b in (1, 3, 16):
         feeds = {k: v[:b] for k, v in ref.feeds.items()}
         np.testing.assert_allclose(static.run(feeds)["image"], dynamic.run(feeds)["image"], atol=1e-4)
+        np.testing.assert_allclose(capped.run(feeds)["image"], dynamic.run(feeds)["image"], atol=1e-4)
         # pixels reads the output where OpenVINO wrote it: the same pixels as the copied output's
         np.testing.assert_array_equal(static.pixels(feeds), to_uint8(static.run(feeds)["image"]))
     shapes = {b: [list(i.get_partial_shape()) for i in r.model_inputs] for b, r in static._requests.items()}
-    assert sorted(shapes, key=str) == [1, 16, None], shapes
-    assert all(str(s[0][0]) == str(b) for b, s in shapes.items() if b is not None)  # static: [b, nz]
-    assert shapes[None][0][0].is_dynamic and list(dynamic._requests) == [None]
+    assert sorted(shapes) == [1, 3, 16], shapes
+    assert all(str(s[0][0]) == str(b) for b, s in shapes.items())  # static: [b, nz]
+    assert list(dynamic._requests) == [None]
+    assert dynamic._requests[None].model_inputs[0].get_partial_shape()[0].is_dynamic
+    assert sorted(capped._requests, key=str) == [1, 16, None]  # batch 3 over the budget of 2: the dynamic model
+    assert "static shapes at batch 1/3/16" in static.describe()
 
 
 def test_openvino_falls_back_to_the_dynamic_model_where_a_static_one_will_not_compile(pack_dir, monkeypatch):
@@ -136,7 +143,7 @@ def test_openvino_falls_back_to_the_dynamic_model_where_a_static_one_will_not_co
     monkeypatch.setattr(ov.Core, "compile_model", static_fails)
     m = read_manifest(pack_dir)
     b = OpenVinoBackend(pack_dir / m.models["fp32"], threads=1, precision_hint="f32")
-    assert b.static_batches == () and list(b._requests) == [None]
+    assert b._no_static == {1, 16} and list(b._requests) == [None]
     assert b.run({k: v[:1] for k, v in verify.load_reference(m).feeds.items()})["image"].shape[0] == 1
     b.close()
     with pytest.raises(BackendError, match="closed"):  # one line, not an AttributeError on None
@@ -158,7 +165,7 @@ def test_openvino_runs_a_model_that_fixes_its_batch_size_as_it_is(tmp_path):
     b = OpenVinoBackend(model.SerializeToString(), threads=1, static_batches=(16, 1))
     z = np.linspace(-1, 1, 12, dtype=np.float32)[None]
     np.testing.assert_array_equal(b.run({"z": z})["image"], z.reshape(1, 3, 2, 2))
-    assert 16 not in b.static_batches
+    assert b._no_static == {16} and sorted(b._requests, key=str) == [1, None]
 
 
 def test_an_engine_that_cannot_render_fails_its_check_instead_of_raising(pack_dir):

@@ -8,9 +8,9 @@ FP32 (the device check in runtime/verify.py checks every engine against the pack
 Configuration follows OpenVINO's latency guide: PERFORMANCE_HINT LATENCY, one stream, threads pinned on
 the CPU, compiled models cached (CACHE_DIR). The pack's models take any batch size (a dynamic first
 dimension); OpenVINO runs a model compiled for one static shape much faster than a dynamic one (DF-GAN 64 px
-on a 2-core AMX Xeon: 1.7x at batch 1, 2x at batch 16, docs/engines.md), so the batch sizes `load` measures
-and routes (1 and 16) each get a model reshaped to that batch and compiled for it, and other batch sizes run
-the dynamic model. Sources: OpenVINO docs, "Low Precision Transformations", "Precision Control",
+on a 2-core AMX Xeon: 1.7x at batch 1, 2x at batch 16, docs/engines.md), so each batch size gets a model reshaped to that batch and
+compiled for it: the sizes `load` measures and routes (1 and 16) at construction, any other on its first
+call (up to MAX_STATIC sizes; beyond them, and where a graph fixes its own batch size, the dynamic model). Sources: OpenVINO docs, "Low Precision Transformations", "Precision Control",
 "Optimizing for Latency", "Model Caching Overview", "Dynamic Shapes" ("static shapes ... better performance";
 `Model.reshape`).
 """
@@ -25,6 +25,8 @@ from edge_t2i.errors import BackendError, MissingExtraError
 from edge_t2i.imaging import to_uint8
 from edge_t2i.runtime import cache
 from edge_t2i.runtime.backends.base import TUNE_BATCHES, Backend, model_source, register, wrap_error
+
+MAX_STATIC = 8  # batch sizes one backend compiles statically (each compiled model holds its own buffers)
 
 
 def import_openvino():  # noqa: ANN201 - returns the module
@@ -70,8 +72,10 @@ class OpenVinoBackend(Backend):
     `threads` 0: all cores; `precision_hint`: "f32", "bf16" or "f16" (OpenVINO's INFERENCE_PRECISION_HINT),
     None: OpenVINO's default for the device (the INT8 model's float parts in bf16 on AMX CPUs); `pin` pins
     the CPU threads; `cache_key` (the model's sha256) turns on OpenVINO's compiled-model cache in the user's
-    cache folder; `static_batches`: batch sizes compiled for their own static shape, at construction (the
-    dynamic model, for every other size, on first use; () compiles only the dynamic model). Not thread-safe
+    cache folder; `static_batches`: batch sizes compiled for their own static shape at construction; other
+    sizes are compiled for theirs on their first call (a stall of 0.1-1 s: `Pipeline.warm_up` does it
+    ahead) while fewer than `max_static` are compiled, else run the dynamic model (`max_static` 0: only the
+    dynamic model). Not thread-safe
     (one infer request per compiled model: the Pipeline serialises calls). Raises: MissingExtraError (extra
     `openvino`), BackendError (OpenVINO cannot read, compile or run it; closed)."""
 
@@ -80,7 +84,8 @@ class OpenVinoBackend(Backend):
 
     def __init__(self, model: str | os.PathLike[str] | bytes, precision: str = "fp32", device: str = "CPU",
                  threads: int = 0, precision_hint: str | None = None, pin: bool = True, cache_key: str = "",
-                 label: str | None = None, static_batches: tuple[int, ...] = TUNE_BATCHES):
+                 label: str | None = None, static_batches: tuple[int, ...] = TUNE_BATCHES,
+                 max_static: int = MAX_STATIC):
         ov = import_openvino()
         self.precision = precision
         self.device = device
@@ -93,7 +98,9 @@ class OpenVinoBackend(Backend):
         if precision_hint:
             config["INFERENCE_PRECISION_HINT"] = precision_hint
         self._config = config
-        self.static_batches = tuple(static_batches)
+        self.max_static = max_static
+        self.static_batches = tuple(static_batches)[:max_static]
+        self._no_static: set[int] = set()  # batch sizes OpenVINO could not compile statically
         self._requests: dict[int | None, object] = {}  # batch size (None: the dynamic model) -> its infer request
         # OpenVINO keys its compiled-model cache by path, size and time: a folder per model sha256 (`cache_key`)
         # means a compiled blob is only ever reused for the bytes the pack verified; without one, no cache.
@@ -120,14 +127,18 @@ class OpenVinoBackend(Backend):
 
     def _request(self, batch: int | None):  # noqa: ANN202 - an openvino InferRequest
         """The infer request of the model compiled for `batch` (static) or for any batch (None), compiled on first
-        use. A model that cannot be reshaped or compiled for `batch` statically (a graph that fixes its batch
-        size) runs that batch size on the dynamic model. Raises BackendError (closed, or no model compiles)."""
+        use. A batch size over the `max_static` budget, or one the model cannot be reshaped or compiled for (a
+        graph that fixes its batch size), runs on the dynamic model. Raises BackendError (closed, or no model
+        compiles)."""
         if self._model is None:
             raise BackendError(f"{self.label}: this OpenVINO backend is closed")
-        key = batch if batch in self.static_batches else None
-        request = self._requests.get(key)
+        request = self._requests.get(batch)
         if request is not None:
             return request
+        static = sum(k is not None for k in self._requests)
+        key = batch if batch is not None and batch not in self._no_static and static < self.max_static else None
+        if key is None and None in self._requests:
+            return self._requests[None]
         try:
             model = self._model
             if key is not None:
@@ -137,7 +148,7 @@ class OpenVinoBackend(Backend):
             request = compiled.create_infer_request()
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             if key is not None:
-                self.static_batches = tuple(b for b in self.static_batches if b != key)
+                self._no_static.add(key)
                 return self._request(None)
             raise wrap_error(exc, f"OpenVINO cannot compile {self.label} for {self.device}") from exc
         if not self._requests:
@@ -180,7 +191,7 @@ class OpenVinoBackend(Backend):
         return not found or precision in found
 
     def describe(self) -> str:
-        static = "/".join(str(b) for b in self.static_batches)
+        static = "/".join(str(b) for b in sorted(k for k in self._requests if k is not None))
         return (f"OpenVINO {self.device} ({self.precision} model, inference precision {self.hint}"
                 f"{f', static shapes at batch {static}' if static else ''})")
 
