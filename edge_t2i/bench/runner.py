@@ -46,7 +46,7 @@ from edge_t2i.errors import BackendError, InputError, MissingExtraError
 from edge_t2i.runtime import backends
 from edge_t2i.runtime.backends.base import wrap_error
 from edge_t2i.runtime.backends.onnxruntime import quiet_sessions
-from edge_t2i.runtime.backends.openvino import cpu_default_precision
+from edge_t2i.runtime.backends.openvino import cpu_default_precision, reshaped
 from edge_t2i.runtime.manifest import Manifest, read_manifest
 from edge_t2i.runtime.packfile import read_model
 from edge_t2i.runtime.pipeline import Pipeline, load, load_bank
@@ -210,10 +210,7 @@ def _raw_ov(model: bytes, name: str, threads: int, static: bool = False) -> Call
             key = batch if static else 0
             if key not in requests:
                 try:
-                    m = parsed
-                    if static:
-                        m = parsed.clone()
-                        m.reshape({i.get_any_name(): [batch, *list(i.get_partial_shape())[1:]] for i in m.inputs})
+                    m = reshaped(parsed, batch) if static else parsed
                     requests[key] = core.compile_model(m, "CPU", config).create_infer_request()
                 except Exception:  # a graph that fixes its batch size: as the runtime does, the dynamic model
                     if not static:

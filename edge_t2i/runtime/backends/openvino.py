@@ -29,6 +29,14 @@ from edge_t2i.runtime.backends.base import TUNE_BATCHES, Backend, model_source, 
 MAX_STATIC = 8  # batch sizes one backend compiles statically (each compiled model holds its own buffers)
 
 
+def reshaped(model, batch: int):  # noqa: ANN001, ANN201 - openvino Models
+    """A copy of the OpenVINO `model` with every input's first (batch) dimension fixed to `batch`.
+    Raises OpenVINO's own errors where the graph cannot take that batch size."""
+    static = model.clone()
+    static.reshape({i.get_any_name(): [batch, *list(i.get_partial_shape())[1:]] for i in static.inputs})
+    return static
+
+
 def import_openvino():  # noqa: ANN201 - returns the module
     try:
         import openvino as ov
@@ -140,10 +148,7 @@ class OpenVinoBackend(Backend):
         if key is None and None in self._requests:
             return self._requests[None]
         try:
-            model = self._model
-            if key is not None:
-                model = self._model.clone()
-                model.reshape({i.get_any_name(): [key, *list(i.get_partial_shape())[1:]] for i in model.inputs})
+            model = self._model if key is None else reshaped(self._model, key)
             compiled = self._core.compile_model(model, self.device, self._config)
             request = compiled.create_infer_request()
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
