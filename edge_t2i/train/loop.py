@@ -227,7 +227,8 @@ def describe_recipe(cfg: TrainConfig) -> str:
     """One line for the start of a run: the recipe and what it turned on."""
     if cfg.recipe == "general":
         aug = ",".join(cfg.augment_policy()) or "off"
-        return (f"recipe general (data {cfg.data}): DiffAugment {aug}, noise in fusion {cfg.noise_in_fusion}, "
+        return (f"recipe general (data {cfg.data}): batch {cfg.batch_size}, mode seeking {cfg.diversity_weight:g} "
+                f"(cap {cfg.diversity_bound:g}), DiffAugment {aug}, noise in fusion {cfg.noise_in_fusion}, "
                 f"EMA {cfg.ema_decay} ramp-up {cfg.ema_rampup}, {'RGBA' if cfg.rgba else 'RGB'}; "
                 "best/ by KID on held-out rows")
     return (f"recipe shapes (data {cfg.data} is a `data shapes` folder): aligned L1 {cfg.align_weight}, "

@@ -90,6 +90,7 @@ def test_recipe_follows_the_data_and_refuses_shapes_terms_on_general_data(art, t
     general = resolve_recipe({"data": str(art), "out": "o"})
     assert general.recipe == "general" and general.augment_policy() == () and general.ema_rampup == 0.05
     assert general.align_weight == 0 and general.noise_in_fusion == general.model_config().nz
+    assert general.batch_size == 4 and general.diversity_weight == 1.0 and general.diversity_bound == 0.4
     assert resolve_recipe({"data": str(art), "out": "o", "noise_in_fusion": 0}).noise_in_fusion == 0  # flags win
     with pytest.raises(DataError, match="--align-weight is a shapes-dataset term"):
         resolve_recipe({"data": str(art), "out": "o", "align_weight": 10.0})
