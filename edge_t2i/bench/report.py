@@ -52,8 +52,12 @@ def table(result: dict) -> str:
                      f"{r['infer_images_per_s']:>9.1f}{mb:>6}{_or_dash(r['gmacs'], '.1f'):>8}"
                      f"{_or_dash(r['utilization'], '.1%'):>7}{_or_dash(r.get('machine_utilization'), '.1%'):>7}")
     for v in result.get("verdict", []):
-        lines.append(f"auto batch {v['batch']}: {v['ratio']:.2f}x the fastest raw engine ({v['best_raw_config']}, "
-                     f"{v['best_raw']:.0f} img/s)")
+        line = (f"auto batch {v['batch']}: {v['ratio']:.2f}x the fastest raw engine with its default options "
+                f"({v['best_raw_config']}, {v['best_raw']:.0f} img/s)")
+        if "ratio_static" in v:
+            line += (f"; {v['ratio_static']:.2f}x OpenVINO compiled for this batch by hand ({v['best_static_config']}, "
+                     f"{v['best_static']:.0f} img/s)")
+        lines.append(line)
     for v in result.get("int8_vs_fp32", []):
         lines.append(f"auto-int8 / auto-fp32 batch {v['batch']}: {v['ratio']:.2f}x")
     for e, p in peaks.items():

@@ -108,7 +108,8 @@ class TrainConfig:
     eval_every: int = option(500, "steps between sample grids, oracle metrics and checkpoints", range=(1, 10**9))
     eval_count: int = option(256, "records kept out of training for the oracle", range=(1, 10**6))
     seed: int = option(0, "seed of initial weights, batches and noise", range=(0, 2**62))
-    threads: int = option(0, "torch intra-op threads per rank (0: cores / ranks)", range=(0, 256))
+    threads: int = option(0, "torch intra-op threads per rank (0: the cores not busy at start / ranks; "
+                             "more threads than free cores run several times slower)", range=(0, 256))
     text_norm: bool = option(True, "standardise sentence embeddings inside G with the training set's mean/std "
                                    "(text control learns much faster)", flag="--no-text-norm")
     init_from: str = option("", "warm start a new run from another run's state/ folder (G, EMA, D) or a checkpoint "

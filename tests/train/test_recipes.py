@@ -233,3 +233,18 @@ def test_compiled_training_steps_match_the_eager_ones(art, tmp_path):
         weights.append(torch.cat([p.detach().flatten() for p in trainer.G.parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=1e-4)
     assert not torch.equal(weights[0], torch.zeros_like(weights[0]))
+
+
+def test_default_threads_leave_busy_cores_alone(monkeypatch):
+    from edge_t2i.train import loop
+
+    monkeypatch.setattr(loop.os, "cpu_count", lambda: 8)
+    for load, world, want in ((0.2, 1, 8), (1.1, 1, 7), (3.0, 2, 2), (12.0, 1, 1), (0.0, 16, 1)):
+        monkeypatch.setattr(loop.os, "getloadavg", lambda load=load: (load, load, load))
+        assert loop.default_threads(world) == want, (load, world)
+
+    def no_load() -> tuple[float, float, float]:
+        raise OSError("no load average")
+
+    monkeypatch.setattr(loop.os, "getloadavg", no_load)
+    assert loop.default_threads(1) == 8
