@@ -50,7 +50,7 @@ class TrainConfig:
                                range=(0.0, 1.0))
     amp: str = option("auto", "mixed precision of G's and D's forward passes (torch.autocast, bfloat16; MA-GP "
                               "stays float32): 'bf16', 'off', or 'auto' (bf16 on a CUDA GPU that supports it, "
-                              "off on CPU, where it gained 1.1x on an AMX Xeon)", choices=("auto", "bf16", "off"))
+                              "off on CPU, where it gained 1.07-1.14x on an AMX Xeon)", choices=("auto", "bf16", "off"))
     compile: bool = option(False, "torch.compile the generator's training passes (not D: spectral norm updates "
                                   "its vectors in place); the first steps are slower while it compiles",
                            flag="--compile")

@@ -225,8 +225,9 @@ def default_threads(world: int) -> int:
 
 def amp_dtype(amp: str, device: str) -> torch.dtype | None:
     """The autocast dtype of `--amp` on `device` ('cpu', 'cuda:N'): bfloat16 or None (float32 throughout).
-    'auto' is bf16 on a CUDA GPU with bfloat16 support (Ampere and later; Jetson Orin) and off on CPU (a step at
-    batch 8 took 0.90x the time with bf16 on an AMX Xeon, 1 thread: not worth a change of numerics by default)."""
+    'auto' is bf16 on a CUDA GPU with bfloat16 support (Ampere and later; Jetson Orin) and off on CPU (a step took
+    0.88x the time at batch 8, 0.93x at batch 4 with bf16 on an AMX Xeon, 1 thread: benchmarks/train_precision.py;
+    not worth a change of numerics by default)."""
     if amp == "off":
         return None
     if amp == "bf16":
