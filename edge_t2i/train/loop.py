@@ -322,9 +322,6 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
         raise DataError(f"batch size {cfg.batch_size} is not divisible by {d.world} ranks")
     threads = cfg.threads or default_threads(d.world)
     torch.set_num_threads(threads)
-    if d.main and not cfg.threads and threads < (os.cpu_count() or 1) // d.world:
-        log.info("%d torch thread(s) per rank: the other cores are busy (load average %.1f; --threads to choose)",
-                 threads, os.getloadavg()[0])
     run = _io.claim_output_dir(cfg.out, "training run", is_run, inputs=(cfg.data,))
     data = load_data(cfg, d.main)
     trainer = Trainer(cfg, d, aux=data.labels is not None)
@@ -336,6 +333,9 @@ def _prepare(cfg: TrainConfig, resume: bool) -> tuple[Distributed, Path, TrainDa
         trainer.start(data)
     if d.main:  # the run folder appears only once the data loaded and the models were built
         log.info("%s", describe_recipe(cfg))  # the first line of a run that starts (never before an error)
+        if not cfg.threads and threads < (os.cpu_count() or 1) // d.world:
+            log.info("%d torch thread(s) per rank: the other cores are busy (load average %.1f; --threads to "
+                     "choose)", threads, os.getloadavg()[0])
         run.mkdir(parents=True, exist_ok=True)
         _io.write_json(run / "train_config.json", asdict(cfg))
     return d, run, data, trainer
