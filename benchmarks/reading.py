@@ -13,6 +13,10 @@ Five sets of N prompts each, seeded:
               ("vermilion", "teeny", "on the far left"; data/phrasings.py, disjoint from every training phrasing)
   blind       the same with a colour or size word of DESCRIPTIVE_BLIND, written by someone who had not seen the
               lexicon or its sources ("garnet", "goldenrod", "puny", "whopping")
+  blind2      the same with DESCRIPTIVE_BLIND_2, written blind by another helper after the lexicon's sources grew
+              (2026-12-08): 87 colour names and 26 size words
+  blind3      the same with DESCRIPTIVE_BLIND_3 (119 colour names, 30 size words), written blind by a third helper
+              after the compound rule was chosen on the sets above: the held-out measure of the lexicon as it is
 
 each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it. "item" is
 the share whose typo was forgiven (read as the same prompt without it) or whose descriptive word was read right
@@ -38,7 +42,15 @@ from typos import with_typo  # noqa: E402
 import edge_t2i  # noqa: E402
 from edge_t2i.data import vocab  # noqa: E402
 from edge_t2i.data.captions import parse_caption  # noqa: E402
-from edge_t2i.data.phrasings import DESCRIPTIVE_BLIND, descriptive, phrase  # noqa: E402
+from edge_t2i.data.phrasings import (  # noqa: E402
+    DESCRIPTIVE_BLIND,
+    DESCRIPTIVE_BLIND_2,
+    DESCRIPTIVE_BLIND_3,
+    descriptive,
+    phrase,
+)
+
+BLIND = {"blind": DESCRIPTIVE_BLIND, "blind2": DESCRIPTIVE_BLIND_2, "blind3": DESCRIPTIVE_BLIND_3}
 
 ATTRS = ("color", "shape", "size", "position")
 
@@ -48,7 +60,7 @@ def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[s
     descriptively, or None)]}."""
     known = gen.bank.known_words
     sets: dict[str, list[tuple[str, dict, str | None]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": [],
-                                                           "blind": []}
+                                                           "blind": [], "blind2": [], "blind3": []}
     for i in rng.permutation(len(gen.bank))[:n]:
         text = gen.bank.texts[int(i)]
         c = parse_caption(text)
@@ -65,12 +77,13 @@ def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[s
         if len(sets["descriptive"]) < n:
             said, attr = descriptive(rng, *(attrs[a] for a in ("shape", "color", "size", "position")))
             sets["descriptive"].append((said, attrs, attr))
-    blind = np.random.default_rng(int(rng.integers(2**63)))  # its own stream: the sets above stay as they were
-    for _ in range(n):
-        attrs = {a: str(blind.choice(v)) for a, v in (("shape", vocab.SHAPES), ("color", vocab.COLORS),
-                                                       ("size", vocab.SIZES), ("position", vocab.POSITIONS))}
-        said, attr = descriptive(blind, *(attrs[a] for a in ("shape", "color", "size", "position")), DESCRIPTIVE_BLIND)
-        sets["blind"].append((said, attrs, attr))
+    for name, table in BLIND.items():  # each its own stream: the sets before it stay as they were
+        blind = np.random.default_rng(int(rng.integers(2**63)))
+        for _ in range(n):
+            attrs = {a: str(blind.choice(v)) for a, v in (("shape", vocab.SHAPES), ("color", vocab.COLORS),
+                                                           ("size", vocab.SIZES), ("position", vocab.POSITIONS))}
+            said, attr = descriptive(blind, *(attrs[a] for a in ("shape", "color", "size", "position")), table)
+            sets[name].append((said, attrs, attr))
     return sets
 
 
@@ -113,10 +126,9 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
     return out
 
 
-def by_word(gen, prompts: list[tuple[str, dict, str | None]]) -> dict[str, list[int]]:  # noqa: ANN001
-    """{DESCRIPTIVE_BLIND word: [prompts whose attribute it said was read right, prompts]}, with the correction."""
-    words = sorted({w for table in DESCRIPTIVE_BLIND.values() for ws in table.values() for w in ws}, key=len,
-                   reverse=True)
+def by_word(gen, prompts: list[tuple[str, dict, str | None]], blind: dict) -> dict[str, list[int]]:  # noqa: ANN001
+    """{word of the `blind` table: [prompts whose attribute it said was read right, prompts]}, with the correction."""
+    words = sorted({w for table in blind.values() for ws in table.values() for w in ws}, key=len, reverse=True)
     out: dict[str, list[int]] = {}
     for text, want, attr in prompts:
         word = next(w for w in words if w in text)
@@ -147,12 +159,13 @@ def main() -> None:
                   + " ".join(f"{100 * r[x]:7.1f}%" for x in ATTRS) + f"  {item}")
     print("item: typos read as the same prompt without its typo; descriptive: the attribute said descriptively "
           "read right")
-    for name in ("descriptive", "blind"):
+    for name in ("descriptive", *BLIND):
         for k, (rate, count) in result[f"{name}, corrected"]["item_by_attribute"].items():
             print(f"{name} {k} words read right: {100 * rate:.1f}% of {count}")
-    result["blind, by word"] = by_word(gen, sets["blind"])
-    print("blind words read wrong (read right / prompts): " + ", ".join(
-        f"{w} {k}/{n}" for w, (k, n) in result["blind, by word"].items() if k < n))
+    for name, table in BLIND.items():
+        words = result[f"{name}, by word"] = by_word(gen, sets[name], table)
+        print(f"{name}: {sum(k == n for k, n in words.values())} of {len(words)} words read right in every prompt; "
+              "read wrong (read right / prompts): " + ", ".join(f"{w} {k}/{n}" for w, (k, n) in words.items() if k < n))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -188,8 +188,8 @@ def convert_checkpoint(checkpoint_dir: str | os.PathLike[str], out: str | os.Pat
 def lexicon_stage(bank: PromptBank, options: ConvertOptions, shapes: bool,
                   st: Stages) -> tuple[PromptBank, list[str]]:
     """(`bank` with the lexicon `options.lexicon` asks for (convert/lexicon.py), report.md's lines on it: its
-    source and, for WordNet's words, WordNet's notice and licence)."""
-    from edge_t2i.convert import wordnet
+    source and, for WordNet's and color-name-list's words, their notices and licences)."""
+    from edge_t2i.convert import colornames, wordnet
     from edge_t2i.convert.lexicon import lexicon_for
 
     lexicon, source = lexicon_for(options.lexicon, bank.texts, shapes)
@@ -201,6 +201,9 @@ def lexicon_stage(bank: PromptBank, options: ConvertOptions, shapes: bool,
     if "WordNet" in str(source):
         note += [f"- {wordnet.NOTICE} Its licence:", "",
                  *(f"> {line}".rstrip() for line in wordnet.load()["license"].splitlines())]
+    if "color-name-list" in str(source):
+        note += ["", f"- {colornames.NOTICE}. Its licence:", "",
+                 *(f"> {line}".rstrip() for line in colornames.load()["license"].splitlines())]
     return PromptBank(bank.texts, bank.embeddings, bank.encoder_name, None, lexicon), note
 
 

