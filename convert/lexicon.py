@@ -123,10 +123,12 @@ def color_lexicon(known: Iterable[str]) -> dict[str, str]:
 
 def size_lexicon(known: Iterable[str]) -> dict[str, str]:
     """{size word: "small" or "large"} for those of the two the bank uses (`known`): WordNet's satellites of each
-    (convert/wordnet.py), less those made only of known words."""
+    and its nouns for a being of that size (convert/wordnet.py), less those made only of known words."""
     known = set(known)
     lexicon = {}
-    for head, words in wordnet.load()["size"].items():
+    data = wordnet.load()
+    for head in data["size"]:
+        words = data["size"][head] + data["size_nouns"][head]
         if head in known:
             for word in words:
                 word = " ".join(prompt_words(word))

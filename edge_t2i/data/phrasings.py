@@ -233,6 +233,45 @@ DESCRIPTIVE_BLIND_3: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# A fifth, written blind the same way on 2026-12-08 by a fourth helper session (15 colour names and 15 size words
+# a value; told only which words were used already), measured once, after WordNet's nouns of sizes and the
+# unanimous lexicon-typo rule were added on the sets above. Removed: 7 words of a training phrasing, 0 already used.
+DESCRIPTIVE_BLIND_4: dict[str, dict[str, tuple[str, ...]]] = {
+    "color": {
+        "red": ("fire truck red", "raspberry red", "paprika red", "chinese red", "cinnabar", "pomegranate red",
+                "sriracha red", "flame red", "cayenne red", "geranium red", "stoplight red", "netflix red",
+                "youtube red", "tulip red", "lego red"),
+        "orange": ("hi-vis orange", "international orange", "nickelodeon orange", "fox orange", "tang orange",
+                   "butternut squash orange", "sweet potato orange", "life jacket orange", "prison jumpsuit orange",
+                   "easyjet orange", "clownfish orange", "garfield orange", "autumn leaf orange"),
+        "yellow": ("sun yellow", "smiley face yellow", "emoji yellow", "simpsons yellow", "pencil yellow",
+                   "mcdonald's yellow", "ikea yellow", "snapchat yellow", "daisy yellow", "goldfinch yellow",
+                   "custard yellow", "forsythia yellow", "safety yellow", "mimosa yellow"),
+        "green": ("shrek green", "broccoli green", "spinach green", "cucumber green", "lizard green",
+                  "astroturf green", "st. patrick's day green", "leprechaun green", "starbucks green",
+                  "android green", "spotify green", "army green", "peridot", "ivy green", "alien green"),
+        "cyan": ("miami blue", "cancun blue", "bora bora blue", "fiji blue", "tahiti blue", "aruba blue", "larimar",
+                 "amazonite", "paraiba blue", "swiss blue topaz", "minecraft diamond blue", "cmyk cyan", "#00ffff",
+                 "cyberpunk cyan"),
+        "blue": ("blue jay blue", "bluebird blue", "dory blue", "avatar blue", "genie blue", "sonic blue",
+                 "tardis blue", "ford blue", "twitter blue", "samsung blue", "hydrangea blue", "ming blue",
+                 "admiral blue", "blue raspberry"),
+        "purple": ("taro purple", "purple sweet potato", "mardi gras purple", "vikings purple", "lsu purple",
+                   "fedex purple", "milka purple", "gamecube purple", "joker purple", "rapunzel purple",
+                   "wonka purple", "petunia purple", "clematis purple", "charoite", "bishop purple"),
+        "pink": ("morganite", "tickled pink", "kirby pink", "jigglypuff pink", "victoria's secret pink", "lyft pink",
+                 "camellia pink", "sweet pea pink", "lotus pink", "cosmos pink", "strawberry frosting pink",
+                 "nursery pink", "mean girls pink"),
+    },
+    "size": {
+        "small": ("smol", "lil", "diddy", "peedie", "shrimpy", "stunted", "slight", "modest", "travel-size",
+                  "kid-size", "snack-size", "shrunken", "infinitesimal", "pipsqueak", "handheld"),
+        "large": ("yuge", "chonky", "gert", "stonking", "thumping", "family-size", "economy-size", "goliath",
+                  "leviathan", "kaiju-size", "planet-size", "house-size", "voluminous", "whale-size", "bumper"),
+    },
+}
+
+
 def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
     """AUGMENT: the training synonyms and the augmentation ones; HELDOUT: the held-out synonyms only."""
     train, _novel = SYNONYMS[attr][value]

@@ -15,11 +15,15 @@ A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXI
 words they mean ("crimson" -> "red", "robin egg blue" -> "cyan", "teeny" -> "small"; convert/lexicon.py builds one
 from colour names and size words).
 Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
-corrected against the bank's words. A word with no bank word one edit away may be a typo of a one-word lexicon
+corrected against the bank's words. A phrase followed by a bank word that says the same attribute as the phrase's
+meaning (two one-word meanings of the lexicon that no bank prompt says together, as "pink" and "red") reads as
+that bank word: people name a colour by a thing and then say which of the colours they mean ("paprika red",
+"tahiti blue", "lemon yellow"), and the thing's own colour must not contradict it. A word with no bank word one edit away may be a typo of a one-word lexicon
 entry ("humongus" -> "humongous" -> "large"), but a lexicon of ~8,000 colour names holds "drab" and "pear", one
 edit from the real words "draw" and "near": so only a word of at least LEXICON_MIN_LETTERS letters that the text
 encoder's WordPiece vocabulary does not hold as a whole word (no real word it knows) is corrected against the
-lexicon, and only where the pack has the encoder. docs/pack-spec.md ("Prompts not in the bank") spells the rules
+lexicon, and only where the pack has the encoder; the entries one edit away must all mean the same ("eensy" is one
+edit from both "teensy" and "weensy": small). docs/pack-spec.md ("Prompts not in the bank") spells the rules
 for other implementations.
 """
 
@@ -35,6 +39,33 @@ MAX_LEXICON_WORDS = 3
 LEXICON_MIN_LETTERS = 5  # the shortest typed word corrected against the lexicon (and only if no whole word)
 MAX_LETTERS = 24  # longer "words" (NFKC can make one character four letters) are no typos of a prompt's words
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Which bank words say the same attribute: `words`, the one-word meanings of a lexicon that bank prompts use,
+    and `together`, the pairs of them (sorted) that some bank prompt says together ("small", "red")."""
+
+    words: frozenset[str] = frozenset()
+    together: frozenset[tuple[str, str]] = frozenset()
+
+    def __call__(self, a: str, b: str) -> bool:
+        """Whether `a` and `b` say one attribute: the same word, or two of `words` no bank prompt has together."""
+        return a == b or (a in self.words and b in self.words and (min(a, b), max(a, b)) not in self.together)
+
+
+def alternatives(texts: Iterable[str], lexicon: Mapping[str, str], limit: int = 200_000) -> Alternatives:
+    """The `Alternatives` of a bank (its first `limit` prompts, as `vocabulary`) and its lexicon."""
+    meanings = {m for m in lexicon.values() if " " not in m}
+    words: set[str] = set()
+    together: set[tuple[str, str]] = set()
+    for i, text in enumerate(texts):
+        if i >= limit:
+            break
+        said = sorted(set(prompt_words(text)) & meanings)
+        words.update(said)
+        together.update((a, b) for j, a in enumerate(said) for b in said[j + 1:])
+    return Alternatives(frozenset(words), frozenset(together))
 
 
 def vocabulary(texts: Iterable[str], limit: int = 200_000) -> frozenset[str]:
@@ -67,10 +98,12 @@ class Reading:
 
 
 def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None = None,
-         whole_words: frozenset[str] | None = None) -> Reading:
+         whole_words: frozenset[str] | None = None, same: Alternatives | None = None) -> Reading:
     """`prompt`'s words with `lexicon` phrases replaced and one-letter typos corrected against `known` (see the
     module docstring). `lexicon`: {phrase of 1..MAX_LEXICON_WORDS prompt words: the words it means}.
-    `whole_words`: the text encoder's whole-word tokens; given, 3-letter words not among them are corrected too."""
+    `whole_words`: the text encoder's whole-word tokens; given, 3-letter words not among them are corrected too.
+    `same`: the bank's `alternatives`; given, a phrase followed by a bank word of its meaning's attribute reads as
+    that word."""
     lexicon = lexicon or {}
     words = prompt_words(prompt)
     out: list[str] = []
@@ -81,8 +114,12 @@ def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None =
         for n in range(min(MAX_LEXICON_WORDS, len(words) - i), 0, -1):
             typed = " ".join(words[i:i + n])
             if typed in lexicon and not (n == 1 and typed in known):
-                corrected[typed] = lexicon[typed]
-                out.append(lexicon[typed])
+                meaning = lexicon[typed]
+                said = words[i + n] if i + n < len(words) else ""
+                if same is not None and said in known and same(meaning, said):  # "paprika red": red
+                    typed, meaning, n = f"{typed} {said}", said, n + 1
+                corrected[typed] = meaning
+                out.append(meaning)
                 i += n
                 break
         else:
@@ -94,8 +131,8 @@ def read(prompt: str, known: frozenset[str], lexicon: Mapping[str, str] | None =
 def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: list[str],
           whole_words: frozenset[str] | None, lexicon: Mapping[str, str] | None = None) -> str:
     """One word as read: itself if known, else its one correction against the bank's words, else (no bank word
-    one edit away; a long word that is no whole word of the encoder) its one correction against the lexicon's
-    one-word entries, else itself (unknown)."""
+    one edit away; a long word that is no whole word of the encoder) the one meaning of the lexicon's one-word
+    entries one edit away, else itself (unknown)."""
     if word in known or not known:
         return word
     letters = word.replace("'", "").replace("-", "")
@@ -108,9 +145,9 @@ def _word(word: str, known: frozenset[str], corrected: dict[str, str], unknown: 
         return corrected[word]
     if not candidates and lexicon and whole_words is not None and word not in whole_words \
             and len(letters) >= LEXICON_MIN_LETTERS:
-        entries = {e for e in edits if e in lexicon and " " not in e}
-        if len(entries) == 1:
-            corrected[word] = lexicon[entries.pop()]
+        meanings = {lexicon[e] for e in edits if e in lexicon and " " not in e}
+        if len(meanings) == 1:  # one entry, or several that mean the same ("eensy": "teensy", "weensy")
+            corrected[word] = meanings.pop()
             return corrected[word]
     unknown.append(word)
     return word

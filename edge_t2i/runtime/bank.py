@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_t2i import _io
 from edge_t2i.data.prompts import MAX_PROMPT_CHARS, MAX_PROMPT_WORDS, check_prompt, normalize_prompt, prompt_words
-from edge_t2i.data.spelling import MAX_LEXICON_WORDS, Reading, read, vocabulary
+from edge_t2i.data.spelling import MAX_LEXICON_WORDS, Alternatives, Reading, alternatives, read, vocabulary
 from edge_t2i.errors import EdgeT2IError, InputError, PackError, did_you_mean, printable
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class PromptBank:
             self._index[key] = i
         self._raw_hits: dict[str, int] = {}
         self._known: frozenset[str] | None = None
+        self._same: Alternatives | None = None
         self._lexicon: dict[str, str] = check_lexicon(lexicon or {}, "bank")
 
     @property
@@ -335,11 +336,13 @@ class PromptBank:
         return self._known
 
     def reading(self, prompt: str) -> Reading:
-        """How `prompt` is read before it is encoded: one-letter typos of the bank's words corrected
-        (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt, or one that reads as
+        """How `prompt` is read before it is encoded: the lexicon's phrases and one-letter typos of the bank's words
+        corrected (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt, or one that reads as
         more than MAX_PROMPT_WORDS words)."""
         check_prompt(prompt)
-        r = read(prompt, self.known_words, self._lexicon, self._whole_words())
+        if self._same is None:
+            self._same = alternatives(self._index, self._lexicon, VOCABULARY_PROMPTS)
+        r = read(prompt, self.known_words, self._lexicon, self._whole_words(), self._same)
         if len(r.text.split()) > MAX_PROMPT_WORDS:  # the lexicon's phrases are up to 3 words for 1 typed
             raise InputError(f"prompt {printable(prompt)[:40]!r}... reads as {len(r.text.split())} words with the "
                              f"pack's lexicon: at most {MAX_PROMPT_WORDS}")

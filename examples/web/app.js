@@ -19,7 +19,9 @@
 
 /* global ort */
 
-import { MAX_LEXICON_WORDS, TextReader, checkTokenizer, promptWords, readPrompt, vocabulary } from "./text.js";
+import {
+  MAX_LEXICON_WORDS, TextReader, alternatives, checkTokenizer, promptWords, readPrompt, vocabulary,
+} from "./text.js";
 
 // ---------------------------------------------------------------------------------------------------
 // 1. Noise: seed -> z ("splitmix64-polar-v1")
@@ -469,7 +471,7 @@ async function embedPrompt(promptText) {
   }
   if (promptWords(key).length > MAX_PROMPT_WORDS) throw new Error(`a prompt is at most ${MAX_PROMPT_WORDS} words`);
   const reader = await getTextReader();
-  const reading = readPrompt(key, knownWords(), pack.bank.lexicon, reader.wholeWords);
+  const reading = readPrompt(key, knownWords(), pack.bank.lexicon, reader.wholeWords, sameAttribute());
   const words = reading.text.split(" ").filter(Boolean);
   if (words.length > MAX_PROMPT_WORDS) {
     throw new Error(`the prompt reads as ${words.length} words with the pack's lexicon: at most ${MAX_PROMPT_WORDS}`);
@@ -484,6 +486,12 @@ async function embedPrompt(promptText) {
 function knownWords() {
   if (!pack.bank.known) pack.bank.known = vocabulary([...pack.bank.index.keys()]);
   return pack.bank.known;
+}
+
+/** Whether two bank words say one attribute (text.js alternatives; as PromptBank.reading), built on first use. */
+function sameAttribute() {
+  if (!pack.bank.same) pack.bank.same = alternatives([...pack.bank.index.keys()], pack.bank.lexicon);
+  return pack.bank.same;
 }
 
 /** The bank row nearest `v` by cosine similarity: {index, prompt, similarity}. */
@@ -796,7 +804,8 @@ window.edgeT2I = {
   },
   readPrompt: async (texts) => {           // texts -> how each is read (lexicon, typos), as PromptBank.reading
     const reader = await getTextReader();
-    return texts.map((t) => readPrompt(normalizePrompt(t), knownWords(), pack.bank.lexicon, reader.wholeWords));
+    return texts.map((t) => readPrompt(normalizePrompt(t), knownWords(), pack.bank.lexicon, reader.wholeWords,
+      sameAttribute()));
   },
   checkLexicon: (raw) => Array.from(checkLexicon(raw)),
   checkTokenizer: (spec) => Boolean(checkTokenizer(spec)),

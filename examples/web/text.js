@@ -38,6 +38,22 @@ export function vocabulary(keys, limit = VOCABULARY_PROMPTS) {
   return words;
 }
 
+/** Which bank words say one attribute (spelling.py alternatives): the one-word meanings of `lexicon` (Map) that the
+ * first `limit` bank keys use, and the pairs of them some key says together ("red small"). Returns same(a, b). */
+export function alternatives(keys, lexicon, limit = VOCABULARY_PROMPTS) {
+  const meanings = new Set([...lexicon.values()].filter((m) => !m.includes(" ")));
+  const words = new Set();
+  const together = new Set();
+  for (const key of keys.slice(0, limit)) {
+    const said = [...new Set(promptWords(key).filter((w) => meanings.has(w)))].sort();
+    said.forEach((a, j) => {
+      words.add(a);
+      for (const b of said.slice(j + 1)) together.add(`${a} ${b}`);
+    });
+  }
+  return (a, b) => a === b || (words.has(a) && words.has(b) && !together.has(a < b ? `${a} ${b}` : `${b} ${a}`));
+}
+
 /** Every string one Damerau edit away from `word` (delete, swap neighbours, replace, insert a-z). */
 export function oneEdit(word) {
   const out = new Set();
@@ -57,8 +73,9 @@ export function oneEdit(word) {
 
 /** How a prompt is read before it is encoded: {text, corrected {typed: used}, unknown [words]}. `key`: the
  * prompt's key; `known`: Set of the bank's words; `lexicon`: Map phrase -> bank words (from the bank file);
- * `wholeWords`: Set of the tokenizer's whole-word tokens (TextReader.wholeWords) or null. */
-export function readPrompt(key, known, lexicon, wholeWords = null) {
+ * `wholeWords`: Set of the tokenizer's whole-word tokens (TextReader.wholeWords) or null; `same`: the bank's
+ * `alternatives` or null (a phrase followed by a bank word of its meaning's attribute reads as that word). */
+export function readPrompt(key, known, lexicon, wholeWords = null, same = null) {
   const words = promptWords(key);
   const out = [];
   const corrected = {};
@@ -68,9 +85,16 @@ export function readPrompt(key, known, lexicon, wholeWords = null) {
     for (let n = Math.min(MAX_LEXICON_WORDS, words.length - i); n >= 1 && !matched; n--) {
       const typed = words.slice(i, i + n).join(" ");
       if (lexicon.has(typed) && !(n === 1 && known.has(typed))) {
-        corrected[typed] = lexicon.get(typed);
-        out.push(lexicon.get(typed));
-        i += n;
+        const said = i + n < words.length ? words[i + n] : "";
+        if (same !== null && known.has(said) && same(lexicon.get(typed), said)) {  // "paprika red": red
+          corrected[`${typed} ${said}`] = said;
+          out.push(said);
+          i += n + 1;
+        } else {
+          corrected[typed] = lexicon.get(typed);
+          out.push(lexicon.get(typed));
+          i += n;
+        }
         matched = true;
       }
     }
@@ -83,7 +107,7 @@ export function readPrompt(key, known, lexicon, wholeWords = null) {
 
 /** One word: itself if the bank uses it, else its one correction against the bank's words, else (no bank word
  * one edit away, at least 5 letters, no whole word of the tokenizer: "draw" is one edit from the colour "drab")
- * its one correction against the lexicon's one-word entries ("humongus" -> "large"), else itself, unknown. */
+ * the one meaning of the lexicon's one-word entries one edit away ("humongus" -> "large"), else itself, unknown. */
 function readWord(word, known, corrected, unknown, wholeWords, lexicon) {
   if (known.has(word) || known.size === 0) return word;
   const letters = word.replace(/['-]/g, "");
@@ -98,9 +122,10 @@ function readWord(word, known, corrected, unknown, wholeWords, lexicon) {
   }
   if (candidates.length === 0 && lexicon.size > 0 && wholeWords !== null && !wholeWords.has(word)
       && letters.length >= LEXICON_MIN_LETTERS) {
-    const entries = [...new Set(edits.filter((w) => lexicon.has(w) && !w.includes(" ")))];
-    if (entries.length === 1) {
-      corrected[word] = lexicon.get(entries[0]);
+    // the one-word entries one edit away must all mean the same ("eensy": "teensy" and "weensy", small)
+    const meanings = [...new Set(edits.filter((w) => lexicon.has(w) && !w.includes(" ")).map((w) => lexicon.get(w)))];
+    if (meanings.length === 1) {
+      corrected[word] = meanings[0];
       return corrected[word];
     }
   }

@@ -66,6 +66,7 @@ def test_size_words_that_are_adverbs_too_or_a_bank_without_the_size_word_are_lef
     lexicon = size_lexicon(SHAPES_WORDS | {"large"})
     assert not {"deep", "wide", "super", "double", "little", "big", "small", "large"} & set(lexicon)  # "deep red"
     assert lexicon["wee"] == lexicon["puny"] == lexicon["minute"] == "small" and lexicon["great"] == "large"
+    assert lexicon["half-pint"] == lexicon["dwarf"] == "small" and lexicon["hulk"] == "large"  # nouns of sizes
     assert set(size_lexicon(SHAPES_WORDS).values()) == {"small"}  # the bank says "small" only
     assert size_lexicon({"a", "red", "cat"}) == {}
 
@@ -86,11 +87,15 @@ def test_wordnet_files_are_read_as_the_wndb_format_says(tmp_path):
     (tmp_path / "data.noun").write_text(header + "\n".join([
         "00000010 07 n 02 chromatic_color 0 spectral_color 0 001 ~ 00000011 n 0000 | a color that has hue",
         "00000011 07 n 01 red 0 002 @ 00000010 n 0000 ~ 00000012 n 0000 | red color",
-        "00000012 07 n 02 scarlet 0 vermilion 0 001 @ 00000011 n 0000 | a bright red"]) + "\n")
+        "00000012 07 n 02 scarlet 0 vermilion 0 001 @ 00000011 n 0000 | a bright red",
+        "00000020 18 n 01 small_person 0 001 ~ 00000021 n 0000 | a person who is small",
+        "00000021 18 n 02 runt 0 half-pint 0 002 @ 00000020 n 0000 ~ 00000022 n 0000 | a small person",
+        "00000022 18 n 01 tom_thumb 0 001 @ 00000021 n 0000 | a very small person"]) + "\n")
     built = wordnet.build(tmp_path)
     assert built["size"] == {"small": ["minute", "teeny"], "large": []}  # "deep" is an adverb too
     assert built["color"]["vermilion"] == [["scarlet", "vermilion"], ["red"], ["chromatic color", "spectral color"]]
     assert set(built["color"]) == {"red", "scarlet", "vermilion"}
+    assert built["size_nouns"] == {"small": ["half-pint", "runt", "tom thumb"], "large": []}  # no "large person"
     assert built["license"].splitlines()[1] == "WordNet 3.1 Copyright 2011 by Princeton University.  All rights reserved."
     (tmp_path / "data.adj").write_text((tmp_path / "data.adj").read_text().replace("3.1 Copyright 2011", "3.0 "
                                                                                    "Copyright 2006"))
@@ -102,6 +107,7 @@ def test_the_committed_wordnet_words_carry_the_licence_and_both_parts():
     data = wordnet.load()
     assert "WordNet 3.1 Copyright 2011 by Princeton University" in data["license"]
     assert len(data["size"]["small"]) > 20 and len(data["size"]["large"]) > 30 and len(data["color"]) > 150
+    assert {"dwarf", "pygmy", "half-pint"} <= set(data["size_nouns"]["small"]) and "giant" in data["size_nouns"]["large"]
 
 
 def test_lexicon_choice_auto_is_descriptive_for_shapes_data_only(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_t2i.data.spelling import one_edit, read, vocabulary
+from edge_t2i.data.spelling import alternatives, one_edit, read, vocabulary
 from edge_t2i.runtime.bank import PromptBank
 
 KNOWN = vocabulary(["a large yellow square in the top-left", "a small red star in the center",
@@ -122,14 +122,36 @@ LEXICON_WORDS = WHOLE_WORDS | {"draw", "near", "humongous", "crimson"}  # real w
 
 
 @pytest.mark.parametrize("typed,meant", [("crimsn", "red"), ("humongus", "large"), ("navyy", "red"),
-                                         ("draw", None), ("crimsonn", None), ("navi", None)])
+                                         ("eensy", "small"), ("draw", None), ("crimsonn", None), ("navi", None)])
 def test_long_typos_that_are_no_word_are_read_through_the_lexicon(typed, meant):
-    """"draw" is a whole word of the encoder (one edit from "drab"); "crimsonn" is one edit from two entries;
-    "navi" has 4 letters, fewer than LEXICON_MIN_LETTERS."""
-    lexicon = {**LEXICON, "humongous": "large", "crimsons": "pink"}
+    """"draw" is a whole word of the encoder (one edit from "drab"); "crimsonn" is one edit from two entries that
+    mean different colours, "eensy" from two that both mean small; "navi" has 4 letters, fewer than
+    LEXICON_MIN_LETTERS."""
+    lexicon = {**LEXICON, "humongous": "large", "crimsons": "pink", "teensy": "small", "weensy": "small"}
     r = read(f"a {typed} star", KNOWN, lexicon, whole_words=LEXICON_WORDS)
     assert r.corrected == ({typed: meant} if meant else {})
     assert r.unknown == (() if meant else (typed,))
+
+
+BANK = ["a small red star in the center", "a large pink square in the top-left", "a small yellow cross at the top"]
+SIZES_AND_COLOURS = {"paprika": "pink", "lemon": "yellow", "crimson": "red", "teeny": "small", "huge": "large"}
+
+
+@pytest.mark.parametrize("typed,text,corrected", [
+    ("a paprika red star", "a red star", {"paprika red": "red"}),  # a thing's colour, then which colour: red
+    ("a lemon yellow star", "a yellow star", {"lemon yellow": "yellow"}),  # the same colour: said once
+    ("a teeny red star", "a small red star", {"teeny": "small"}),  # "small red" is said together: two attributes
+    ("a paprika star", "a pink star", {"paprika": "pink"}),
+    ("a red paprika star", "a red pink star", {"paprika": "pink"}),  # only the word after the phrase decides
+    ("a paprika reed star", "a pink red star", {"paprika": "pink", "reed": "red"}),  # a bank word as typed only
+])
+def test_a_lexicon_phrase_before_a_bank_word_of_its_attribute_reads_as_that_word(typed, text, corrected):
+    known = vocabulary(BANK)
+    same = alternatives(BANK, SIZES_AND_COLOURS)
+    assert same("red", "pink") and same("red", "red") and not same("small", "red") and not same("red", "star")
+    r = read(typed, known, SIZES_AND_COLOURS, same=same)
+    assert (r.text, r.corrected) == (text, corrected)
+    assert read(typed, known, SIZES_AND_COLOURS).text.count(" ") == typed.count(" ")  # without it: word for word
 
 
 def test_a_bank_keeps_its_lexicon_through_save_and_load_and_refuses_a_crafted_one(tmp_path):

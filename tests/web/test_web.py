@@ -356,7 +356,9 @@ def test_js_reading_equals_the_python_runtime(page, web_pack):
     texts = typed_sentences(bank.texts, 200)
     import edge_t2i
 
+    texts += ["a paprika red star", "a teeny red star"]  # a thing's colour, then the colour meant; two attributes
     texts += ["an itty-bitty vermilion star", "a Teensy-Weensy turkey red cross"]  # hyphens, phrases of WordNet
+    texts += ["an eensy star"]  # one edit from two lexicon words that mean the same: "teensy", "weensy"
     texts += ["a humongus crimsn star"]  # typos of lexicon words (long, no whole word of the encoder)
     texts += ["a str in the lft", "a pin shaped red cross, let it be", "a pnk sta"]  # 3-letter typos and words
     js = call(page, "window.edgeT2I.readPrompt(args[0])", texts)
@@ -368,7 +370,9 @@ def test_js_reading_equals_the_python_runtime(page, web_pack):
         assert (got["text"], got["corrected"], got["unknown"]) == (want.text, want.corrected, list(want.unknown)), text
     assert any(r["corrected"] for r in js) and any(r["unknown"] for r in js)
     assert js[-4]["corrected"] == {"humongus": "large", "crimsn": "red"}
-    assert js[-6]["text"] == "an small red star" and js[-5]["corrected"] == {"teensy-weensy": "small", "turkey red": "red"}
+    assert js[-5]["corrected"] == {"eensy": "small"}
+    assert js[-9]["corrected"] == {"paprika red": "red"} and js[-8]["corrected"] == {"teeny": "small"}
+    assert js[-7]["text"] == "an small red star" and js[-6]["corrected"] == {"teensy-weensy": "small", "turkey red": "red"}
 
 
 def test_js_refuses_what_python_refuses_in_a_pack_text_path(page):
