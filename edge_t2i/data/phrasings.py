@@ -272,6 +272,49 @@ DESCRIPTIVE_BLIND_4: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# A sixth, written blind the same way on 2026-12-08 by a fifth helper session (15 colour names and 15 size words
+# a value, what ordinary people say; told only which words were used already), measured once, after the rule that
+# a phrase before a bank word of its attribute reads as that word. It notes that the everyday names of cyan were
+# taken, so its cyans are all "X blue", and that "sized" was taken ("coin-size"). Removed: "yield sign yellow" ("sign").
+DESCRIPTIVE_BLIND_5: dict[str, dict[str, tuple[str, ...]]] = {
+    "color": {
+        "red": ("elmo red", "clifford red", "mario red", "spider-man red", "fire hydrant red", "london bus red",
+                "bell pepper red", "radish red", "tabasco red", "target red", "lingonberry red", "maraschino red",
+                "ember red", "canadian flag red", "pokeball red"),
+        "orange": ("nemo orange", "tigger orange", "orangutan orange", "cheddar orange", "cheese puff orange",
+                   "nacho cheese orange", "pylon orange", "buoy orange", "sunkist orange", "crush soda orange",
+                   "tennessee orange", "clemson orange", "harley-davidson orange", "broncos orange", "yam orange"),
+        "yellow": ("duckling yellow", "raincoat yellow", "hard hat yellow", "caterpillar yellow", "dewalt yellow",
+                   "pac-man yellow", "crime scene tape yellow", "peeps yellow", "wasp yellow", "scrambled egg yellow",
+                   "pollen yellow", "legal pad yellow", "swiss cheese yellow", "sticky note yellow"),
+        "green": ("yoda green", "slime green", "ninja turtle green", "celery green", "zucchini green", "kale green",
+                  "pickle green", "cactus green", "grasshopper green", "gecko green", "iguana green",
+                  "golf course green", "xbox green", "celtics green", "holly green"),
+        "cyan": ("arctic blue", "iceberg blue", "icicle blue", "frosty blue", "polar blue", "chlorine blue",
+                 "aquarium blue", "water park blue", "shallow water blue", "bali blue", "belize blue",
+                 "seychelles blue", "hologram blue", "elsa blue", "maui blue"),
+        "blue": ("stitch blue", "grover blue", "superman blue", "captain america blue", "sadness blue", "neon blue",
+                 "marine blue", "lake blue", "mailbox blue", "tarp blue", "recycling bin blue", "linkedin blue",
+                 "ibm blue", "walmart blue", "bluebonnet blue"),
+        "purple": ("gengar purple", "spyro purple", "tinky winky purple", "ursula purple", "maleficent purple",
+                   "daphne purple", "ravens purple", "northwestern purple", "welch's purple", "ribena purple",
+                   "blackcurrant purple", "bruise purple", "blacklight purple", "galaxy purple", "hyacinth purple"),
+        "pink": ("peppa pig pink", "piglet pink", "elle woods pink", "dragon fruit pink", "sprinkle donut pink",
+                 "tutu pink", "lip gloss pink", "breast cancer ribbon pink", "calamine pink", "axolotl pink",
+                 "himalayan salt pink", "baskin-robbins pink", "bougainvillea pink", "tulip pink",
+                 "princess peach pink"),
+    },
+    "size": {
+        "small": ("itsy-bitsy", "coin-size", "palm-size", "button-size", "marble-size", "dime-size", "ant-size",
+                  "mouse-size", "doll-size", "thumb-size", "keychain-size", "matchbox-size", "postage-stamp-size",
+                  "child-size", "fingertip-size"),
+        "large": ("mahoosive", "xxl", "wall-size", "queen-size", "elephant-size", "dinosaur-size", "godzilla-size",
+                  "bus-size", "truck-size", "car-size", "skyscraper-size", "stadium-size", "billboard-size",
+                  "room-size", "blown-up"),
+    },
+}
+
+
 def _words(attr: str, value: str, heldout: bool) -> tuple[str, ...]:
     """AUGMENT: the training synonyms and the augmentation ones; HELDOUT: the held-out synonyms only."""
     train, _novel = SYNONYMS[attr][value]

@@ -11,19 +11,19 @@ not hold as a whole word ("str", "pnk", "lft"; "pin", "let" and "ink" are whole 
 pack has the encoder. Letters are counted without apostrophes and hyphens ("top-lef" is corrected to
 "top-left"); the edits insert and replace letters a-z only.
 
-A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank
-words they mean ("crimson" -> "red", "robin egg blue" -> "cyan", "teeny" -> "small"; convert/lexicon.py builds one
-from colour names and size words).
-Phrases of the lexicon are replaced first, from the left, the longest phrase at each word; typos are then
-corrected against the bank's words. A phrase followed by a bank word that says the same attribute as the phrase's
-meaning (two one-word meanings of the lexicon that no bank prompt says together, as "pink" and "red") reads as
-that bank word: people name a colour by a thing and then say which of the colours they mean ("paprika red",
-"tahiti blue", "lemon yellow"), and the thing's own colour must not contradict it. A word with no bank word one edit away may be a typo of a one-word lexicon
-entry ("humongus" -> "humongous" -> "large"), but a lexicon of ~8,000 colour names holds "drab" and "pear", one
-edit from the real words "draw" and "near": so only a word of at least LEXICON_MIN_LETTERS letters that the text
-encoder's WordPiece vocabulary does not hold as a whole word (no real word it knows) is corrected against the
-lexicon, and only where the pack has the encoder; the entries one edit away must all mean the same ("eensy" is one
-edit from both "teensy" and "weensy": small). docs/pack-spec.md ("Prompts not in the bank") spells the rules
+A pack's bank may carry a lexicon: descriptive words and phrases (up to MAX_LEXICON_WORDS words) and the bank words
+they mean ("crimson" -> "red", "robin egg blue" -> "blue", "teeny" -> "small"; convert/lexicon.py builds one from
+colour names and size words). Phrases of the lexicon are replaced first, from the left, the longest phrase at each
+word; typos are then corrected against the bank's words. A phrase followed by a bank word that says the same
+attribute as the phrase's meaning (two one-word meanings of the lexicon that no bank prompt says together, as "pink"
+and "red") reads as that bank word: people name a colour by a thing and then say which of the colours they mean
+("paprika red", "tahiti blue", "lemon yellow"), and the thing's own colour must not contradict it. A word with no
+bank word one edit away may be a typo of a one-word lexicon entry ("humongus" -> "humongous" -> "large"), but a
+lexicon of ~8,000 colour names holds "drab" and "pear", one edit from the real words "draw" and "near": so only a
+word of at least LEXICON_MIN_LETTERS letters that the text encoder's WordPiece vocabulary does not hold as a whole
+word (no real word it knows) is corrected against the lexicon, and only where the pack has the encoder; the entries
+one edit away must all mean the same ("eensy" is one edit from both "teensy" and "weensy": small).
+docs/pack-spec.md ("Prompts not in the bank") spells the rules
 for other implementations.
 """
 

@@ -337,8 +337,8 @@ class PromptBank:
 
     def reading(self, prompt: str) -> Reading:
         """How `prompt` is read before it is encoded: the lexicon's phrases and one-letter typos of the bank's words
-        corrected (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt, or one that reads as
-        more than MAX_PROMPT_WORDS words)."""
+        corrected (data/spelling.py), and the words no bank prompt uses. Raises InputError (not a prompt, or one
+        that reads as more than MAX_PROMPT_WORDS words)."""
         check_prompt(prompt)
         if self._same is None:
             self._same = alternatives(self._index, self._lexicon, VOCABULARY_PROMPTS)
@@ -359,10 +359,11 @@ class PromptBank:
     def explain(self, prompt: str) -> dict:
         """What the runtime makes of `prompt`: {"prompt", "in_bank", "read_as" (the text the encoder gets: the
         prompt with one-letter typos corrected and the lexicon's phrases replaced), "corrected" {typed: used} (both),
-        "described" {typed: used} (those of the lexicon), "unknown_words" [...] (words no bank
-        prompt uses: the encoder reads them by meaning), "nearest": {"prompt", "similarity"} or None (the bank
-        prompt closest to the embedding drawn: at similarity 1.0 the same image as that prompt's, as a phrase
-        reader gives for the captions it knows; lower, what was drawn is no bank prompt)}.
+        "described" {typed: used} (those of the lexicon, with the bank word after a phrase: "paprika red"),
+        "unknown_words" [...] (words no bank prompt uses: the encoder reads them by meaning), "nearest":
+        {"prompt", "similarity"} or None (the bank prompt closest to the embedding drawn: at similarity 1.0 the same
+        image as that prompt's, as a phrase reader gives for the captions it knows; lower, what was drawn is no bank
+        prompt)}.
         Raises: InputError; what the encoder raises (MissingExtraError, PackError)."""
         if prompt in self:
             return {"prompt": prompt, "in_bank": True, "read_as": prompt, "corrected": {}, "unknown_words": [],
@@ -372,7 +373,7 @@ class PromptBank:
         match = self.closest(prompt)
         return {"prompt": prompt, "in_bank": False, "read_as": r.text if r.corrected else prompt,
                 "corrected": dict(r.corrected), "unknown_words": list(r.unknown),
-                "described": {k: v for k, v in r.corrected.items() if k in self._lexicon},
+                "described": {k: v for k, v in r.corrected.items() if k in self._lexicon or " " in k},  # typos: 1 word
                 "nearest": None if match is None else {"prompt": match.prompt, "similarity": round(match.similarity, 4)}}
 
     def _encode_one(self, prompt: str) -> np.ndarray:

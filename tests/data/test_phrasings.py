@@ -47,7 +47,7 @@ def test_phrases_carry_the_attributes_and_name_the_background_only_when_asked(he
         assert any(w in named for w in ("white", *ph._words("background", "white", heldout))), named
 
 
-@pytest.mark.parametrize("table", ["DESCRIPTIVE", *(f"DESCRIPTIVE_BLIND{n}" for n in ("", "_2", "_3", "_4"))])
+@pytest.mark.parametrize("table", ["DESCRIPTIVE", *(f"DESCRIPTIVE_BLIND{n}" for n in ("", "_2", "_3", "_4", "_5"))])
 def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template(table):
     trained = {w for values in SYNONYMS.values() for train, novel in values.values() for p in train + novel
                for w in normalize_prompt(p).replace("-", " ").split()}
@@ -65,7 +65,7 @@ def test_descriptive_words_are_in_no_training_phrasing_synonym_or_template(table
                 assert not new & trained, f"{p!r}: {new & trained} is in a training phrasing"
 
 
-@pytest.mark.parametrize("table", ["DESCRIPTIVE", *(f"DESCRIPTIVE_BLIND{n}" for n in ("", "_2", "_3", "_4"))])
+@pytest.mark.parametrize("table", ["DESCRIPTIVE", *(f"DESCRIPTIVE_BLIND{n}" for n in ("", "_2", "_3", "_4", "_5"))])
 def test_descriptive_prompts_say_one_attribute_descriptively(table):
     rng = np.random.default_rng(2)
     attrs = set()

@@ -154,6 +154,14 @@ def test_a_lexicon_phrase_before_a_bank_word_of_its_attribute_reads_as_that_word
     assert read(typed, known, SIZES_AND_COLOURS).text.count(" ") == typed.count(" ")  # without it: word for word
 
 
+def test_explain_counts_a_phrase_and_the_bank_word_after_it_as_the_lexicons():
+    bank = PromptBank(BANK, np.eye(3, dtype=np.float32), "test", lexicon=SIZES_AND_COLOURS)
+    r = bank.explain("a teeny paprika red stra")
+    assert r["read_as"] == "a small red star"
+    assert r["corrected"] == {"teeny": "small", "paprika red": "red", "stra": "star"}
+    assert r["described"] == {"teeny": "small", "paprika red": "red"}  # "stra" is a typo, not a description
+
+
 def test_a_bank_keeps_its_lexicon_through_save_and_load_and_refuses_a_crafted_one(tmp_path):
     from edge_t2i.errors import PackError
 
