@@ -4,7 +4,7 @@ A prompt outside the bank is read by the pack's text encoder and phrase reader i
 canonical caption (runtime/reader.py); that caption (the bank prompt at cosine ~1.0, `gen.explain`) is what the
 generator draws. A prompt is *read right* when the caption has every attribute the prompt asked for. This
 separates reading from drawing (the generator's own accuracy, benchmarks/typos.py and `edge-t2i quality`).
-Five sets of N prompts each, seeded:
+Nine sets of N prompts each, seeded:
 
   bank        captions of the bank itself (the sentence pattern the generator was trained on)
   heldout     held-out phrasings (data/phrasings.py HELDOUT_*: templates and synonyms training never saw)
@@ -55,6 +55,7 @@ from edge_t2i.data.phrasings import (  # noqa: E402
     descriptive,
     phrase,
 )
+from edge_t2i.data.spelling import Alternatives  # noqa: E402
 
 BLIND = {"blind": DESCRIPTIVE_BLIND, "blind2": DESCRIPTIVE_BLIND_2, "blind3": DESCRIPTIVE_BLIND_3,
          "blind4": DESCRIPTIVE_BLIND_4, "blind5": DESCRIPTIVE_BLIND_5}
@@ -106,9 +107,9 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
     right ("item": read as the prompt without the typo / the attribute said descriptively read right), and the first
     misreadings."""
     bank = gen.bank
-    saved = bank._known, bank._lexicon  # noqa: SLF001 - the benchmark switches the correction off
+    saved = bank._known, bank._lexicon, bank._same  # noqa: SLF001 - the benchmark switches the correction off
     if not correct:
-        bank._known, bank._lexicon = frozenset(), {}  # noqa: SLF001
+        bank._known, bank._lexicon, bank._same = frozenset(), {}, Alternatives()  # noqa: SLF001
     try:
         rows = []
         for text, want, extra in prompts:
@@ -121,7 +122,7 @@ def read_right(gen, prompts: list[tuple[str, dict, str | None]], correct: bool) 
                 row["item"] = read == read_as(bank, extra)
             rows.append(row)
     finally:
-        bank._known, bank._lexicon = saved  # noqa: SLF001
+        bank._known, bank._lexicon, bank._same = saved  # noqa: SLF001
     out = {"n": len(rows), "all": float(np.mean([all(r[a] for a in ATTRS) for r in rows]))}
     out |= {a: float(np.mean([r[a] for r in rows])) for a in ATTRS}
     if "item" in rows[0]:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import edge_t2i  # noqa: E402
 from edge_t2i.data import vocab  # noqa: E402
-from edge_t2i.data.spelling import MIN_LETTERS  # noqa: E402
+from edge_t2i.data.spelling import MIN_LETTERS, Alternatives  # noqa: E402
 from edge_t2i.eval.oracle import score_images  # noqa: E402
 
 ATTRIBUTE_WORDS = {*vocab.COLORS, *vocab.SHAPES, *vocab.SIZES, *(w for p in vocab.POSITIONS for w in p.split("-"))}
@@ -53,13 +53,13 @@ def typo(word: str, rng: np.random.Generator, known: frozenset[str]) -> str | No
 
 
 def draw(gen, prompts: list[str], seeds: list[int], correct: bool) -> np.ndarray:  # noqa: ANN001
-    saved = gen.bank._known, gen.bank._lexicon  # noqa: SLF001 - the benchmark switches the correction off by
+    saved = gen.bank._known, gen.bank._lexicon, gen.bank._same  # noqa: SLF001 - the benchmark switches the correction off by
     if not correct:                                  # emptying the vocabulary and the lexicon
-        gen.bank._known, gen.bank._lexicon = frozenset(), {}  # noqa: SLF001
+        gen.bank._known, gen.bank._lexicon, gen.bank._same = frozenset(), {}, Alternatives()  # noqa: SLF001
     try:
         emb = np.stack([gen.bank.lookup(p, "encode") for p in prompts])
     finally:
-        gen.bank._known, gen.bank._lexicon = saved  # noqa: SLF001
+        gen.bank._known, gen.bank._lexicon, gen.bank._same = saved  # noqa: SLF001
     return np.concatenate([gen.generate(emb[i:i + 64], seeds=seeds[i:i + 64]) for i in range(0, len(prompts), 64)])
 
 

@@ -6,8 +6,8 @@ than "red", "navy" nearer "orange" than "blue"). Colour names have a measurable 
 survey (Munroe 2010, 949 names with the RGB that about 222,000 people named them; public domain; shipped by
 matplotlib as `XKCD_COLORS`) and the CSS Color Module Level 4 names (`CSS4_COLORS`, where xkcd has no such name)
 give each name an sRGB colour, and color-name-list (npm, MIT; convert/colornames.py) 6,757 more names the two lack
-("garnet", "papaya", "caribbean blue"), filtered by WordNet so that no ordinary word of a sentence reads as a
-colour. The palette is the survey's colour of each colour word the bank uses; a compound whose last word is the one
+("garnet", "papaya", "caribbean blue"), filtered by WordNet so that verbs, adjectives, adverbs and function words
+stay words ("create", "calm", "left on red"); nouns do not ("hero", "money", "princess" read as colours). The palette is the survey's colour of each colour word the bank uses; a compound whose last word is the one
 palette word in it reads as that word ("powder blue" is a blue, whatever its sRGB); every other name whose colour
 is not grey (OKLab chroma >= MIN_CHROMA) maps to the nearest palette colour in OKLab (Ottosson 2020), lightness
 weighted by LIGHTNESS_WEIGHT, since the bank's colour words name hues (weight chosen on the training synonyms of
@@ -34,53 +34,16 @@ from collections.abc import Iterable
 import numpy as np
 
 from edge_t2i.convert import wordnet
+from edge_t2i.convert.colornames import MIN_CHROMA, chroma, color_names, oklab
 from edge_t2i.data.prompts import prompt_words
 from edge_t2i.data.spelling import MAX_LEXICON_WORDS
-from edge_t2i.errors import ConvertError, PackError, require
+from edge_t2i.errors import ConvertError, PackError
 from edge_t2i.runtime.bank import check_lexicon
 
-MIN_CHROMA = 0.05       # OKLab chroma under which a colour is grey, white, black or near them: not mapped
 LIGHTNESS_WEIGHT = 0.25
 MIN_PALETTE = 3         # colour words a bank must use for a colour lexicon
 SOURCE = ("colour names: xkcd colour survey (public domain), CSS4 and color-name-list (MIT), nearest bank colour in "
           "OKLab (a compound by its last colour word), then WordNet 3.1; size words: WordNet 3.1")
-
-# sRGB (linear) -> LMS and LMS^(1/3) -> OKLab (Ottosson, "A perceptual color space for image processing", 2020)
-_M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
-                [0.2119034982, 0.6806995451, 0.1073969566],
-                [0.0883024619, 0.2817188376, 0.6299787005]])
-_M2 = np.array([[0.2104542553, 0.7936177850, -0.0040720468],
-                [1.9779984951, -2.4285922050, 0.4505937099],
-                [0.0259040371, 0.7827717662, -0.8086757660]])
-
-
-def oklab(rgb: np.ndarray) -> np.ndarray:
-    """float [..., 3] sRGB in 0..1 -> float64 [..., 3] OKLab (L in 0..1, a and b about -0.4..0.4)."""
-    s = np.asarray(rgb, np.float64)
-    linear = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
-    return np.cbrt(linear @ _M1.T) @ _M2.T
-
-
-def color_names(extra: bool = True) -> dict[str, tuple[float, float, float]]:
-    """{colour name as prompt words: sRGB 0..1}: the xkcd survey's names, then CSS4's where xkcd has none, then
-    (`extra`) color-name-list's names the two lack, as convert/colornames.py filtered them.
-    Raises MissingExtraError (matplotlib: extra `convert`)."""
-    require("matplotlib", "convert", "A colour lexicon")
-    import matplotlib.colors as mc
-
-    names: dict[str, tuple[float, float, float]] = {}
-    for table, prefix in ((mc.XKCD_COLORS, "xkcd:"), (mc.CSS4_COLORS, "")):
-        for name, hex_color in table.items():
-            words = " ".join(prompt_words(name.removeprefix(prefix)))
-            if words and len(words.split()) <= MAX_LEXICON_WORDS:
-                names.setdefault(words, mc.to_rgb(hex_color))
-    if extra:
-        from edge_t2i.convert import colornames
-
-        for name, hex_color in colornames.load()["colors"].items():
-            names.setdefault(name, tuple(int(hex_color[i:i + 2], 16) / 255 for i in (0, 2, 4)))
-    return names
-
 
 def color_lexicon(known: Iterable[str]) -> dict[str, str]:
     """{colour name: the bank's colour word nearest it} for a bank whose words (`known`) include at least
@@ -135,12 +98,6 @@ def size_lexicon(known: Iterable[str]) -> dict[str, str]:
                 if word and not set(word.split()) <= known and len(word.split()) <= MAX_LEXICON_WORDS:
                     lexicon[word] = head
     return lexicon
-
-
-def chroma(rgb: tuple[float, float, float]) -> float:
-    """OKLab chroma (sqrt(a^2 + b^2)) of an sRGB 0..1 colour: under MIN_CHROMA it is grey, white or black."""
-    lab = oklab(np.array(rgb))
-    return float(np.hypot(lab[1], lab[2]))
 
 
 def read_lexicon(path: str | os.PathLike[str]) -> dict[str, str]:

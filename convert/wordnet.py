@@ -98,8 +98,8 @@ def size_words(adjectives: dict[str, Synset], index: dict[str, list[str]],
     for head, cluster in clusters.items():
         other = set().union(*(c for h, c in clusters.items() if h != head))
         words = {w for o in cluster for w in adjectives[o][1]} - heads
-        out[head[0]] = sorted(w for w in words if set(index.get(w, ["?"])) <= cluster
-                              or not set(index.get(w, [])) & other and w not in adverbs)
+        out[head[0]] = sorted(w for w in words if w in index and (set(index[w]) <= cluster
+                                                                 or not set(index[w]) & other and w not in adverbs))
     return out
 
 

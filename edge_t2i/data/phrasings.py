@@ -196,7 +196,7 @@ DESCRIPTIVE_BLIND_2: dict[str, dict[str, tuple[str, ...]]] = {
 
 # A fourth, written blind the same way on 2026-12-08 by a third helper session (15 colour names and 15 size words
 # a value; told only which words were used already), measured once, after the compound rule of convert/lexicon.py was
-# chosen on the sets above. Removed by the rule of tests/data/test_phrasings.py: REMOVED words of a training phrasing.
+# chosen on the sets above. Removed by the rule of tests/data/test_phrasings.py: 1 word of a training phrasing.
 DESCRIPTIVE_BLIND_3: dict[str, dict[str, tuple[str, ...]]] = {
     "color": {
         "red": ("apple red", "racing red", "coca-cola red", "christmas red", "ladybug red", "lobster red", "beet red",
@@ -352,7 +352,7 @@ def phrase(rng: np.random.Generator, shape: str, color: str, size: str, position
 def descriptive(rng: np.random.Generator, shape: str, color: str, size: str, position: str,
                 table: dict[str, dict[str, tuple[str, ...]]] = DESCRIPTIVE) -> tuple[str, str]:
     """(a held-out phrasing (HELDOUT_TEMPLATES) of these attributes whose colour, size or position, one of those
-    `table` (DESCRIPTIVE, or DESCRIPTIVE_BLIND) has, at random, is said with its word; the attribute it is):
+    `table` (DESCRIPTIVE, or a DESCRIPTIVE_BLIND* set) has, at random, is said with its word; the attribute it is):
     "draw me a mammoth blue star near the top"."""
     pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
     attr = pick(tuple(a for a in ("color", "size", "position") if a in table))

@@ -19,7 +19,7 @@ attribute as the phrase's meaning (two one-word meanings of the lexicon that no 
 and "red") reads as that bank word: people name a colour by a thing and then say which of the colours they mean
 ("paprika red", "tahiti blue", "lemon yellow"), and the thing's own colour must not contradict it. A word with no
 bank word one edit away may be a typo of a one-word lexicon entry ("humongus" -> "humongous" -> "large"), but a
-lexicon of ~8,000 colour names holds "drab" and "pear", one edit from the real words "draw" and "near": so only a
+lexicon of ~7,700 colour names holds "drab" and "pear", one edit from the real words "draw" and "near": so only a
 word of at least LEXICON_MIN_LETTERS letters that the text encoder's WordPiece vocabulary does not hold as a whole
 word (no real word it knows) is corrected against the lexicon, and only where the pack has the encoder; the entries
 one edit away must all mean the same ("eensy" is one edit from both "teensy" and "weensy": small).
@@ -43,29 +43,33 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 @dataclass(frozen=True)
 class Alternatives:
-    """Which bank words say the same attribute: `words`, the one-word meanings of a lexicon that bank prompts use,
-    and `together`, the pairs of them (sorted) that some bank prompt says together ("small", "red")."""
+    """Which bank words say the same attribute: {one-word meaning of a lexicon that bank prompts use: the indices of
+    the prompts that use it} (`said`); two such words say one attribute when no prompt uses both. Memory is one
+    index per meaning word a prompt uses (at most MAX_PROMPT_WORDS a prompt), whatever a pack's lexicon holds."""
 
-    words: frozenset[str] = frozenset()
-    together: frozenset[tuple[str, str]] = frozenset()
+    said: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     def __call__(self, a: str, b: str) -> bool:
-        """Whether `a` and `b` say one attribute: the same word, or two of `words` no bank prompt has together."""
-        return a == b or (a in self.words and b in self.words and (min(a, b), max(a, b)) not in self.together)
+        """Whether `a` and `b` say one attribute: the same word, or two meaning words no bank prompt has together
+        ("pink", "red"; not "small", "red")."""
+        if a == b:
+            return True
+        if a not in self.said or b not in self.said:
+            return False
+        small, large = sorted((self.said[a], self.said[b]), key=len)
+        return small.isdisjoint(large)
 
 
 def alternatives(texts: Iterable[str], lexicon: Mapping[str, str], limit: int = 200_000) -> Alternatives:
     """The `Alternatives` of a bank (its first `limit` prompts, as `vocabulary`) and its lexicon."""
     meanings = {m for m in lexicon.values() if " " not in m}
-    words: set[str] = set()
-    together: set[tuple[str, str]] = set()
+    said: dict[str, set[int]] = {}
     for i, text in enumerate(texts):
         if i >= limit:
             break
-        said = sorted(set(prompt_words(text)) & meanings)
-        words.update(said)
-        together.update((a, b) for j, a in enumerate(said) for b in said[j + 1:])
-    return Alternatives(frozenset(words), frozenset(together))
+        for word in set(prompt_words(text)) & meanings:
+            said.setdefault(word, set()).add(i)
+    return Alternatives({word: frozenset(rows) for word, rows in said.items()})
 
 
 def vocabulary(texts: Iterable[str], limit: int = 200_000) -> frozenset[str]:

@@ -120,7 +120,7 @@ class PromptBank:
             if len(t) > MAX_PROMPT_CHARS:  # before NFKC, which can make one character eighteen
                 raise PackError(f"bank prompt {i + 1} is longer than {MAX_PROMPT_CHARS} characters: not a prompt")
             key = normalize_prompt(t)
-            if len(key) > 4 * MAX_PROMPT_CHARS or key.count(" ") >= MAX_PROMPT_WORDS:
+            if len(key) > 4 * MAX_PROMPT_CHARS or len(prompt_words(key)) > MAX_PROMPT_WORDS:  # words as read
                 raise PackError(f"bank prompt {i + 1} is over {MAX_PROMPT_WORDS} words or {4 * MAX_PROMPT_CHARS} "
                                 "characters once normalized: not a prompt")
             self._index[key] = i

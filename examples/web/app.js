@@ -186,6 +186,11 @@ function parseBank(buffer) {
   const prompts = JSON.parse(meta.prompts);
   if (prompts.length !== rows) throw new Error(`bank: ${prompts.length} prompts but ${rows} embeddings`);
   const keys = prompts.map(normalizePrompt);
+  keys.forEach((key, i) => {  // as bank.py: a bank prompt is a prompt (the reading's work is bounded by it)
+    if (prompts[i].length > 1000 || key.length > 4000 || promptWords(key).length > MAX_PROMPT_WORDS) {
+      throw new Error(`bank: prompt ${i + 1} is over ${MAX_PROMPT_WORDS} words or 1000 characters: not a prompt`);
+    }
+  });
   const lexicon = checkLexicon(meta.lexicon ? JSON.parse(meta.lexicon) : {});
   return { prompts, keys, embeddings, rows, dim, lexicon, index: new Map(keys.map((k, i) => [k, i])) };
 }

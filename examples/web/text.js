@@ -38,20 +38,26 @@ export function vocabulary(keys, limit = VOCABULARY_PROMPTS) {
   return words;
 }
 
-/** Which bank words say one attribute (spelling.py alternatives): the one-word meanings of `lexicon` (Map) that the
- * first `limit` bank keys use, and the pairs of them some key says together ("red small"). Returns same(a, b). */
+/** Which bank words say one attribute (spelling.py alternatives): for each one-word meaning of `lexicon` (Map), the
+ * indices of the first `limit` bank keys that use it; two such words say one attribute when no key uses both
+ * ("pink", "red"; not "small", "red"). Returns same(a, b). */
 export function alternatives(keys, lexicon, limit = VOCABULARY_PROMPTS) {
   const meanings = new Set([...lexicon.values()].filter((m) => !m.includes(" ")));
-  const words = new Set();
-  const together = new Set();
-  for (const key of keys.slice(0, limit)) {
-    const said = [...new Set(promptWords(key).filter((w) => meanings.has(w)))].sort();
-    said.forEach((a, j) => {
-      words.add(a);
-      for (const b of said.slice(j + 1)) together.add(`${a} ${b}`);
-    });
-  }
-  return (a, b) => a === b || (words.has(a) && words.has(b) && !together.has(a < b ? `${a} ${b}` : `${b} ${a}`));
+  const said = new Map();
+  keys.slice(0, limit).forEach((key, i) => {
+    for (const w of new Set(promptWords(key))) {
+      if (!meanings.has(w)) continue;
+      if (!said.has(w)) said.set(w, new Set());
+      said.get(w).add(i);
+    }
+  });
+  return (a, b) => {
+    if (a === b) return true;
+    if (!said.has(a) || !said.has(b)) return false;
+    const [small, large] = said.get(a).size <= said.get(b).size ? [said.get(a), said.get(b)] : [said.get(b), said.get(a)];
+    for (const i of small) if (large.has(i)) return false;
+    return true;
+  };
 }
 
 /** Every string one Damerau edit away from `word` (delete, swap neighbours, replace, insert a-z). */

@@ -190,25 +190,29 @@ def test_color_name_list_is_kept_only_for_names_wordnet_calls_things(tmp_path):
     (tmp_path / "LICENSE").write_text("MIT License\n\nCopyright (c) 2017 David Aerne\n")
     (tmp_path / "src" / "colornames.csv").write_text("\n".join([
         "name,hex,good name", "Garnet,#733635,", "Create,#aa2222,x", "Calm,#22aa22,", "Caribbean Blue,#1ac1dd,x",
-        "Left on Red,#ff0000,", "Cotton Candy,#ffbcd9,x", "Crimson,#000000,", "Ash,#808080,",
+        "Left on Red,#ff0000,", "Cotton Candy,#ffbcd9,x", "Crimson,#dc143c,", "Ash,#808080,", "Ash,#ff0000,",
         "Lumpy Toad Green,#30a030,", "Very Old Rose Pink Hue,#ff00aa,"]) + "\n")
     dict_dir = tmp_path / "dict"
     dict_dir.mkdir()
     for pos, lemmas in {"noun": ["garnet", "calm", "cotton candy", "cotton", "candy", "left", "red", "caribbean",
-                                 "blue", "ash", "toad", "green"],
+                                 "blue", "ash", "toad", "green", "crimson", "create"],
                         "adj": ["calm", "left", "on", "red", "blue", "caribbean", "green", "lumpy"],
                         "verb": ["create", "calm"], "adv": ["on"]}.items():
         (dict_dir / f"index.{pos}").write_text("".join(f"{w.replace(' ', '_')} {pos[0]} 1 0 1 0 00000001\n"
                                                        for w in lemmas))
     built = colornames.build(tmp_path / "src" / "colornames.csv", dict_dir)
     # garnet: a noun only; caribbean blue: nouns/adjectives ending in a colour word; cotton candy: a WordNet noun.
-    # Not: create (a verb), calm (an adjective too), left on red ("on" is an adverb), crimson (the survey's),
-    # ash (grey), very old rose pink hue (over 3 words); lumpy toad green is kept: nouns and adjectives, a colour last
+    # Not: create (a verb too), calm (an adjective too), left on red ("on" is an adverb), crimson (a noun, but the
+    # survey's), ash (grey; its second, red row does not count), very old rose pink hue (over 3 words); lumpy toad
+    # green is kept: nouns and adjectives, a colour last
     assert built["colors"] == {"garnet": "733635", "caribbean blue": "1ac1dd", "cotton candy": "ffbcd9",
                                "lumpy toad green": "30a030"}
     assert built["license"].startswith("MIT License")
     (tmp_path / "src" / "colornames.csv").write_text("name,hex\nGarnet,#7336\n")
     with pytest.raises(ValueError, match="no #rrggbb"):
+        colornames.build(tmp_path / "src" / "colornames.csv", dict_dir)
+    (tmp_path / "src" / "colornames.csv").write_text("name,hex\nGarnet\n")
+    with pytest.raises(ValueError, match="line 2 has no name,hex"):
         colornames.build(tmp_path / "src" / "colornames.csv", dict_dir)
     (tmp_path / "LICENSE").unlink()
     with pytest.raises(ValueError, match="no MIT licence"):

@@ -134,7 +134,8 @@ def test_long_typos_that_are_no_word_are_read_through_the_lexicon(typed, meant):
 
 
 BANK = ["a small red star in the center", "a large pink square in the top-left", "a small yellow cross at the top"]
-SIZES_AND_COLOURS = {"paprika": "pink", "lemon": "yellow", "crimson": "red", "teeny": "small", "huge": "large"}
+SIZES_AND_COLOURS = {"paprika": "pink", "lemon": "yellow", "crimson": "red", "teeny": "small", "huge": "large",
+                     "robin egg": "pink", "xx": "red star"}
 
 
 @pytest.mark.parametrize("typed,text,corrected", [
@@ -144,6 +145,9 @@ SIZES_AND_COLOURS = {"paprika": "pink", "lemon": "yellow", "crimson": "red", "te
     ("a paprika star", "a pink star", {"paprika": "pink"}),
     ("a red paprika star", "a red pink star", {"paprika": "pink"}),  # only the word after the phrase decides
     ("a paprika reed star", "a pink red star", {"paprika": "pink", "reed": "red"}),  # a bank word as typed only
+    ("a robin egg red star", "a red star", {"robin egg red": "red"}),  # a phrase of two words
+    ("a star paprika", "a star pink", {"paprika": "pink"}),  # at the end: nothing after it
+    ("an xx red", "an red star red", {"xx": "red star"}),  # a meaning of two words says no one attribute
 ])
 def test_a_lexicon_phrase_before_a_bank_word_of_its_attribute_reads_as_that_word(typed, text, corrected):
     known = vocabulary(BANK)
@@ -151,7 +155,17 @@ def test_a_lexicon_phrase_before_a_bank_word_of_its_attribute_reads_as_that_word
     assert same("red", "pink") and same("red", "red") and not same("small", "red") and not same("red", "star")
     r = read(typed, known, SIZES_AND_COLOURS, same=same)
     assert (r.text, r.corrected) == (text, corrected)
-    assert read(typed, known, SIZES_AND_COLOURS).text.count(" ") == typed.count(" ")  # without it: word for word
+    without = read(typed, known, SIZES_AND_COLOURS).corrected  # without `same`: each phrase alone
+    assert all(k in SIZES_AND_COLOURS or " " not in k for k in without) and len(without) >= len(corrected)
+
+
+def test_alternatives_of_a_hostile_bank_stay_linear_in_what_its_prompts_say():
+    """Every prompt says 60 meaning words: pairs would be 1,770 a prompt; the index keeps 60."""
+    lexicon = {f"x{i}": f"w{i}" for i in range(20_000)}
+    texts = [" ".join(f"w{(p * 7 + j) % 20_000}" for j in range(60)) for p in range(2_000)]
+    same = alternatives(texts, lexicon)
+    assert sum(map(len, same.said.values())) == 2_000 * 60
+    assert not same("w0", "w1") and same("w0", "w100") and same("w0", "w0") and not same("w0", "w19999")  # unused
 
 
 def test_explain_counts_a_phrase_and_the_bank_word_after_it_as_the_lexicons():

@@ -105,6 +105,9 @@ def test_bank_basics(bank):
     (["a"], np.zeros(4, np.float32), "1 texts"),
     (["a", "b"], np.array([[0.0, 1.0], [np.nan, 0.0]], np.float32), "NaN, inf"),
     (["a", "b"], np.array([[0.0, 1.0], [np.inf, 0.0]], np.float32), "NaN, inf"),
+    (["a", "b " * 65], np.eye(2, dtype=np.float32), "prompt 2 is over 64 words"),
+    (["a", ",".join("abcdefghijklmnopqrstuvwxyz"[:3] for _ in range(65))], np.eye(2, dtype=np.float32),
+     "over 64 words"),  # no space, 65 words as the reader splits them: a bank prompt is bounded as a prompt is
 ])
 def test_malformed_banks_are_refused(texts, emb, msg):
     with pytest.raises(PackError, match=msg):
