@@ -1,4 +1,5 @@
-"""Colour names people use that the colour survey and CSS lack, with their sRGB, for the bank's lexicon.
+"""Colour names and their sRGB for the bank's lexicon: the xkcd survey's and CSS's, and those people use that the two
+lack, from color-name-list; and the OKLab space they are compared in.
 
 Source: the npm package `color-name-list` 14.51.0 (David Aerne and contributors, MIT licence: 31,918 names with a hex
 colour each, collected from paint makers, the Pantone-like catalogues, Wikipedia's lists and its users; file
@@ -86,8 +87,6 @@ def color_names(extra: bool = True) -> dict[str, tuple[float, float, float]]:
         for name, hex_color in load()["colors"].items():
             names.setdefault(name, tuple(int(hex_color[i:i + 2], 16) / 255 for i in (0, 2, 4)))
     return names
-
-
 
 
 def keep(name: str, nouns: set[str], adjectives: set[str], verbs: set[str], adverbs: set[str],

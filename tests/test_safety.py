@@ -280,9 +280,24 @@ def test_a_pack_that_outputs_nan_is_an_error_not_garbage_pixels(pack_dir):
     import edge_t2i
     from edge_t2i.errors import BackendError
 
-    with edge_t2i.load(pack_dir, precision="fp32") as gen:
+    # ONNX Runtime: its pixels come from `run` (OpenVINO's fused path reads its request's output, checked there too)
+    with edge_t2i.load(pack_dir, precision="fp32", backend="onnxruntime") as gen:
         real = gen.backend.run  # the engine itself: the interface's check around it must catch it
         gen.backend.run = lambda feeds: {"image": real(feeds)["image"] * np.float32("nan")}  # type: ignore
+        with pytest.raises(BackendError, match="NaN"):
+            gen.generate(BANK_PROMPTS[0], seeds=[0])
+
+
+def test_an_openvino_engine_that_outputs_nan_is_an_error_too(pack_dir):
+    """OpenVINO's pixels read the request's output without `run`: the check is there as well."""
+    pytest.importorskip("openvino")
+    import edge_t2i
+    from edge_t2i.errors import BackendError
+
+    with edge_t2i.load(pack_dir, precision="fp32", backend="openvino") as gen:
+        for route in gen.routes:
+            real = route.backend._infer  # noqa: SLF001 - the engine's own output, under the interface's check
+            route.backend._infer = lambda feeds, real=real: real(feeds) * np.float32("nan")  # type: ignore  # noqa: SLF001
         with pytest.raises(BackendError, match="NaN"):
             gen.generate(BANK_PROMPTS[0], seeds=[0])
 

@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-encoder", dest="with_encoder", action="store_true", help=argparse.SUPPRESS)  # the old flag
     p.add_argument("--lexicon", default="auto", metavar="auto|descriptive|none|FILE",
                    help="descriptive words the runtime reads as the bank's words before encoding a prompt: descriptive "
-                        "maps about 1,000 colour names (xkcd survey, CSS, WordNet) to the bank's nearest colour word "
-                        "(\"crimson\" -> \"red\") and WordNet's size words to \"small\" or \"large\" where the bank "
+                        "maps about 7,700 colour names (xkcd survey, CSS, color-name-list, WordNet) to the bank's "
+                        "nearest colour word (\"crimson\" -> \"red\") and WordNet's size words to \"small\" or \"large\" where the bank "
                         "uses them (\"teeny\" -> \"small\"); FILE is your own JSON {\"phrase\": \"bank words\"}; "
                         "auto: descriptive for generators trained on shapes data, else none (default auto)")
     p.set_defaults(func=cmd_convert)

@@ -23,8 +23,7 @@ lexicon of ~7,700 colour names holds "drab" and "pear", one edit from the real w
 word of at least LEXICON_MIN_LETTERS letters that the text encoder's WordPiece vocabulary does not hold as a whole
 word (no real word it knows) is corrected against the lexicon, and only where the pack has the encoder; the entries
 one edit away must all mean the same ("eensy" is one edit from both "teensy" and "weensy": small).
-docs/pack-spec.md ("Prompts not in the bank") spells the rules
-for other implementations.
+docs/pack-spec.md ("Prompts not in the bank") spells the rules for other implementations.
 """
 
 from __future__ import annotations
