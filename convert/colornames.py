@@ -41,7 +41,7 @@ from edge_t2i import _io
 from edge_t2i.convert import wordnet
 from edge_t2i.data.prompts import prompt_words
 from edge_t2i.data.spelling import MAX_LEXICON_WORDS
-from edge_t2i.errors import require
+from edge_t2i.errors import EdgeT2IError, require
 
 FILE = "colornames.json.gz"
 NOTICE = "color-name-list: Copyright (c) 2017 David Aerne (MIT licence)"
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         content = build(args.csv, args.dict_dir)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, EdgeT2IError) as exc:  # EdgeT2IError: no matplotlib
         parser.exit(2, f"error: {exc}\n")
     data = json.dumps(content, indent=0, sort_keys=True, ensure_ascii=False).encode("utf-8")
     _io.write_bytes(args.out, gzip.compress(data, mtime=0))  # atomically; mtime 0: the same bytes each build
